@@ -1,0 +1,142 @@
+"""The 26 scored classes of the Challenge, read once from the official weights table.
+
+Everything that needs to know a class (its SNOMED codes, equivalent codes, abbreviation, name, or the
+reward matrix of the Challenge metric) asks this module; no other module parses ``weights.csv``.
+
+A column name ``a|b`` of ``weights.csv`` is one class with two equivalent codes. A record is positive
+for a class when any of the class's codes is among its labels.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+SINUS_RHYTHM = "426783006"
+
+
+@dataclass(frozen=True)
+class ScoredClass:
+    """One scored class: its codes (the first is the one written to outputs), abbreviation and name."""
+
+    codes: tuple[str, ...]
+    abbreviation: str
+    name: str
+
+    @property
+    def code(self) -> str:
+        return self.codes[0]
+
+    @property
+    def label(self) -> str:
+        """The class as ``weights.csv`` writes it: equivalent codes joined by ``|``."""
+        return "|".join(self.codes)
+
+
+@dataclass(frozen=True)
+class ClassTable:
+    """The scored classes in ``weights.csv`` order and the reward matrix ``weights[j, k]``."""
+
+    classes: tuple[ScoredClass, ...]
+    weights: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    @property
+    def codes(self) -> list[str]:
+        """The representative code of each class, the one written to output files."""
+        return [c.code for c in self.classes]
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.classes]
+
+    @property
+    def abbreviations(self) -> list[str]:
+        return [c.abbreviation for c in self.classes]
+
+    @property
+    def sinus_rhythm_index(self) -> int | None:
+        return self.index_of(SINUS_RHYTHM)
+
+    def index_of(self, code: str) -> int | None:
+        """The index of the class that ``code`` (any equivalent code) belongs to, or None if unscored."""
+        return self._code_index().get(str(code).strip())
+
+    def _code_index(self) -> dict[str, int]:
+        return {code: i for i, c in enumerate(self.classes) for code in c.codes}
+
+    def encode(self, codes: Iterable[str]) -> np.ndarray:
+        """A boolean vector over the classes: True where any of ``codes`` belongs to the class."""
+        index = self._code_index()
+        vector = np.zeros(len(self.classes), dtype=bool)
+        for code in codes:
+            j = index.get(str(code).strip())
+            if j is not None:
+                vector[j] = True
+        return vector
+
+    def encode_many(self, code_lists: Sequence[Iterable[str]]) -> np.ndarray:
+        """A (records, classes) boolean matrix, one row per list of codes."""
+        if not code_lists:
+            return np.zeros((0, len(self.classes)), dtype=bool)
+        return np.stack([self.encode(codes) for codes in code_lists])
+
+
+def read_weights(path: str | Path) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """Read a Challenge weights table: the classes (tuples of equivalent codes) and the square matrix.
+
+    Raises ValueError naming the file when the table is not square or its row and column classes differ.
+    """
+    path = Path(path)
+    with open(path, newline="") as f:
+        rows = [row for row in csv.reader(f) if row]
+    if len(rows) < 2:
+        raise ValueError(f"{path}: weights table has no rows")
+    columns = [tuple(c.strip() for c in name.split("|")) for name in rows[0][1:]]
+    row_names = [tuple(c.strip() for c in row[0].split("|")) for row in rows[1:]]
+    if row_names != columns:
+        raise ValueError(f"{path}: row classes differ from column classes")
+    try:
+        matrix = np.array([[float(x) for x in row[1:]] for row in rows[1:]], dtype=np.float64)
+    except ValueError as error:
+        raise ValueError(f"{path}: non-numeric weight ({error})") from None
+    if matrix.shape != (len(columns), len(columns)):
+        raise ValueError(f"{path}: weights matrix is {matrix.shape}, expected square of {len(columns)}")
+    return columns, matrix
+
+
+def _read_names() -> dict[str, tuple[str, str]]:
+    """SNOMED code -> (abbreviation, name) from the scored-class mapping shipped with the package."""
+    text = resources.files("ecgnet.resources").joinpath("dx_mapping_scored.csv").read_text()
+    reader = csv.DictReader(text.splitlines())
+    return {row["SNOMEDCTCode"].strip(): (row["Abbreviation"].strip(), row["Dx"].strip()) for row in reader}
+
+
+def load_class_table(weights_file: str | Path | None = None) -> ClassTable:
+    """The class table from ``weights_file``, or from the copy of the official table in the package."""
+    if weights_file is None:
+        return default_class_table()
+    columns, matrix = read_weights(weights_file)
+    names = _read_names()
+    classes = []
+    for codes in columns:
+        known = [names[c] for c in codes if c in names]
+        abbreviation = "|".join(a for a, _ in known) or "|".join(codes)
+        name = " | ".join(n for _, n in known) or "|".join(codes)
+        classes.append(ScoredClass(codes=codes, abbreviation=abbreviation, name=name))
+    return ClassTable(classes=tuple(classes), weights=matrix)
+
+
+@lru_cache(maxsize=1)
+def default_class_table() -> ClassTable:
+    """The official 2021 scored classes (the package's copy of ``weights.csv``)."""
+    with resources.as_file(resources.files("ecgnet.resources").joinpath("weights.csv")) as path:
+        return load_class_table(path)

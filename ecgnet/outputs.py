@@ -1,0 +1,92 @@
+"""Output files of the Challenge: four lines, ``#record``, classes, binary labels, probabilities.
+
+Writing is atomic (a temporary file in the same folder, then a rename), so a run that is stopped never
+leaves a half-written output behind. Reading is tolerant, as the official evaluator's is: a value that
+is not a number is kept as text and judged by whoever interprets it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+TRUE_WORDS = ("True", "true", "T", "t")
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def format_outputs(
+    recording_id: str, classes: Sequence[str], labels: Sequence[object], probabilities: Sequence[float]
+) -> str:
+    """The four lines of an output file."""
+    if not len(classes) == len(labels) == len(probabilities):
+        raise ValueError(
+            f"{recording_id}: {len(classes)} classes, {len(labels)} labels, {len(probabilities)} probabilities"
+        )
+    label_text = ",".join(str(int(bool(x))) if not isinstance(x, str) else x for x in labels)
+    probability_text = ",".join(f"{float(p):g}" if math.isfinite(float(p)) else "nan" for p in probabilities)
+    return f"#{recording_id}\n{','.join(map(str, classes))}\n{label_text}\n{probability_text}\n"
+
+
+def save_outputs(
+    path: str | os.PathLike,
+    recording_id: str,
+    classes: Sequence[str],
+    labels: Sequence[object],
+    probabilities: Sequence[float],
+) -> None:
+    """Write an output file atomically."""
+    write_text_atomic(path, format_outputs(recording_id, classes, labels, probabilities))
+
+
+def _split(line: str) -> tuple[str, ...]:
+    return tuple(entry.strip() for entry in line.split(",")) if line.strip() else ()
+
+
+def parse_outputs(text: str) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The id, classes, binary entries and scalar entries of an output file, each entry as written."""
+    lines = text.splitlines() + [""] * 4
+    recording_id = lines[0].strip().lstrip("#").strip()
+    return recording_id, _split(lines[1]), _split(lines[2]), _split(lines[3])
+
+
+def read_outputs(path: str | os.PathLike) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """:func:`parse_outputs` of a file; raises FileNotFoundError naming the file when it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: output file is missing")
+    return parse_outputs(path.read_text(errors="replace"))
+
+
+def is_positive(entry: str) -> bool:
+    """A binary entry is positive when it is a finite number equal to 1, or one of ``True, true, T, t``."""
+    if entry in TRUE_WORDS:
+        return True
+    try:
+        value = float(entry)
+    except ValueError:
+        return False
+    return math.isfinite(value) and value == 1
+
+
+def to_probability(entry: str) -> float:
+    """A scalar entry as a float; a non-finite or non-numeric entry counts as 0."""
+    try:
+        value = float(entry)
+    except ValueError:
+        return 0.0
+    return value if math.isfinite(value) else 0.0
