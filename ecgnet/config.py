@@ -1,0 +1,148 @@
+"""One config object describes a run: signal processing, network, training. It is loaded from TOML,
+overridden from the command line, and saved as ``config.json`` in the model folder, so that inference
+needs nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_VERSION = 1
+CONFIG_ENV = "ECGNET_CONFIG"
+
+
+@dataclass
+class SignalConfig:
+    """How a recording becomes the network's input."""
+
+    sample_rate: int = 250
+    window_seconds: float = 10.0
+    bandpass_low: float = 0.5
+    bandpass_high: float = 45.0
+    filter_order: int = 3
+    inference_stride_seconds: float = 5.0
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_seconds * self.sample_rate))
+
+    @property
+    def stride_samples(self) -> int:
+        return max(1, int(round(self.inference_stride_seconds * self.sample_rate)))
+
+
+@dataclass
+class ModelConfig:
+    """Which network and its shape; the fields are passed to the architecture's constructor."""
+
+    architecture: str = "seresnet"
+    stem_channels: int = 64
+    stage_channels: tuple[int, ...] = (64, 128, 192, 256)
+    blocks_per_stage: tuple[int, ...] = (2, 2, 2, 2)
+    stem_kernel: int = 15
+    kernel_size: int = 7
+    se_reduction: int = 8
+    dropout: float = 0.2
+    use_demographics: bool = True
+
+
+@dataclass
+class TrainingConfig:
+    """The training recipe."""
+
+    epochs: int = 30
+    folds: int = 5
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_fraction: float = 0.05
+    patience: int = 8
+    device: str = "auto"
+    workers: int = 2
+    seed: int = 0
+    mixed_precision: bool = True
+    lead_subset_probability: float = 0.5
+    use_unlabelled: bool = True
+    threshold_method: str = "coordinate"
+    max_records: int | None = None
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs; saved into the model folder."""
+
+    signals: SignalConfig = field(default_factory=SignalConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": CONFIG_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
+        """Build a config from nested dicts; unknown sections or keys are an error naming them."""
+        data = dict(data)
+        version = data.pop("version", CONFIG_VERSION)
+        if version != CONFIG_VERSION:
+            raise ValueError(f"{source}: config version {version} is not supported (this is {CONFIG_VERSION})")
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(data) - set(sections)
+        if unknown:
+            raise ValueError(f"{source}: unknown config section(s) {sorted(unknown)}")
+        built = {}
+        for name, section_field in sections.items():
+            section_cls = section_field.default_factory().__class__
+            built[name] = _build_section(section_cls, data.get(name, {}), f"{source} [{name}]")
+        return cls(**built)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> RunConfig:
+        with open(path, "rb") as f:
+            try:
+                data = tomllib.load(f)
+            except tomllib.TOMLDecodeError as error:
+                raise ValueError(f"{path}: not valid TOML ({error})") from None
+        return cls.from_dict(data, str(path))
+
+    def save_json(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load_json(cls, path: str | os.PathLike) -> RunConfig:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: cannot read config ({error})") from None
+        return cls.from_dict(data, str(path))
+
+    def override(self, section: str, **values: Any) -> RunConfig:
+        """A copy with some fields of one section replaced (None values are ignored)."""
+        values = {k: v for k, v in values.items() if v is not None}
+        current = getattr(self, section)
+        updated = _build_section(type(current), {**dataclasses.asdict(current), **values}, section)
+        return dataclasses.replace(self, **{section: updated})
+
+
+def _build_section(section_cls: type, values: dict[str, Any], source: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(section_cls)}
+    unknown = set(values) - set(names)
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {sorted(unknown)}")
+    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return section_cls(**converted)
+
+
+def default_config_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+
+
+def load_config(path: str | os.PathLike | None = None) -> RunConfig:
+    """The config at ``path``, else the one named by ``$ECGNET_CONFIG``, else the built-in defaults."""
+    path = path or os.environ.get(CONFIG_ENV)
+    return RunConfig.from_toml(path) if path else RunConfig()
