@@ -1,0 +1,37 @@
+# make demo: a virtual environment, a small synthetic data set, training, running, scoring (minutes on 2 CPU cores).
+# make test: ruff and the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is installed first and pinned so that the rest of requirements.txt finds it satisfied.
+# On Linux, PyPI's build of this version is GPU-capable; set TORCH=torch to take the latest instead.
+TORCH ?= torch==2.13.0
+DEMO ?= demo
+
+.PHONY: install test lint demo clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+demo: install
+	rm -rf $(DEMO)
+	$(BIN)/python -m ecgnet.synthetic $(DEMO)/train --records 400 --seed 1 --jobs 2
+	$(BIN)/python -m ecgnet.synthetic $(DEMO)/test --records 100 --seed 2 --jobs 2
+	$(BIN)/python train_model.py $(DEMO)/train $(DEMO)/model --config configs/demo.toml
+	$(BIN)/python run_model.py $(DEMO)/model $(DEMO)/test $(DEMO)/outputs
+	$(BIN)/python evaluate_model.py $(DEMO)/test $(DEMO)/outputs
+
+clean:
+	rm -rf $(DEMO) .pytest_cache .ruff_cache
