@@ -25,6 +25,7 @@ two_leads = _records.LEAD_SETS[2]
 
 # Checks on values.
 def is_number(x) -> bool:
+    """True when ``float(x)`` works (NaN and infinities are numbers)."""
     try:
         float(x)
         return True
@@ -33,10 +34,12 @@ def is_number(x) -> bool:
 
 
 def is_integer(x) -> bool:
+    """True for a finite number with no fractional part."""
     return is_number(x) and math.isfinite(float(x)) and float(x) == int(float(x))
 
 
 def is_finite_number(x) -> bool:
+    """True for a number that is neither NaN nor infinite."""
     return is_number(x) and math.isfinite(float(x))
 
 
@@ -61,7 +64,7 @@ def load_header(header_file: str) -> str:
 def load_recording(recording_file: str, header: str | None = None, leads=None, key: str = "val") -> np.ndarray:
     """The recording (leads x samples, digital units); rows reordered to ``leads`` when both are given."""
     recording = _records.read_recording(recording_file, key)
-    if header and leads:
+    if header and leads is not None and len(leads) > 0:  # ``leads`` may be an array: no truth value
         recording = choose_leads(recording, header, leads)
     return recording
 
@@ -73,19 +76,23 @@ def choose_leads(recording: np.ndarray, header: str, leads) -> np.ndarray:
 
 # Header fields.
 def _parse(header: str) -> _records.Header:
+    """The parsed header; a broken one raises RecordError naming its record."""
     return _records.parse_header(header, _source(header))
 
 
 def _source(header: str) -> str:
+    """A name for a header in error messages: its record line's first field."""
     first = header.strip().split("\n", 1)[0].split()
     return f"header of {first[0]}" if first else "header"
 
 
 def get_recording_id(header: str) -> str:
+    """The record id, without a ``.mat`` some record lines carry (``E07500.mat`` -> ``E07500``)."""
     return _parse(header).record_id
 
 
 def get_leads(header: str) -> tuple[str, ...]:
+    """The lead names in header order, standard spelling."""
     return _parse(header).leads
 
 
@@ -97,26 +104,32 @@ def sort_leads(leads) -> tuple[str, ...]:
 
 
 def get_age(header: str) -> float:
+    """The age in years; NaN when unknown."""
     return _parse(header).age
 
 
 def get_sex(header: str) -> str:
+    """The sex as the header writes it (``Male``, ``Female``); ``Unknown`` when absent."""
     return _parse(header).sex
 
 
 def get_num_leads(header: str) -> int:
+    """The number of signals the header lists."""
     return _parse(header).num_leads
 
 
 def get_frequency(header: str) -> float:
+    """The sampling frequency in Hz."""
     return _parse(header).frequency
 
 
 def get_num_samples(header: str) -> int:
+    """The number of samples per signal."""
     return _parse(header).num_samples
 
 
 def _by_lead(header: str, leads, field: str) -> np.ndarray:
+    """A per-signal header ``field`` in the order of ``leads``; 0 for a lead the header does not list."""
     parsed = _parse(header)
     values = dict(zip(parsed.leads, getattr(parsed, field)))
     return np.array([values.get(_records.canonical_lead(lead), 0.0) for lead in leads], dtype=np.float64)
@@ -133,6 +146,7 @@ def get_baselines(header: str, leads) -> np.ndarray:
 
 
 def get_labels(header: str) -> list[str]:
+    """The SNOMED codes of the ``Dx`` line."""
     return list(_parse(header).labels)
 
 
@@ -148,4 +162,3 @@ def load_outputs(output_file: str):
     binary = tuple(int(_outputs.is_positive(x)) for x in labels)
     probabilities = tuple(float(x) if is_finite_number(x) else float("nan") for x in scalars)
     return recording_id, classes, binary, probabilities
-

@@ -70,6 +70,17 @@ class TrainingConfig:
     lead_subset_probability: float = 0.5
     use_unlabelled: bool = True
     threshold_method: str = "coordinate"
+    validation: str = "kfold"
+
+    def __post_init__(self) -> None:
+        choices = {"device": ("auto", "cpu", "cuda"), "validation": ("kfold", "leave-source-out"),
+                   "threshold_method": ("coordinate", "evolution", "fixed")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"training.{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        for name in ("epochs", "folds", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"training.{name} must be at least 1, not {getattr(self, name)!r}")
     max_records: int | None = None
 
 

@@ -10,11 +10,11 @@ for a class when any of the class's codes is among its labels.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -93,24 +93,47 @@ class ClassTable:
 def read_weights(path: str | Path) -> tuple[list[tuple[str, ...]], np.ndarray]:
     """Read a Challenge weights table: the classes (tuples of equivalent codes) and the square matrix.
 
-    Raises ValueError naming the file when the table is not square or its row and column classes differ.
+    Raises ValueError naming the file when the table is not square, its row and column classes differ,
+    a code belongs to two classes, or a weight is not a finite number.
     """
     path = Path(path)
     with open(path, newline="") as f:
-        rows = [row for row in csv.reader(f) if row]
+        rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
     if len(rows) < 2:
         raise ValueError(f"{path}: weights table has no rows")
-    columns = [tuple(c.strip() for c in name.split("|")) for name in rows[0][1:]]
-    row_names = [tuple(c.strip() for c in row[0].split("|")) for row in rows[1:]]
-    if row_names != columns:
+    columns = [_class_codes(name) for name in rows[0][1:]]
+    _check_square(path, rows, len(columns))
+    if [_class_codes(row[0]) for row in rows[1:]] != columns:
         raise ValueError(f"{path}: row classes differ from column classes")
+    codes = [code for class_codes in columns for code in class_codes]
+    if len(set(codes)) != len(codes):
+        raise ValueError(f"{path}: a code is listed in more than one class")
+    return columns, _parse_matrix(path, rows)
+
+
+def _class_codes(name: str) -> tuple[str, ...]:
+    """``"733534002|164909002"`` -> the class's codes."""
+    return tuple(code.strip() for code in name.split("|"))
+
+
+def _check_square(path: Path, rows: list[list[str]], size: int) -> None:
+    """Raise ValueError unless ``rows`` is a header row and ``size`` rows of a name and ``size`` weights."""
+    widths = sorted({len(row) - 1 for row in rows})
+    if len(rows) - 1 != size or widths != [size]:
+        raise ValueError(
+            f"{path}: weights table is not square: {len(rows) - 1} rows for {size} classes, row widths {widths}"
+        )
+
+
+def _parse_matrix(path: Path, rows: list[list[str]]) -> np.ndarray:
+    """The weights below the header row and right of the name column, as finite floats."""
     try:
         matrix = np.array([[float(x) for x in row[1:]] for row in rows[1:]], dtype=np.float64)
     except ValueError as error:
         raise ValueError(f"{path}: non-numeric weight ({error})") from None
-    if matrix.shape != (len(columns), len(columns)):
-        raise ValueError(f"{path}: weights matrix is {matrix.shape}, expected square of {len(columns)}")
-    return columns, matrix
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError(f"{path}: weights must be finite numbers")
+    return matrix
 
 
 def _read_names() -> dict[str, tuple[str, str]]:

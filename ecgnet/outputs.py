@@ -10,10 +10,23 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+import numpy as np
 
 TRUE_WORDS = ("True", "true", "T", "t")
+
+
+def _read_umask() -> int:
+    """The process's file-creation mask (read once: setting it to read it is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only; outputs get the mode open() would have given them.
+_FILE_MODE = 0o666 & ~_read_umask()
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -23,6 +36,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     try:
         with os.fdopen(handle, "w") as f:
             f.write(text)
+        os.chmod(temporary, _FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -37,9 +51,18 @@ def format_outputs(
         raise ValueError(
             f"{recording_id}: {len(classes)} classes, {len(labels)} labels, {len(probabilities)} probabilities"
         )
-    label_text = ",".join(str(int(bool(x))) if not isinstance(x, str) else x for x in labels)
+    label_text = ",".join(_label_text(x) for x in labels)
     probability_text = ",".join(f"{float(p):g}" if math.isfinite(float(p)) else "nan" for p in probabilities)
     return f"#{recording_id}\n{','.join(map(str, classes))}\n{label_text}\n{probability_text}\n"
+
+
+def _label_text(label: object) -> str:
+    """A binary label as written: text as given, anything else ``1`` when true and ``0`` otherwise (NaN is 0)."""
+    if isinstance(label, str):
+        return label
+    if isinstance(label, (float, np.floating)) and math.isnan(label):
+        return "0"
+    return str(int(bool(label)))
 
 
 def save_outputs(
@@ -78,7 +101,7 @@ def is_positive(entry: str) -> bool:
         return True
     try:
         value = float(entry)
-    except ValueError:
+    except (TypeError, ValueError):
         return False
     return math.isfinite(value) and value == 1
 
@@ -87,6 +110,6 @@ def to_probability(entry: str) -> float:
     """A scalar entry as a float; a non-finite or non-numeric entry counts as 0."""
     try:
         value = float(entry)
-    except ValueError:
+    except (TypeError, ValueError):
         return 0.0
     return value if math.isfinite(value) else 0.0

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import scipy.io
@@ -35,8 +35,8 @@ class RecordError(ValueError):
 
     def __init__(self, source: str | os.PathLike, problem: str):
         self.source = str(source)
-        self.problem = problem
-        super().__init__(f"{self.source}: {problem}")
+        self.problem = " ".join(str(problem).split())  # always one line, whatever a library said
+        super().__init__(f"{self.source}: {self.problem}")
 
 
 @dataclass(frozen=True)
@@ -65,18 +65,22 @@ class Header:
 
     @property
     def leads(self) -> tuple[str, ...]:
+        """Lead names in header order."""
         return tuple(s.lead for s in self.signals)
 
     @property
     def num_leads(self) -> int:
+        """Number of signal lines."""
         return len(self.signals)
 
     @property
     def gains(self) -> np.ndarray:
+        """ADC gain of each signal (digital units per mV), header order."""
         return np.array([s.gain for s in self.signals], dtype=np.float64)
 
     @property
     def baselines(self) -> np.ndarray:
+        """Baseline of each signal (digital units), header order."""
         return np.array([s.baseline for s in self.signals], dtype=np.float64)
 
 
@@ -109,7 +113,7 @@ def _parse_gain(token: str, source: str, lead: str) -> tuple[float, float | None
     if "(" in value:
         value, _, rest = value.partition("(")
         baseline_value = parse_number(rest.rstrip(")"))
-        if baseline_value is None:
+        if baseline_value is None or not math.isfinite(baseline_value):
             raise RecordError(source, f"lead {lead}: baseline in gain field {token!r} is not a number")
         baseline = baseline_value
     gain = parse_number(value)
@@ -119,6 +123,7 @@ def _parse_gain(token: str, source: str, lead: str) -> tuple[float, float | None
 
 
 def _parse_signal_line(line: str, source: str, index: int) -> SignalSpec:
+    """One signal line: file, format, gain[(baseline)][/units], resolution, ADC zero, ..., lead name."""
     tokens = line.split()
     if len(tokens) < 3:
         raise RecordError(source, f"signal line {index + 1} has too few fields: {line.strip()!r}")
@@ -130,25 +135,34 @@ def _parse_signal_line(line: str, source: str, index: int) -> SignalSpec:
         if parsed is None or not math.isfinite(parsed):
             raise RecordError(source, f"lead {lead}: ADC zero {tokens[4]!r} is not a number")
         adc_zero = int(parsed)
-    return SignalSpec(
-        file=tokens[0], lead=lead, gain=gain, baseline=adc_zero if baseline is None else baseline, adc_zero=adc_zero
-    )
+    if baseline is None:  # WFDB: without a baseline in parentheses the baseline is the ADC zero
+        baseline = adc_zero
+    return SignalSpec(file=tokens[0], lead=lead, gain=gain, baseline=baseline, adc_zero=adc_zero)
+
+
+def _parse_count(token: str, minimum: int) -> int | None:
+    """An integer of at least ``minimum`` written in ``token`` (``5000`` or ``5000.0``), else None."""
+    value = parse_number(token)
+    if value is None or not math.isfinite(value) or value != int(value) or value < minimum:
+        return None
+    return int(value)
 
 
 def _parse_record_line(line: str, source: str) -> tuple[str, int, float, int]:
+    """The record line -> (record id, number of signals, frequency, samples per signal)."""
     tokens = line.split()
     if len(tokens) < 4:
         raise RecordError(source, f"record line needs id, leads, frequency and samples: {line.strip()!r}")
-    num_leads = parse_number(tokens[1])
+    num_leads = _parse_count(tokens[1], 1)
     frequency = parse_number(tokens[2].split("/")[0])
-    num_samples = parse_number(tokens[3])
-    if num_leads is None or num_leads != int(num_leads) or num_leads < 1:
+    num_samples = _parse_count(tokens[3], 0)
+    if num_leads is None:
         raise RecordError(source, f"number of signals {tokens[1]!r} is not a positive integer")
     if frequency is None or not math.isfinite(frequency) or frequency <= 0:
         raise RecordError(source, f"sampling frequency {tokens[2]!r} is not a positive number")
-    if num_samples is None or num_samples != int(num_samples) or num_samples < 0:
+    if num_samples is None:
         raise RecordError(source, f"number of samples {tokens[3]!r} is not a non-negative integer")
-    return strip_record_extension(tokens[0]), int(num_leads), frequency, int(num_samples)
+    return strip_record_extension(tokens[0]), num_leads, frequency, num_samples
 
 
 def _parse_comment(line: str) -> tuple[str, str] | None:
@@ -169,6 +183,7 @@ def parse_age(text: str) -> float:
 
 
 def parse_labels(text: str) -> tuple[str, ...]:
+    """``"164889003, 59118001"`` -> the codes, blanks dropped."""
     return tuple(code.strip() for code in text.split(",") if code.strip())
 
 
@@ -223,6 +238,8 @@ def read_recording(path: str | os.PathLike, key: str = "val") -> np.ndarray:
     if key not in contents:
         raise RecordError(path, f"has no variable {key!r}")
     array = np.asarray(contents[key])
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise RecordError(path, f"variable {key!r} holds {array.dtype} values, not numbers")
     if array.ndim != 2:
         raise RecordError(path, f"variable {key!r} has shape {array.shape}, expected leads x samples")
     return array
@@ -248,6 +265,7 @@ class Record:
 
     @property
     def record_id(self) -> str:
+        """The record id, from the header's file name."""
         return self.header_path.stem
 
 
@@ -270,9 +288,16 @@ def find_header_files(directory: str | os.PathLike, recursive: bool = False) -> 
 
 
 def select_leads(recording: np.ndarray, available: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
-    """Rows of ``recording`` reordered to ``wanted``; a lead that is not available is all zeros."""
+    """Rows of ``recording`` reordered to ``wanted``; a lead that is not available is all zeros.
+
+    Lead names are compared in their standard spelling (``AVR`` is ``aVR``) on both sides.
+    """
+    if recording.ndim != 2 or recording.shape[0] != len(available):
+        raise ValueError(f"recording of shape {recording.shape} does not have one row per lead of {available}")
     chosen = np.zeros((len(wanted), recording.shape[1]), dtype=recording.dtype)
-    position = {lead: i for i, lead in enumerate(available)}
+    position: dict[str, int] = {}
+    for i, lead in enumerate(available):
+        position.setdefault(canonical_lead(lead), i)  # the first of repeated names, as the official helper
     for i, lead in enumerate(wanted):
         j = position.get(canonical_lead(lead))
         if j is not None:

@@ -36,3 +36,27 @@ def shared_data() -> Path:
 def shared_reference() -> Path:
     """``../shared/reference``: the official class tables."""
     return _need(SHARED_REFERENCE)
+
+
+def tiny_config(epochs: int = 2, folds: int = 2):
+    """A network and recipe small enough to train in seconds on 2 CPU cores."""
+    from ecgnet.config import RunConfig
+
+    return RunConfig.from_dict({
+        "signals": {"sample_rate": 100, "window_seconds": 5.0, "inference_stride_seconds": 2.5},
+        "model": {"stem_channels": 8, "stage_channels": [8, 16, 16, 24], "blocks_per_stage": [1, 1, 1, 1]},
+        "training": {"epochs": epochs, "folds": folds, "batch_size": 16, "workers": 1, "device": "cpu",
+                     "seed": 0, "patience": 5},
+    })
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory, shared_data) -> Path:
+    """A model folder trained with the small recipe (2 epochs, 2 folds) on the 77 real training records."""
+    from ecgnet.config import RunConfig
+    from ecgnet.training import train
+
+    config = RunConfig.from_toml(REPO / "configs" / "small.toml").override("training", epochs=2, folds=2, device="cpu")
+    model_dir = tmp_path_factory.mktemp("model")
+    train(shared_data / "cinc2021" / "training", model_dir, config, progress=False, log=lambda _: None)
+    return model_dir

@@ -1,0 +1,144 @@
+"""The model folder: what training writes and inference reads.
+
+    config.json           the RunConfig of the run (inference needs nothing else)
+    model.json            format version, classes, folds and their weight files, thresholds per lead set
+    fold_<k>.safetensors  the weights of each network of the ensemble
+    training_log.csv      one row per fold and epoch
+    summary.json          out-of-fold scores per lead set
+
+Only JSON and safetensors are read back: a model folder from a stranger cannot run code. Anything
+missing, corrupted or written by another format version fails with an error naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import RunConfig
+from .outputs import write_text_atomic
+
+MODEL_FORMAT = "ecgnet-model"
+MODEL_FORMAT_VERSION = 1
+
+
+class ModelFolderError(ValueError):
+    """A model folder that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class ModelFolder:
+    """The contents of a model folder, weights as state dicts."""
+
+    config: RunConfig
+    class_codes: list[str]
+    class_labels: list[str]
+    thresholds: dict[str, np.ndarray]
+    state_dicts: list[dict[str, torch.Tensor]]
+
+
+def weight_file(model_dir: str | os.PathLike, fold: int) -> Path:
+    return Path(model_dir) / f"fold_{fold}.safetensors"
+
+
+def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]) -> None:
+    """Write one network's weights atomically as safetensors."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(temporary))
+    os.replace(temporary, path)
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFolderError(f"{path}: weight file is missing")
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelFolderError(f"{path}: not a readable safetensors file ({error})") from None
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFolderError(f"{path}: file is missing")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelFolderError(f"{path}: not valid JSON ({error})") from None
+
+
+def save_model_description(
+    model_dir: str | os.PathLike,
+    config: RunConfig,
+    class_codes: list[str],
+    class_labels: list[str],
+    folds: int,
+    thresholds: dict[str, np.ndarray],
+) -> None:
+    """Write ``config.json`` and ``model.json`` (weights are saved per fold with :func:`save_weights`)."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    write_json(model_dir / "config.json", config.to_dict())
+    write_json(
+        model_dir / "model.json",
+        {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "class_codes": class_codes,
+            "class_labels": class_labels,
+            "weight_files": [weight_file(model_dir, k).name for k in range(folds)],
+            "thresholds": {name: [float(x) for x in values] for name, values in thresholds.items()},
+        },
+    )
+
+
+def _check_description(description: Any, path: Path) -> None:
+    if not isinstance(description, dict) or description.get("format") != MODEL_FORMAT:
+        raise ModelFolderError(f"{path}: not an ecgnet model description")
+    version = description.get("format_version")
+    if version != MODEL_FORMAT_VERSION:
+        raise ModelFolderError(
+            f"{path}: model format version {version} cannot be read by this version "
+            f"(which reads version {MODEL_FORMAT_VERSION}); retrain or use the matching release"
+        )
+    n_classes = len(description.get("class_codes", []))
+    for name, values in description.get("thresholds", {}).items():
+        if len(values) != n_classes:
+            raise ModelFolderError(f"{path}: thresholds for {name} have {len(values)} values, not {n_classes}")
+    if not description.get("weight_files"):
+        raise ModelFolderError(f"{path}: lists no weight files")
+
+
+def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
+    """Read and check a model folder written by training."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelFolderError(f"{model_dir}: model folder is missing")
+    description_path = model_dir / "model.json"
+    description = read_json(description_path)
+    _check_description(description, description_path)
+    try:
+        config = RunConfig.from_dict(read_json(model_dir / "config.json"), str(model_dir / "config.json"))
+    except (TypeError, ValueError) as error:
+        raise ModelFolderError(str(error)) from None
+    return ModelFolder(
+        config=config,
+        class_codes=list(description["class_codes"]),
+        class_labels=list(description.get("class_labels", description["class_codes"])),
+        thresholds={k: np.asarray(v, dtype=np.float64) for k, v in description.get("thresholds", {}).items()},
+        state_dicts=[load_weights(model_dir / name) for name in description["weight_files"]],
+    )

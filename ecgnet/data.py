@@ -1,0 +1,264 @@
+"""Records -> training examples: the index of a data folder, its preprocessed signals, the folds, and
+the torch dataset that draws training windows and lead subsets from them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from . import signals
+from .config import SignalConfig
+from .labels import ClassTable
+from .records import LEAD_SETS, STANDARD_LEADS, RecordError, find_header_files, read_header, read_record
+
+# Record-name prefixes of the Challenge's sources (DESIGN.md section 4).
+_SOURCE_PREFIXES = (("HR", "PTB-XL"), ("JS", "Chapman-Ningbo"), ("A", "CPSC"), ("Q", "CPSC-Extra"),
+                    ("I", "INCART"), ("S", "PTB"), ("E", "Georgia"))
+REDUCED_LEAD_SETS: tuple[tuple[str, ...], ...] = tuple(LEAD_SETS[n] for n in (6, 4, 3, 2))
+
+
+def source_of(record_id: str) -> str:
+    """The data source of a record, from its name prefix (``HR00001`` -> ``PTB-XL``)."""
+    letters = re.match(r"[A-Za-z]*", record_id).group(0).upper()
+    for prefix, source in _SOURCE_PREFIXES:
+        if letters == prefix:
+            return source
+    return "other"
+
+
+def lead_set_name(leads: Sequence[str]) -> str:
+    """A stable key for a lead set: the standard lead names in standard order, joined by commas."""
+    order = {lead: i for i, lead in enumerate(STANDARD_LEADS)}
+    return ",".join(sorted((lead for lead in leads if lead in order), key=order.__getitem__))
+
+
+@dataclass
+class RecordIndex:
+    """The labelled records of a data folder, read from their headers only."""
+
+    header_paths: list[Path]
+    record_ids: list[str]
+    sources: list[str]
+    labels: np.ndarray  # (records, classes) bool
+    ages: np.ndarray
+    sexes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.header_paths)
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> RecordIndex:
+        rows = np.asarray(rows, dtype=int)
+        return RecordIndex(
+            header_paths=[self.header_paths[i] for i in rows],
+            record_ids=[self.record_ids[i] for i in rows],
+            sources=[self.sources[i] for i in rows],
+            labels=self.labels[rows],
+            ages=self.ages[rows],
+            sexes=[self.sexes[i] for i in rows],
+        )
+
+
+def index_records(
+    data_dir: str | os.PathLike, table: ClassTable, recursive: bool = True
+) -> tuple[RecordIndex, list[tuple[str, str]]]:
+    """Index every header of ``data_dir`` that has its recording; return the index and (file, reason)
+    for each record that was skipped."""
+    paths, failures = [], []
+    ids, sources, label_rows, ages, sexes = [], [], [], [], []
+    for header_path in find_header_files(data_dir, recursive=recursive):
+        try:
+            _, header = read_header(header_path)
+            if not header_path.with_suffix(".mat").is_file():
+                raise RecordError(header_path.with_suffix(".mat"), "recording file is missing")
+        except RecordError as error:
+            failures.append((str(header_path), error.problem))
+            continue
+        paths.append(header_path)
+        ids.append(header_path.stem)
+        sources.append(source_of(header_path.stem))
+        label_rows.append(table.encode(header.labels))
+        ages.append(header.age)
+        sexes.append(header.sex)
+    labels = np.stack(label_rows) if label_rows else np.zeros((0, len(table)), dtype=bool)
+    index = RecordIndex(paths, ids, sources, labels, np.array(ages, dtype=np.float64), sexes)
+    return index, failures
+
+
+@dataclass
+class PreparedSignals:
+    """Preprocessed signals of indexed records, in memory, with demographics and lead masks."""
+
+    signals: list[np.ndarray]  # each (12, samples) float32 at the model rate
+    lead_masks: np.ndarray  # (records, 12) bool
+    demographics: np.ndarray  # (records, 4) float32
+
+
+def _prepare_one(header_path: Path, config: SignalConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    record = read_record(header_path)
+    signal, mask = signals.preprocess(record.recording, record.header, config, source=header_path)
+    return signal, mask, signals.demographics(record.header.age, record.header.sex)
+
+
+def prepare_signals(
+    index: RecordIndex, config: SignalConfig, n_jobs: int = 1, progress: bool = True
+) -> tuple[PreparedSignals, list[int], list[tuple[str, str]]]:
+    """Read and preprocess every indexed record in parallel. Returns the prepared signals, the index
+    rows they belong to, and (file, reason) for each record that could not be read."""
+
+    def attempt(path: Path):
+        try:
+            return _prepare_one(path, config)
+        except RecordError as error:
+            return error
+
+    iterator = tqdm(index.header_paths, desc="preprocessing", unit="rec", disable=not progress)
+    results = Parallel(n_jobs=n_jobs, batch_size=16)(delayed(attempt)(p) for p in iterator)
+    kept, failures, prepared = [], [], []
+    for row, result in enumerate(results):
+        if isinstance(result, RecordError):
+            failures.append((result.source, result.problem))
+        else:
+            kept.append(row)
+            prepared.append(result)
+    if not prepared:
+        return PreparedSignals([], np.zeros((0, 12), bool), np.zeros((0, 4), np.float32)), kept, failures
+    sigs, masks, demo = zip(*prepared)
+    return PreparedSignals(list(sigs), np.stack(masks), np.stack(demo).astype(np.float32)), kept, failures
+
+
+def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """A fold number for each record such that every class's positives are spread evenly over folds.
+
+    Iterative stratification: the class with the fewest records still to place goes first; each of
+    its records goes to the fold that most lacks that class (ties broken by the fold that most lacks
+    the record's other classes, then records, then at random). Records with no label are placed last. Folds hold ``N // n_folds`` or
+    one more record, whatever the labels. Deterministic for a given seed.
+    """
+    labels = np.asarray(labels).astype(bool)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (records, classes), got shape {labels.shape}")
+    n_records = labels.shape[0]
+    if n_folds < 2:
+        raise ValueError(f"need at least 2 folds, got {n_folds}")
+    if n_records < n_folds:
+        raise ValueError(f"{n_records} records cannot be split into {n_folds} folds")
+    rng = np.random.default_rng(seed)
+    folds = np.full(n_records, -1, dtype=int)
+    # How many more positives of each class, and records, each fold should get.
+    wanted_per_class = np.tile(labels.sum(axis=0) / n_folds, (n_folds, 1))
+    totals = np.maximum(labels.sum(axis=0), 1)
+    wanted_size = np.full(n_folds, n_records / n_folds)
+    sizes = np.zeros(n_folds, dtype=int)
+    floor, spare = divmod(n_records, n_folds)  # ``spare`` folds may hold one record more than ``floor``
+    unplaced = np.ones(n_records, dtype=bool)
+    while unplaced.any():
+        counts = labels[unplaced].sum(axis=0)
+        if counts.any():
+            rarest = int(np.flatnonzero(counts == counts[counts > 0].min())[0])
+            rows = rng.permutation(np.flatnonzero(unplaced & labels[:, rarest]))
+            need = wanted_per_class[:, rarest]
+        else:
+            rows, need = rng.permutation(np.flatnonzero(unplaced)), None
+        for row in rows:
+            open_folds = sizes < floor + (1 if spare > 0 else 0)
+            desire = wanted_size if need is None else need
+            # The record's other classes, rare ones weighing more, so that records placed for one
+            # class do not pile up the positives of another in the same fold.
+            others = (wanted_per_class[:, labels[row]] / totals[labels[row]]).sum(axis=1)
+            key = np.where(open_folds, 0.0, -np.inf)
+            # Lexicographic choice (last key first): open, most lacking the class, most lacking the
+            # record's other classes, most lacking records, then random.
+            order = np.lexsort((rng.random(n_folds), wanted_size, others, desire, key))
+            fold = int(order[-1])
+            if sizes[fold] == floor:
+                spare -= 1
+            folds[row] = fold
+            sizes[fold] += 1
+            wanted_per_class[fold, labels[row]] -= 1
+            wanted_size[fold] -= 1
+            unplaced[row] = False
+    return folds
+
+
+def leave_source_out_folds(sources: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """A fold per source: fold k holds the records of the k-th source (sorted by name)."""
+    names = sorted(set(sources))
+    return np.array([names.index(s) for s in sources], dtype=int), names
+
+
+def random_lead_mask(rng: np.random.Generator, reduced_probability: float) -> np.ndarray:
+    """Which of the 12 leads to keep for one training example.
+
+    With probability ``1 - reduced_probability`` all leads; otherwise one of the Challenge's reduced
+    sets (three times out of four) or a random non-empty subset, so that any subset can be served.
+    """
+    keep = np.ones(12, dtype=bool)
+    if rng.random() >= reduced_probability:
+        return keep
+    if rng.random() < 0.75:
+        chosen = REDUCED_LEAD_SETS[rng.integers(len(REDUCED_LEAD_SETS))]
+        return np.isin(STANDARD_LEADS, chosen)
+    keep[:] = False
+    keep[rng.choice(12, size=rng.integers(1, 12), replace=False)] = True
+    return keep
+
+
+class TrainingWindows(torch.utils.data.Dataset):
+    """Random training windows with random lead subsets; reproducible for a given seed and epoch."""
+
+    def __init__(
+        self,
+        prepared: PreparedSignals,
+        rows: Sequence[int],
+        labels: np.ndarray,
+        window: int,
+        reduced_probability: float,
+        seed: int,
+    ):
+        self.prepared = prepared
+        self.rows = np.asarray(rows, dtype=int)
+        self.labels = labels.astype(np.float32)
+        self.window = window
+        self.reduced_probability = reduced_probability
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, item: int):
+        row = self.rows[item]
+        rng = np.random.default_rng((self.seed, self.epoch, int(row)))
+        signal = signals.random_window(self.prepared.signals[row], self.window, rng)
+        keep = random_lead_mask(rng, self.reduced_probability) & self.prepared.lead_masks[row]
+        if not keep.any():  # the record lacks every chosen lead: fall back to the leads it has
+            keep = self.prepared.lead_masks[row].copy()
+        signal = np.where(keep[:, None], signal, 0.0).astype(np.float32)
+        return (
+            torch.from_numpy(signal),
+            torch.from_numpy(keep.astype(np.float32)),
+            torch.from_numpy(self.prepared.demographics[row]),
+            torch.from_numpy(self.labels[row]),
+        )
+
+
+def record_windows(
+    signal: np.ndarray, lead_mask: np.ndarray, keep_leads: Iterable[str], config: SignalConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The inference windows of one preprocessed record restricted to ``keep_leads``: (W, 12, T) and
+    the (12,) lead mask actually used."""
+    keep = np.isin(STANDARD_LEADS, list(keep_leads)) & lead_mask
+    masked = np.where(keep[:, None], signal, 0.0).astype(np.float32)
+    return signals.sliding_windows(masked, config.window_samples, config.stride_samples), keep

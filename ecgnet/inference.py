@@ -1,0 +1,235 @@
+"""Networks -> probabilities -> thresholds -> outputs.
+
+:class:`Ensemble` holds the trained networks of a model folder. A record is preprocessed, cut into
+overlapping windows that cover all of it, every window goes through every network, and the
+probabilities are averaged over networks and windows. The one-record path (:func:`predict_record`)
+and the batched folder path (:func:`run_folder`) share these steps, so they give the same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from models import create_model_from_config
+
+from . import signals
+from .artifacts import ModelFolderError, load_model_folder
+from .config import RunConfig
+from .data import lead_set_name, record_windows
+from .outputs import save_outputs, write_text_atomic
+from .records import STANDARD_LEADS, Header, RecordError, find_header_files, read_header, read_record
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` is the GPU when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but no CUDA GPU is available")
+    return torch.device(name)
+
+
+@dataclass
+class Ensemble:
+    """The networks of a model folder and what is needed to turn their outputs into labels."""
+
+    config: RunConfig
+    networks: list[torch.nn.Module]
+    class_codes: list[str]
+    thresholds: dict[str, np.ndarray]
+    device: torch.device
+    batch_size: int = 64
+
+    @torch.no_grad()
+    def window_probabilities(self, windows: np.ndarray, masks: np.ndarray, demographics: np.ndarray) -> np.ndarray:
+        """Mean sigmoid over the networks for each window: (W, 12, T) -> (W, classes)."""
+        out = np.empty((len(windows), len(self.class_codes)), dtype=np.float64)
+        for start in range(0, len(windows), self.batch_size):
+            part = slice(start, start + self.batch_size)
+            x = torch.from_numpy(np.ascontiguousarray(windows[part])).to(self.device)
+            m = torch.from_numpy(np.ascontiguousarray(masks[part], dtype=np.float32)).to(self.device)
+            d = torch.from_numpy(np.ascontiguousarray(demographics[part], dtype=np.float32)).to(self.device)
+            total = sum(torch.sigmoid(net(x, m, d).float()) for net in self.networks)
+            out[part] = (total / len(self.networks)).cpu().numpy()
+        return out
+
+    def thresholds_for(self, leads: Sequence[str]) -> np.ndarray:
+        """Thresholds tuned for ``leads``; for a lead set not tuned, those of the closest tuned set."""
+        name = lead_set_name(leads)
+        if name in self.thresholds:
+            return self.thresholds[name]
+        wanted = set(name.split(","))
+        best = max(self.thresholds, key=lambda k: (len(wanted & set(k.split(","))), -len(k)))
+        return self.thresholds[best]
+
+
+def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensemble:
+    """Build the ensemble of a model folder once; raises ModelFolderError naming the bad file."""
+    folder = load_model_folder(model_dir)
+    torch_device = resolve_device(device)
+    networks = []
+    for k, state in enumerate(folder.state_dicts):
+        network = create_model_from_config(folder.config.model, num_classes=len(folder.class_codes))
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as error:
+            first_line = str(error).strip().splitlines()[0]
+            raise ModelFolderError(f"{model_dir}: weights of fold {k} do not fit the configured network "
+                                   f"({first_line})") from None
+        networks.append(network.to(torch_device).eval())
+    return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device)
+
+
+@dataclass
+class PreparedRecord:
+    """The inference windows of one record."""
+
+    record_id: str
+    windows: np.ndarray  # (W, 12, T)
+    lead_mask: np.ndarray  # (12,)
+    demographics: np.ndarray  # (4,)
+
+
+def prepare_record(
+    recording: np.ndarray, header: Header, leads: Sequence[str], config: RunConfig, source: str | os.PathLike
+) -> PreparedRecord:
+    """Preprocess a record and cut it into windows, restricted to ``leads``."""
+    signal, mask = signals.preprocess(recording, header, config.signals, source=source)
+    windows, keep = record_windows(signal, mask, leads, config.signals)
+    if not keep.any():
+        raise RecordError(source, f"has none of the model's leads ({', '.join(leads)})")
+    return PreparedRecord(header.record_id, windows, keep, signals.demographics(header.age, header.sex))
+
+
+def combine_windows(window_probabilities: np.ndarray) -> np.ndarray:
+    """One record's probabilities from those of its windows: their mean."""
+    return window_probabilities.mean(axis=0)
+
+
+def predict_prepared(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> np.ndarray:
+    """Probabilities (records, classes) for prepared records, all their windows in shared batches."""
+    if not records:
+        return np.zeros((0, len(ensemble.class_codes)))
+    counts = [len(r.windows) for r in records]
+    windows = np.concatenate([r.windows for r in records])
+    masks = np.repeat(np.stack([r.lead_mask for r in records]), counts, axis=0)
+    demographics = np.repeat(np.stack([r.demographics for r in records]), counts, axis=0)
+    per_window = ensemble.window_probabilities(windows, masks, demographics)
+    bounds = np.cumsum([0, *counts])
+    return np.stack([combine_windows(per_window[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def predict_record(
+    ensemble: Ensemble, recording: np.ndarray, header: Header, leads: Sequence[str], source: str = "recording"
+) -> np.ndarray:
+    """Probabilities (classes,) for one record."""
+    return predict_prepared(ensemble, [prepare_record(recording, header, leads, ensemble.config, source)])[0]
+
+
+def decide(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Binary labels from probabilities and per-class thresholds."""
+    return probabilities >= thresholds
+
+
+# The folder runner used by run_model.py.
+
+
+def group_by_lead_set(header_files: Sequence[Path]) -> tuple[dict[tuple[str, ...], list], list[tuple[str, str]]]:
+    """Header files grouped by the standard leads they list; (file, reason) for unreadable headers."""
+    groups: dict[tuple[str, ...], list] = {}
+    failures = []
+    for path in header_files:
+        try:
+            _, header = read_header(path)
+        except RecordError as error:
+            failures.append((error.source, error.problem))
+            continue
+        leads = tuple(lead for lead in STANDARD_LEADS if lead in header.leads)
+        if not leads:
+            failures.append((str(path), f"lists no standard lead ({', '.join(header.leads)})"))
+            continue
+        groups.setdefault(leads, []).append(path)
+    return groups, failures
+
+
+class _RecordLoader(torch.utils.data.Dataset):
+    """Reads and prepares records in DataLoader workers; errors are returned, not raised."""
+
+    def __init__(self, paths: Sequence[Path], leads: Sequence[str], config: RunConfig):
+        self.paths, self.leads, self.config = list(paths), tuple(leads), config
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        path = self.paths[i]
+        try:
+            record = read_record(path)
+            return path, prepare_record(record.recording, record.header, self.leads, self.config, path)
+        except RecordError as error:
+            return path, error
+
+
+def _batches(paths, leads, config, workers: int, records_per_batch: int) -> Iterator[list]:
+    loader = torch.utils.data.DataLoader(
+        _RecordLoader(paths, leads, config), batch_size=records_per_batch, num_workers=workers,
+        collate_fn=list, persistent_workers=False,
+    )
+    yield from loader
+
+
+def run_folder(
+    model_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    device: str = "auto",
+    workers: int = 0,
+    records_per_batch: int = 32,
+    progress: bool = True,
+) -> tuple[int, list[tuple[str, str]]]:
+    """Write an output file for every readable record of ``data_dir``; return (written, failures).
+
+    The ensemble is built once; records are grouped by lead set, each group gets the thresholds tuned
+    for its leads, and its records are read and prepared in ``workers`` DataLoader processes while
+    the networks run. Failures are also written to ``OUTPUTS/failures.csv``.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    groups, failures = group_by_lead_set(find_header_files(data_dir))
+    ensemble = load_ensemble(model_dir, device)
+    written = 0
+    total = sum(len(v) for v in groups.values())
+    bar = tqdm(total=total, desc="running", unit="rec", disable=not progress)
+    for leads, paths in groups.items():
+        thresholds = ensemble.thresholds_for(leads)
+        for batch in _batches(paths, leads, ensemble.config, workers, records_per_batch):
+            ok = [(p, r) for p, r in batch if not isinstance(r, RecordError)]
+            failures += [(r.source, r.problem) for _, r in batch if isinstance(r, RecordError)]
+            probabilities = predict_prepared(ensemble, [r for _, r in ok])
+            for (path, _), p in zip(ok, probabilities):
+                save_outputs(output_dir / f"{path.stem}.csv", path.stem, ensemble.class_codes,
+                             decide(p, thresholds).astype(int), p)
+            written += len(ok)
+            bar.update(len(batch))
+    bar.close()
+    write_failures(output_dir / "failures.csv", failures)
+    return written, failures
+
+
+def write_failures(path: Path, failures: Sequence[tuple[str, str]]) -> None:
+    """``failures.csv``: one row per record that could not be run (file, reason)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", "reason"])
+    writer.writerows(failures)
+    write_text_atomic(path, buffer.getvalue())
+

@@ -1,0 +1,322 @@
+"""Training: a k-fold ensemble of networks, per-lead-set thresholds tuned on out-of-fold probabilities,
+and a model folder that inference reads.
+
+Each fold trains on random windows and random lead subsets of its training records, keeps the epoch
+with the best validation Challenge metric, and writes a checkpoint after every epoch so that a
+stopped run continues where it stopped (``resume=True``).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from models import create_model_from_config
+
+from . import metric
+from .artifacts import save_model_description, save_weights, weight_file, write_json
+from .config import RunConfig
+from .data import (
+    PreparedSignals,
+    RecordIndex,
+    TrainingWindows,
+    index_records,
+    lead_set_name,
+    leave_source_out_folds,
+    prepare_signals,
+    record_windows,
+    stratified_folds,
+)
+from .inference import Ensemble, PreparedRecord, predict_prepared, resolve_device
+from .labels import ClassTable, default_class_table
+from .records import LEAD_SETS
+from .thresholds import f1_thresholds, tune_thresholds
+
+LOG_FIELDS = ["fold", "epoch", "train_loss", "val_challenge", "val_auroc", "learning_rate", "seconds"]
+EVALUATED_LEAD_SETS = tuple(LEAD_SETS[n] for n in (12, 6, 4, 3, 2))
+
+
+@dataclass
+class TrainingData:
+    """Everything the folds share: the index, the prepared signals and the fold of each record."""
+
+    index: RecordIndex
+    prepared: PreparedSignals
+    folds: np.ndarray
+    fold_names: list[str]
+    table: ClassTable
+
+
+def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress: bool = True,
+                       log: Callable[[str], None] = print) -> TrainingData:
+    """Index, filter and preprocess the records of ``data_dir`` and assign their folds."""
+    settings = config.training
+    table = default_class_table()
+    index, failures = index_records(data_dir, table)
+    if not settings.use_unlabelled:
+        index = index.subset(np.flatnonzero(index.labels.any(axis=1)))
+    if settings.max_records is not None and len(index) > settings.max_records:
+        rows = np.random.default_rng(settings.seed).choice(len(index), settings.max_records, replace=False)
+        index = index.subset(np.sort(rows))
+    n_jobs = max(1, settings.workers)
+    prepared, kept, more_failures = prepare_signals(index, config.signals, n_jobs=n_jobs, progress=progress)
+    index = index.subset(kept)
+    for path, reason in failures + more_failures:
+        log(f"skipped {path}: {reason}")
+    if len(index) == 0:
+        raise ValueError(f"{data_dir}: no usable labelled record")
+    if settings.validation == "leave-source-out":
+        folds, names = leave_source_out_folds(index.sources)
+        if len(names) < 2:
+            raise ValueError(f"{data_dir}: leave-source-out needs at least 2 sources, found {names}")
+    else:
+        folds = stratified_folds(index.labels, settings.folds, settings.seed)
+        names = [f"fold{k}" for k in range(settings.folds)]
+    log(f"{len(index)} records, {int(index.labels.any(axis=1).sum())} with a scored label, "
+        f"{len(names)} folds ({settings.validation})")
+    return TrainingData(index, prepared, folds, names, table)
+
+
+def validation_records(data: TrainingData, rows: np.ndarray, leads, config: RunConfig) -> list[PreparedRecord]:
+    """The inference windows of validation records restricted to ``leads``."""
+    records = []
+    for row in rows:
+        windows, keep = record_windows(data.prepared.signals[row], data.prepared.lead_masks[row], leads,
+                                       config.signals)
+        records.append(PreparedRecord(data.index.record_ids[row], windows, keep, data.prepared.demographics[row]))
+    return records
+
+
+def predict_rows(network: torch.nn.Module, data: TrainingData, rows: np.ndarray, leads, config: RunConfig,
+                 device: torch.device) -> np.ndarray:
+    network.eval()
+    ensemble = Ensemble(config, [network], data.table.codes, {}, device, batch_size=config.training.batch_size)
+    return predict_prepared(ensemble, validation_records(data, rows, leads, config))
+
+
+def validation_score(labels: np.ndarray, probabilities: np.ndarray, table: ClassTable) -> tuple[float, float]:
+    """(Challenge metric with per-class F1 thresholds, macro AUROC): a cheap score to choose epochs by."""
+    binary = probabilities >= f1_thresholds(labels, probabilities)
+    score = metric.challenge_metric(labels, binary, table.weights, table.sinus_rhythm_index)
+    auroc = metric.compute_auc(labels, probabilities)[0]
+    return score, auroc
+
+
+def positive_weights(labels: np.ndarray) -> torch.Tensor:
+    """Per-class weights of positives in the loss: sqrt(negatives/positives), within [1, 20]."""
+    positives = labels.sum(axis=0)
+    ratio = (len(labels) - positives) / np.maximum(positives, 1)
+    return torch.tensor(np.clip(np.sqrt(ratio), 1.0, 20.0), dtype=torch.float32)
+
+
+def learning_rate_factor(step: int, total_steps: int, warmup_fraction: float) -> float:
+    """Linear warm-up then cosine decay to zero."""
+    warmup = max(1, int(total_steps * warmup_fraction))
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+class FoldTrainer:
+    """Trains one fold; owns its network, optimiser, schedule and checkpoint."""
+
+    def __init__(self, data: TrainingData, fold: int, config: RunConfig, device: torch.device,
+                 checkpoint_dir: Path):
+        settings = config.training
+        self.data, self.fold, self.config, self.device = data, fold, config, device
+        self.train_rows = np.flatnonzero(data.folds != fold)
+        self.val_rows = np.flatnonzero(data.folds == fold)
+        self.checkpoint = checkpoint_dir / f"fold_{fold}.pt"
+        torch.manual_seed(settings.seed * 1000 + fold)
+        self.network = create_model_from_config(config.model, len(data.table)).to(device)
+        self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=settings.learning_rate,
+                                           weight_decay=settings.weight_decay)
+        self.dataset = TrainingWindows(data.prepared, self.train_rows, data.index.labels, config.signals.window_samples,
+                                       settings.lead_subset_probability, seed=settings.seed * 1000 + fold)
+        self.steps_per_epoch = math.ceil(len(self.train_rows) / settings.batch_size)
+        total = self.steps_per_epoch * settings.epochs
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: learning_rate_factor(step, total, settings.warmup_fraction))
+        self.loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weights(data.index.labels[self.train_rows])
+                                                  .to(device))
+        self.autocast = settings.mixed_precision and device.type == "cuda"
+        self.epoch, self.best_score, self.best_epoch, self.bad_epochs = 0, -math.inf, -1, 0
+        self.best_state = copy.deepcopy(self.network.state_dict())
+
+    def save_checkpoint(self) -> None:
+        state = {
+            "network": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "best_state": self.best_state,
+            "epoch": self.epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs, "torch_rng": torch.get_rng_state(),
+        }
+        temporary = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
+        torch.save(state, temporary)
+        os.replace(temporary, self.checkpoint)
+
+    def load_checkpoint(self) -> bool:
+        if not self.checkpoint.is_file():
+            return False
+        # weights_only: a checkpoint holds tensors and numbers only, never code.
+        state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.best_state = state["best_state"]
+        self.epoch, self.best_score = state["epoch"], state["best_score"]
+        self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
+        torch.set_rng_state(state["torch_rng"].cpu())
+        return True
+
+    def train_epoch(self, progress: bool) -> float:
+        settings = self.config.training
+        self.dataset.set_epoch(self.epoch)
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=settings.batch_size, shuffle=True,
+            drop_last=len(self.dataset) > settings.batch_size,
+            num_workers=settings.workers if self.device.type == "cuda" else 0,
+            generator=torch.Generator().manual_seed(settings.seed * 7919 + self.fold * 131 + self.epoch),
+            pin_memory=self.device.type == "cuda",
+        )
+        self.network.train()
+        total, count = 0.0, 0
+        bar = tqdm(loader, desc=f"fold {self.fold} epoch {self.epoch + 1}/{settings.epochs}", unit="batch",
+                   leave=False, disable=not progress)
+        for signal, mask, demographics, labels in bar:
+            signal, mask = signal.to(self.device, non_blocking=True), mask.to(self.device, non_blocking=True)
+            demographics, labels = demographics.to(self.device), labels.to(self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                logits = self.network(signal, mask, demographics)
+            loss = self.loss_fn(logits.float(), labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 5.0)
+            self.optimizer.step()
+            self.scheduler.step()
+            total += loss.item() * len(labels)
+            count += len(labels)
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        return total / max(count, 1)
+
+    def run(self, log_row: Callable[[dict], None], progress: bool) -> dict[str, torch.Tensor]:
+        """Train until the epochs run out or the validation score stops improving; the best weights."""
+        settings = self.config.training
+        labels = self.data.index.labels[self.val_rows]
+        while self.epoch < settings.epochs and self.bad_epochs < settings.patience:
+            started = time.perf_counter()
+            loss = self.train_epoch(progress)
+            probabilities = predict_rows(self.network, self.data, self.val_rows, LEAD_SETS[12], self.config,
+                                         self.device)
+            score, auroc = validation_score(labels, probabilities, self.data.table)
+            self.epoch += 1
+            if score > self.best_score:
+                self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch, 0
+                self.best_state = copy.deepcopy(self.network.state_dict())
+            else:
+                self.bad_epochs += 1
+            log_row({"fold": self.fold, "epoch": self.epoch, "train_loss": round(loss, 5),
+                     "val_challenge": round(score, 5), "val_auroc": round(float(auroc), 5),
+                     "learning_rate": f"{self.scheduler.get_last_lr()[0]:.3g}",
+                     "seconds": round(time.perf_counter() - started, 2)})
+            self.save_checkpoint()
+        return self.best_state
+
+
+class TrainingLog:
+    """``training_log.csv``: appended row by row so that a resumed run keeps the earlier rows."""
+
+    def __init__(self, path: Path, resume: bool, echo: Callable[[str], None]):
+        self.path, self.echo = path, echo
+        if not (resume and path.is_file()):
+            with open(path, "w", newline="") as f:
+                csv.DictWriter(f, LOG_FIELDS).writeheader()
+
+    def __call__(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, LOG_FIELDS).writerow(row)
+        self.echo(f"fold {row['fold']} epoch {row['epoch']}: loss {row['train_loss']:.4f}, "
+                  f"validation Challenge metric {row['val_challenge']:.3f}, AUROC {row['val_auroc']:.3f}")
+
+
+def out_of_fold_probabilities(network, data: TrainingData, rows: np.ndarray, config: RunConfig,
+                              device: torch.device) -> dict[str, np.ndarray]:
+    return {lead_set_name(leads): predict_rows(network, data, rows, leads, config, device)
+            for leads in EVALUATED_LEAD_SETS}
+
+
+def summarise(labels: np.ndarray, oof: dict[str, np.ndarray], thresholds: dict[str, np.ndarray],
+              table: ClassTable) -> dict[str, dict[str, float]]:
+    """Out-of-fold scores per lead set with the tuned thresholds."""
+    summary = {}
+    for name, probabilities in oof.items():
+        binary = probabilities >= thresholds[name]
+        auroc, auprc = metric.compute_auc(labels, probabilities)[:2]
+        summary[name] = {
+            "records": int(len(labels)),
+            "challenge_metric": float(metric.challenge_metric(labels, binary, table.weights, table.sinus_rhythm_index)),
+            "auroc": float(auroc), "auprc": float(auprc),
+            "f_measure": float(metric.compute_f_measure(labels, binary)[0]),
+            "accuracy": float(metric.compute_accuracy(labels, binary)),
+        }
+    return summary
+
+
+def train(data_dir: str | os.PathLike, model_dir: str | os.PathLike, config: RunConfig, resume: bool = False,
+          progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Train the ensemble of ``config`` on ``data_dir`` and write the model folder; return the summary."""
+    settings = config.training
+    model_dir = Path(model_dir)
+    checkpoint_dir = model_dir / "checkpoints"
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(settings.device)
+    log(f"training on {device}")
+    data = load_training_data(data_dir, config, progress, log)
+    labels = data.index.labels
+    oof = {lead_set_name(leads): np.zeros(labels.shape) for leads in EVALUATED_LEAD_SETS}
+    training_log = TrainingLog(model_dir / "training_log.csv", resume, log)
+    for fold in range(len(data.fold_names)):
+        rows = np.flatnonzero(data.folds == fold)
+        done = checkpoint_dir / f"fold_{fold}_oof.npz"
+        if resume and done.is_file() and weight_file(model_dir, fold).is_file():
+            with np.load(done, allow_pickle=False) as saved:
+                for name in oof:
+                    oof[name][rows] = saved[name]
+            log(f"fold {fold}: already trained, reusing it")
+            continue
+        trainer = FoldTrainer(data, fold, config, device, checkpoint_dir)
+        if resume and trainer.load_checkpoint():
+            log(f"fold {fold}: resuming after epoch {trainer.epoch}")
+        best = trainer.run(training_log, progress)
+        trainer.network.load_state_dict(best)
+        save_weights(weight_file(model_dir, fold), best)
+        fold_oof = out_of_fold_probabilities(trainer.network, data, rows, config, device)
+        for name, values in fold_oof.items():
+            oof[name][rows] = values
+        np.savez(done, **fold_oof)
+        log(f"fold {fold} ({data.fold_names[fold]}): best epoch {trainer.best_epoch}, "
+            f"validation Challenge metric {trainer.best_score:.3f}")
+    thresholds = {name: tune_thresholds(labels, p, data.table.weights, data.table.sinus_rhythm_index,
+                                        settings.threshold_method, settings.seed) for name, p in oof.items()}
+    summary = {"validation": settings.validation, "folds": data.fold_names,
+               "out_of_fold": summarise(labels, oof, thresholds, data.table)}
+    save_model_description(model_dir, config, data.table.codes, data.table.labels, len(data.fold_names),
+                           thresholds)
+    write_json(model_dir / "summary.json", summary)
+    np.savez(model_dir / "out_of_fold.npz", labels=labels, **oof)
+    shutil.rmtree(checkpoint_dir)  # the run is complete: nothing left to resume
+    for name, scores in summary["out_of_fold"].items():
+        log(f"out-of-fold {name}: Challenge metric {scores['challenge_metric']:.3f}, "
+            f"AUROC {scores['auroc']:.3f}, F-measure {scores['f_measure']:.3f}")
+    return summary

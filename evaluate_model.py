@@ -1,0 +1,57 @@
+#!/usr/bin/env python
+"""Score a folder of Challenge output files against a folder of labelled headers.
+
+    python evaluate_model.py LABELS OUTPUTS [scores.csv] [class_scores.csv]
+
+With no file arguments the scores are printed as a table; ``--json`` prints them for machines. The
+scores themselves are computed by :mod:`ecgnet.metric`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ecgnet import metric
+from ecgnet.outputs import write_text_atomic
+
+PROG = "evaluate_model.py"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="PhysioNet/CinC Challenge 2021 scores (AUROC, AUPRC, accuracy, F-measure, Challenge metric).",
+    )
+    parser.add_argument("labels", help="folder of labelled headers (.hea with a Dx line)")
+    parser.add_argument("outputs", help="folder of output files, <record>.csv for each header")
+    parser.add_argument("scores_csv", nargs="?", help="write the five scores here (3 decimals)")
+    parser.add_argument("class_scores_csv", nargs="?", help="write the per-class scores here (3 decimals)")
+    parser.add_argument("--weights", metavar="FILE", help="weights table to use instead of the official one")
+    parser.add_argument("--json", action="store_true", help="print every score (full precision) as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        scores = metric.evaluate_folders(args.labels, args.outputs, args.weights)
+        if args.scores_csv:
+            write_text_atomic(args.scores_csv, metric.scores_csv(scores))
+        if args.class_scores_csv:
+            write_text_atomic(args.class_scores_csv, metric.class_scores_csv(scores))
+    except (OSError, ValueError) as error:
+        # Missing folders and files, unreadable headers and bad weights tables all end here: one line.
+        reason = " ".join(str(error).split())
+        print(f"{PROG}: error: {reason}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(scores.to_dict(), indent=2))
+    elif not args.scores_csv:
+        print(metric.summary_table(scores))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Network architectures, looked up by name.
+
+Every architecture is one self-contained file that registers itself with ``@register_model(name)``; importing
+this package imports them all. Every model follows one forward contract, which the rest of ``ecgnet`` relies
+on::
+
+    logits = model(signal, lead_mask, demographics)
+    # signal       (B, num_leads, T) float, absent leads zeroed
+    # lead_mask    (B, num_leads)    float 0/1, which leads exist
+    # demographics (B, 4)            float [age/100 (0 if unknown), age_known, is_male, sex_known]
+    # logits       (B, num_classes)
+
+and offers ``model.features(signal, lead_mask, demographics)`` (the vector fed to the classifier),
+``model.num_features`` (its length) and ``model.head`` (the classifier).
+"""
+
+from __future__ import annotations
+
+# Imported for its side effect too: each architecture module registers itself on import.
+from models import seresnet  # noqa: F401
+from models._registry import (
+    count_parameters,
+    create_model,
+    create_model_from_config,
+    list_models,
+    register_model,
+    unregister_model,
+)
+
+__all__ = [
+    "count_parameters",
+    "create_model",
+    "create_model_from_config",
+    "list_models",
+    "register_model",
+    "unregister_model",
+]

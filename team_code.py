@@ -1,0 +1,58 @@
+#!/usr/bin/env python
+"""The Challenge entry points: ``training_code``, ``load_model`` and ``run_model``.
+
+Thin on purpose: the logic lives in the ``ecgnet`` package. ``training_code`` trains with the recipe
+of ``configs/default.toml`` (the GPU recipe for the full data) unless ``$ECGNET_CONFIG`` names another
+TOML file, for example ``configs/small.toml`` for a CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ecgnet.config import default_config_path, load_config
+from ecgnet.inference import Ensemble, decide, load_ensemble, predict_record
+from ecgnet.records import parse_header
+from ecgnet.training import train
+
+
+def training_code(data_directory: str, model_directory: str) -> None:
+    """Train the ensemble on ``data_directory`` and write it to ``model_directory``."""
+    config = load_config(os.environ.get("ECGNET_CONFIG") or default_config_path())
+    train(data_directory, model_directory, config)
+
+
+@dataclass
+class LoadedModel:
+    """The ensemble with the lead set it serves and that lead set's thresholds."""
+
+    ensemble: Ensemble
+    leads: tuple[str, ...]
+    thresholds: np.ndarray
+
+
+@lru_cache(maxsize=4)
+def _ensemble(model_directory: str, device: str) -> Ensemble:
+    # The harness calls load_model once per lead set; the networks are the same for all of them.
+    return load_ensemble(model_directory, device)
+
+
+def load_model(model_directory: str, leads, device: str | None = None) -> LoadedModel:
+    """The model for ``leads`` (any subset of the 12 standard leads)."""
+    device = device or os.environ.get("ECGNET_DEVICE", "auto")
+    ensemble = _ensemble(os.path.abspath(model_directory), device)
+    leads = tuple(leads)
+    return LoadedModel(ensemble, leads, ensemble.thresholds_for(leads))
+
+
+def run_model(model: LoadedModel, header: str, recording: np.ndarray):
+    """(classes, binary labels, probabilities) for one record; ``recording`` rows follow the header."""
+    parsed = parse_header(header)
+    probabilities = predict_record(model.ensemble, np.asarray(recording), parsed, model.leads,
+                                   source=parsed.record_id)
+    labels = decide(probabilities, model.thresholds).astype(int)
+    return list(model.ensemble.class_codes), labels, probabilities

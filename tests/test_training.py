@@ -1,0 +1,107 @@
+"""Training: the model folder it writes, resuming a stopped run, and reproducibility."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+from ecgnet import training
+from ecgnet.artifacts import load_weights, weight_file
+from ecgnet.config import RunConfig
+from ecgnet.data import lead_set_name
+from ecgnet.records import LEAD_SETS
+
+pytestmark = pytest.mark.slow
+
+
+def test_model_folder_has_everything_inference_needs(trained_model):
+    names = {p.name for p in trained_model.iterdir()}
+    assert {"config.json", "model.json", "fold_0.safetensors", "fold_1.safetensors", "training_log.csv",
+            "summary.json", "out_of_fold.npz"} <= names
+    assert "checkpoints" not in names  # a finished run leaves no checkpoints behind
+    config = RunConfig.load_json(trained_model / "config.json")
+    assert config.model.stem_channels == 32  # the small recipe, saved with the model
+    description = json.loads((trained_model / "model.json").read_text())
+    assert set(description["thresholds"]) == {lead_set_name(LEAD_SETS[n]) for n in (12, 6, 4, 3, 2)}
+    assert all(len(v) == 26 for v in description["thresholds"].values())
+
+
+def test_summary_reports_every_lead_set(trained_model):
+    summary = json.loads((trained_model / "summary.json").read_text())["out_of_fold"]
+    assert len(summary) == 5
+    for scores in summary.values():
+        assert scores["records"] == 77
+        assert -1.0 <= scores["challenge_metric"] <= 1.0
+        assert 0.0 <= scores["auroc"] <= 1.0
+
+
+def test_training_log_has_a_row_per_fold_and_epoch(trained_model):
+    with open(trained_model / "training_log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["fold"], r["epoch"]) for r in rows] == [("0", "1"), ("0", "2"), ("1", "1"), ("1", "2")]
+    assert all(float(r["train_loss"]) > 0 for r in rows)
+
+
+def _train(data, model_dir, resume=False):
+    return training.train(data, model_dir, tiny_config(), resume=resume, progress=False, log=lambda _: None)
+
+
+def test_resume_continues_a_stopped_run_to_the_same_weights(shared_data, tmp_path, monkeypatch):
+    data = shared_data / "cinc2021" / "training"
+    _train(data, tmp_path / "straight")
+
+    original = training.FoldTrainer.train_epoch
+    calls = {"n": 0}
+
+    def interrupted(self, progress):
+        calls["n"] += 1
+        if calls["n"] == 4:  # fold 1, epoch 2: fold 0 is done, fold 1 has one epoch checkpointed
+            raise KeyboardInterrupt
+        return original(self, progress)
+
+    monkeypatch.setattr(training.FoldTrainer, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _train(data, tmp_path / "stopped")
+    assert (tmp_path / "stopped" / "checkpoints" / "fold_1.pt").is_file()
+    assert not (tmp_path / "stopped" / "model.json").exists()
+
+    monkeypatch.setattr(training.FoldTrainer, "train_epoch", original)
+    _train(data, tmp_path / "stopped", resume=True)
+    for fold in (0, 1):
+        straight = load_weights(weight_file(tmp_path / "straight", fold))
+        resumed = load_weights(weight_file(tmp_path / "stopped", fold))
+        assert all(np.array_equal(straight[k].numpy(), resumed[k].numpy()) for k in straight)
+    with open(tmp_path / "stopped" / "training_log.csv") as f:
+        epochs = [(r["fold"], r["epoch"]) for r in csv.DictReader(f)]
+    assert epochs == [("0", "1"), ("0", "2"), ("1", "1"), ("1", "2")]
+
+
+def test_leave_source_out_makes_one_fold_per_source(shared_data, tmp_path):
+    config = tiny_config(epochs=1).override("training", validation="leave-source-out")
+    summary = training.train(shared_data / "cinc2021" / "training", tmp_path, config, progress=False,
+                             log=lambda _: None)
+    assert summary["folds"] == ["CPSC", "Chapman-Ningbo", "Georgia", "PTB-XL"]
+    assert len(list(tmp_path.glob("fold_*.safetensors"))) == 4
+
+
+def test_positive_weights_favour_rare_classes():
+    labels = np.zeros((100, 3), dtype=bool)
+    labels[:50, 0] = True
+    labels[:1, 1] = True
+    weights = training.positive_weights(labels).numpy()
+    assert weights[0] == pytest.approx(1.0)
+    assert weights[1] == pytest.approx(np.sqrt(99))
+    assert weights[2] == pytest.approx(10.0)  # no positives: sqrt(100), within the [1, 20] range
+
+
+def test_learning_rate_warms_up_then_decays():
+    factors = [training.learning_rate_factor(s, 100, 0.1) for s in range(100)]
+    assert factors[0] == pytest.approx(0.1)
+    assert max(factors) == pytest.approx(1.0)
+    assert factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
+    assert factors[-1] < 0.01

@@ -1,0 +1,50 @@
+#!/usr/bin/env python
+"""Train the model: ``python train_model.py DATA MODEL [options]``.
+
+Without options this is the Challenge's ``training_code(DATA, MODEL)``: the recipe of
+``configs/default.toml`` (or of ``$ECGNET_CONFIG``). Options override single settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ecgnet.cli import run_command
+from ecgnet.config import CONFIG_ENV, default_config_path, load_config
+from ecgnet.training import train
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="train_model.py", description="Train the SE-ResNet ensemble on a folder of Challenge records "
+        "(headers + .mat, searched recursively) and write the model folder.")
+    parser.add_argument("data_directory", help="folder of training records")
+    parser.add_argument("model_directory", help="folder to write the model to (created if needed)")
+    parser.add_argument("--config", help=f"TOML recipe (default: ${CONFIG_ENV} or configs/default.toml)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs per fold")
+    parser.add_argument("--folds", type=int, help="number of folds, and of networks in the ensemble")
+    parser.add_argument("--batch-size", type=int, help="training batch size")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train (auto: GPU if any)")
+    parser.add_argument("--workers", type=int, help="processes for preprocessing and data loading")
+    parser.add_argument("--seed", type=int, help="seed of folds, initialisation and sampling")
+    parser.add_argument("--validation", choices=("kfold", "leave-source-out"), help="how folds are made")
+    parser.add_argument("--max-records", type=int, help="train on a random subset of this many records")
+    parser.add_argument("--resume", action="store_true", help="continue a stopped run from its checkpoints")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_arguments()
+    config = load_config(args.config or os.environ.get(CONFIG_ENV) or default_config_path())
+    config = config.override(
+        "training", epochs=args.epochs, folds=args.folds, batch_size=args.batch_size, device=args.device,
+        workers=args.workers, seed=args.seed, validation=args.validation, max_records=args.max_records)
+    train(args.data_directory, args.model_directory, config, resume=args.resume, progress=not args.quiet)
+    print(f"model written to {args.model_directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_command(main, "train_model.py")
