@@ -131,7 +131,9 @@ def get_num_samples(header: str) -> int:
 def _by_lead(header: str, leads, field: str) -> np.ndarray:
     """A per-signal header ``field`` in the order of ``leads``; 0 for a lead the header does not list."""
     parsed = _parse(header)
-    values = dict(zip(parsed.leads, getattr(parsed, field)))
+    values: dict[str, float] = {}
+    for lead, value in zip(parsed.leads, getattr(parsed, field)):
+        values.setdefault(lead, float(value))  # a repeated lead: its first line, as choose_leads takes its first row
     return np.array([values.get(_records.canonical_lead(lead), 0.0) for lead in leads], dtype=np.float64)
 
 

@@ -18,7 +18,16 @@ from tqdm.auto import tqdm
 from . import signals
 from .config import SignalConfig
 from .labels import ClassTable
-from .records import LEAD_SETS, STANDARD_LEADS, RecordError, find_header_files, read_header, read_record
+from .records import (
+    LEAD_SETS,
+    STANDARD_LEADS,
+    RecordError,
+    canonical_lead,
+    find_header_files,
+    read_header,
+    read_record,
+    recording_path,
+)
 
 # Record-name prefixes of the Challenge's sources (DESIGN.md section 4).
 _SOURCE_PREFIXES = (("HR", "PTB-XL"), ("JS", "Chapman-Ningbo"), ("A", "CPSC"), ("Q", "CPSC-Extra"),
@@ -36,9 +45,12 @@ def source_of(record_id: str) -> str:
 
 
 def lead_set_name(leads: Sequence[str]) -> str:
-    """A stable key for a lead set: the standard lead names in standard order, joined by commas."""
-    order = {lead: i for i, lead in enumerate(STANDARD_LEADS)}
-    return ",".join(sorted((lead for lead in leads if lead in order), key=order.__getitem__))
+    """A stable key for a lead set: its standard leads, each once, in standard order, joined by commas.
+
+    Names are compared in their standard spelling (``AVR`` is ``aVR``); non-standard names are dropped.
+    """
+    present = {canonical_lead(lead) for lead in leads}
+    return ",".join(lead for lead in STANDARD_LEADS if lead in present)
 
 
 @dataclass
@@ -77,8 +89,8 @@ def index_records(
     for header_path in find_header_files(data_dir, recursive=recursive):
         try:
             _, header = read_header(header_path)
-            if not header_path.with_suffix(".mat").is_file():
-                raise RecordError(header_path.with_suffix(".mat"), "recording file is missing")
+            if not recording_path(header_path).is_file():
+                raise RecordError(recording_path(header_path), "recording file is missing")
         except RecordError as error:
             failures.append((str(header_path), error.problem))
             continue
@@ -140,8 +152,9 @@ def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
 
     Iterative stratification: the class with the fewest records still to place goes first; each of
     its records goes to the fold that most lacks that class (ties broken by the fold that most lacks
-    the record's other classes, then records, then at random). Records with no label are placed last. Folds hold ``N // n_folds`` or
-    one more record, whatever the labels. Deterministic for a given seed.
+    the record's other classes, then records, then at random). Records with no label are placed
+    last. Folds hold ``N // n_folds`` records or one more, whatever the labels. Deterministic for a
+    given seed.
     """
     labels = np.asarray(labels).astype(bool)
     if labels.ndim != 2:
@@ -259,6 +272,7 @@ def record_windows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The inference windows of one preprocessed record restricted to ``keep_leads``: (W, 12, T) and
     the (12,) lead mask actually used."""
-    keep = np.isin(STANDARD_LEADS, list(keep_leads)) & lead_mask
+    wanted = {canonical_lead(lead) for lead in keep_leads}
+    keep = np.array([lead in wanted for lead in STANDARD_LEADS]) & np.asarray(lead_mask, dtype=bool)
     masked = np.where(keep[:, None], signal, 0.0).astype(np.float32)
     return signals.sliding_windows(masked, config.window_samples, config.stride_samples), keep

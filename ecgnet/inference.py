@@ -63,13 +63,17 @@ class Ensemble:
         return out
 
     def thresholds_for(self, leads: Sequence[str]) -> np.ndarray:
-        """Thresholds tuned for ``leads``; for a lead set not tuned, those of the closest tuned set."""
+        """Thresholds tuned for ``leads``; for a lead set not tuned, those of the most similar tuned set."""
         name = lead_set_name(leads)
         if name in self.thresholds:
             return self.thresholds[name]
         wanted = set(name.split(","))
-        best = max(self.thresholds, key=lambda k: (len(wanted & set(k.split(","))), -len(k)))
-        return self.thresholds[best]
+
+        def similarity(key: str) -> float:  # Jaccard index of the two lead sets
+            tuned = set(key.split(","))
+            return len(wanted & tuned) / len(wanted | tuned)
+
+        return self.thresholds[max(self.thresholds, key=similarity)]
 
 
 def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensemble:

@@ -283,6 +283,13 @@ def test_gains_and_baselines_follow_the_asked_leads(tmp_path: Path) -> None:
     assert (hc.get_age(header), hc.get_sex(header), hc.get_labels(header)) == (40.0, "Female", ["426783006"])
 
 
+def test_a_repeated_lead_uses_its_first_line_everywhere(tmp_path: Path) -> None:
+    header = SHUFFLED.replace("S1 3 500 4", "S1 4 500 4").replace("#Age", "S1.mat 16+24 9/mV 16 0 0 0 0 I\n#Age")
+    recording = np.arange(16, dtype=np.int16).reshape(4, 4)
+    np.testing.assert_array_equal(hc.choose_leads(recording, header, ("I",)), recording[2:3])
+    np.testing.assert_array_equal(hc.get_adc_gains(header, ("I",)), [1000])
+
+
 def test_sort_leads() -> None:
     assert hc.sort_leads(("V2", "I", "II")) == ("I", "II", "V2")
     assert hc.sort_leads(list(reversed(hc.twelve_leads))) == hc.twelve_leads

@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -158,8 +159,8 @@ def test_same_seed_same_record_other_seed_other_record() -> None:
 
 
 def test_dataset_is_identical_for_any_number_of_jobs(tmp_path: Path) -> None:
-    one = synthetic.generate_dataset(tmp_path / "one", 10, seed=2, n_jobs=1, progress=False)
-    two = synthetic.generate_dataset(tmp_path / "two", 10, seed=2, n_jobs=2, progress=False)
+    one = synthetic.generate_dataset(tmp_path / "one", 6, seed=2, n_jobs=1, progress=False)
+    two = synthetic.generate_dataset(tmp_path / "two", 6, seed=2, n_jobs=2, progress=False)
     assert [p.name for p in one] == [p.name for p in two]
     for a, b in zip(one, two):
         assert a.read_text() == b.read_text()
@@ -198,7 +199,7 @@ def assert_separable(features: dict[str, np.ndarray]) -> None:
 
 
 def test_fast_labels_are_learnable_from_the_written_signal(tmp_path: Path) -> None:
-    assert_separable({code: written_features(tmp_path, code, 12) for code in synthetic.RHYTHMS})
+    assert_separable({code: written_features(tmp_path, code, 10) for code in synthetic.RHYTHMS})
 
 
 def test_beat_count_matches_the_ground_truth() -> None:
@@ -231,6 +232,49 @@ def test_af_records_have_no_p_waves() -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 
+class FakeNeurokit(types.ModuleType):
+    """Stands in for neurokit2 (whose import alone takes seconds): periodic P-QRS-T bumps on a drifting line.
+
+    It answers ``ecg_simulate`` the way the renderer calls it and remembers the calls.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("neurokit2")
+        self.calls: list[dict] = []
+
+    def ecg_simulate(self, duration: float, sampling_rate: int, heart_rate: float, ai: tuple, **kwargs) -> dict:
+        self.calls.append({"duration": duration, "heart_rate": heart_rate, "ai": ai, **kwargs})
+        t = np.arange(int(duration * sampling_rate)) / sampling_rate
+        rr = 60.0 / heart_rate
+        phase = (t % rr) - 0.5 * rr  # R peak in the middle of each cycle
+
+        def bump(centre: float, width: float) -> np.ndarray:
+            return np.exp(-0.5 * ((phase - centre) / width) ** 2)
+
+        wave = ai[0] / 10 * bump(-0.18, 0.02) + ai[2] / 30 * bump(0.0, 0.01) + bump(0.25, 0.04) / 3
+        drift = 0.15 * np.sin(2 * np.pi * 0.25 * t)  # ECGSYN draws its own baseline wander too
+        return {lead: (1 + 0.1 * i) * wave + drift for i, lead in enumerate(STANDARD_LEADS)}
+
+
+def test_neurokit_renderer_with_a_stand_in_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeNeurokit()
+    monkeypatch.setitem(sys.modules, "neurokit2", fake)
+    features = {}
+    for rhythm in (SB, STACH, AF):
+        record = synthetic.simulate_record(np.random.default_rng(8), rhythm=rhythm, method="neurokit")
+        assert fake.calls[-1]["method"] == "multileads" and fake.calls[-1]["noise"] == 0
+        assert (fake.calls[-1]["ai"][0] == 0) == (rhythm == AF), "AF beats are simulated without P waves"
+        path = synthetic.write_synthetic_record(tmp_path, f"NK{rhythm}", record)
+        signal, frequency, leads = physical(path)
+        assert leads == STANDARD_LEADS and signal.shape == (12, 5000)
+        features[rhythm] = rhythm_features(signal, frequency)
+        inside = record.r_peaks[(record.r_peaks > 0.15) & (record.r_peaks < 9.85)]
+        assert abs(rr_intervals(signal, frequency).size + 1 - inside.size) <= 1
+    assert features[SB][0] < 57 < 104 < features[STACH][0]
+    assert max(features[SB][1], features[STACH][1]) < 0.1 < features[AF][1]
+
+
+@pytest.mark.slow
 def test_neurokit_method_writes_a_valid_record(tmp_path: Path) -> None:
     pytest.importorskip("neurokit2")
     [path] = synthetic.generate_dataset(tmp_path, 1, seed=1, method="neurokit", leads=4, progress=False)

@@ -1,0 +1,100 @@
+"""Inference: every lead set, one-record and batched paths agree, model folders survive a round trip."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+import helper_code
+import team_code
+from ecgnet import inference
+from ecgnet.artifacts import ModelFolderError
+from ecgnet.metric import evaluate_folders
+from ecgnet.outputs import read_outputs
+
+pytestmark = pytest.mark.slow
+LEAD_FOLDERS = ("twelve_leads", "six_leads", "four_leads", "three_leads", "two_leads")
+
+
+@pytest.mark.parametrize("folder", LEAD_FOLDERS)
+def test_runs_on_every_reduced_lead_folder(trained_model, shared_data, tmp_path, folder):
+    data = shared_data / "cinc2021" / "reduced_leads" / folder
+    written, failures = inference.run_folder(trained_model, data, tmp_path, progress=False)
+    assert (written, failures) == (50, [])
+    scores = evaluate_folders(data, tmp_path)
+    assert 0.0 <= scores.auroc <= 1.0
+
+
+def _harness_outputs(model_dir, data_dir):
+    """What the official harness does: load_model per lead set, run_model per record."""
+    results = {}
+    header_files, recording_files = helper_code.find_challenge_files(str(data_dir))
+    for header_file, recording_file in zip(header_files, recording_files):
+        header = helper_code.load_header(header_file)
+        leads = helper_code.sort_leads(helper_code.get_leads(header))
+        model = team_code.load_model(str(model_dir), leads)
+        results[helper_code.get_recording_id(header)] = team_code.run_model(
+            model, header, helper_code.load_recording(recording_file))
+    return results
+
+
+@pytest.mark.parametrize("folder", ("twelve_leads", "three_leads"))
+def test_batch_and_single_record_paths_agree(trained_model, shared_data, tmp_path, folder):
+    data = shared_data / "cinc2021" / "reduced_leads" / folder
+    inference.run_folder(trained_model, data, tmp_path, records_per_batch=7, progress=False)
+    for record_id, (classes, labels, probabilities) in _harness_outputs(trained_model, data).items():
+        _, batch_classes, batch_labels, batch_probabilities = read_outputs(tmp_path / f"{record_id}.csv")
+        assert list(batch_classes) == list(classes)
+        np.testing.assert_allclose([float(p) for p in batch_probabilities], probabilities, atol=2e-5)
+        assert [int(x) for x in batch_labels] == list(labels)
+
+
+def test_single_record_accepts_int16_and_float(trained_model, shared_data):
+    header_file = shared_data / "cinc2021" / "reduced_leads" / "six_leads" / "E07500.hea"
+    header = helper_code.load_header(str(header_file))
+    recording = helper_code.load_recording(str(header_file.with_suffix(".mat")))
+    model = team_code.load_model(str(trained_model), helper_code.get_leads(header))
+    _, _, from_int = team_code.run_model(model, header, recording.astype(np.int16))
+    _, _, from_float = team_code.run_model(model, header, recording.astype(np.float64))
+    np.testing.assert_allclose(from_int, from_float, atol=1e-6)
+
+
+def test_header_order_does_not_matter(trained_model, shared_data):
+    """A record whose rows follow a non-standard header order gives the same result."""
+    header_file = shared_data / "cinc2021" / "reduced_leads" / "three_leads" / "E07500.hea"
+    header = helper_code.load_header(str(header_file))
+    recording = helper_code.load_recording(str(header_file.with_suffix(".mat")))
+    lines = header.strip().split("\n")
+    swapped_header = "\n".join([lines[0], lines[3], lines[1], lines[2], *lines[4:]])
+    model = team_code.load_model(str(trained_model), ("I", "II", "V2"))
+    _, _, expected = team_code.run_model(model, header, recording)
+    _, _, swapped = team_code.run_model(model, swapped_header, recording[[2, 0, 1]])
+    np.testing.assert_allclose(swapped, expected, atol=1e-6)
+
+
+def test_model_folder_round_trip(trained_model, shared_data, tmp_path):
+    copy = tmp_path / "copied"
+    shutil.copytree(trained_model, copy)
+    data = shared_data / "cinc2021" / "reduced_leads" / "two_leads"
+    inference.run_folder(trained_model, data, tmp_path / "a", progress=False)
+    inference.run_folder(copy, data, tmp_path / "b", progress=False)
+    for output in (tmp_path / "a").glob("*.csv"):
+        assert output.read_text() == (tmp_path / "b" / output.name).read_text()
+
+
+def test_corrupted_model_folder_fails_clearly(trained_model, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_model, broken)
+    (broken / "fold_1.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelFolderError, match="fold_1.safetensors"):
+        inference.load_ensemble(broken, "cpu")
+
+
+def test_thresholds_for_an_untuned_lead_set_fall_back_to_the_closest(trained_model):
+    ensemble = inference.load_ensemble(trained_model, "cpu")
+    # {I, II, V1} is closest (Jaccard 2/3) to the two-lead set {I, II}.
+    assert ensemble.thresholds_for(("I", "II", "V1")) is ensemble.thresholds["I,II"]
+    assert ensemble.thresholds_for(("I", "II", "V2", "V3")) is ensemble.thresholds["I,II,V2"]
+    np.testing.assert_array_equal(ensemble.thresholds_for(("II", "I")), ensemble.thresholds["I,II"])

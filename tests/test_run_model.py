@@ -1,0 +1,134 @@
+"""run_model.py end to end on a folder mixing good and broken records: every readable record gets an
+output, every unreadable one is reported (file and reason) on stderr and in failures.csv."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.io
+from conftest import REPO
+
+from ecgnet.outputs import read_outputs
+from ecgnet.records import STANDARD_LEADS, write_record
+
+pytestmark = pytest.mark.slow
+
+
+def _ecg_like(seconds: float, frequency: float, leads: int = 12) -> np.ndarray:
+    t = np.arange(int(seconds * frequency)) / frequency
+    beats = np.exp(-((t % 0.8) - 0.4) ** 2 / 0.0005)  # a narrow bump every 0.8 s
+    return np.tile(beats, (leads, 1)) * np.linspace(0.5, 1.5, leads)[:, None]
+
+
+def _write_good(folder, name, seconds=10.0, frequency=500.0):
+    return write_record(folder, name, _ecg_like(seconds, frequency), frequency, age=60, sex="Male",
+                        labels=["426783006"])
+
+
+def _edit_header(path, old, new):
+    path.write_text(path.read_text().replace(old, new, 1))
+
+
+def make_mixed_folder(folder):
+    """Records that must run, and records that must be reported; returns (good ids, bad ids)."""
+    good = ["ok_500", "long_257", "fast_1000", "all_zero", "nan_signal", "float_signal"]
+    _write_good(folder, "ok_500")
+    _write_good(folder, "long_257", seconds=30 * 60, frequency=257)
+    _write_good(folder, "fast_1000", frequency=1000)
+    write_record(folder, "all_zero", np.zeros((12, 5000)), 500)
+    _write_good(folder, "nan_signal")
+    nan_signal = _ecg_like(10, 500) * 1000
+    nan_signal[3, 100:200] = np.nan
+    scipy.io.savemat(folder / "nan_signal.mat", {"val": nan_signal}, format="4")
+    _write_good(folder, "float_signal")
+    scipy.io.savemat(folder / "float_signal.mat", {"val": _ecg_like(10, 500) * 1000.0}, format="4")
+
+    bad = ["no_mat", "truncated", "not_matlab", "few_lines", "text_gain", "zero_gain", "odd_leads", "empty"]
+    _write_good(folder, "no_mat").with_suffix(".mat").unlink()
+    path = _write_good(folder, "truncated").with_suffix(".mat")
+    path.write_bytes(path.read_bytes()[:300])
+    _write_good(folder, "not_matlab").with_suffix(".mat").write_text("this is not a MATLAB file\n")
+    header = _write_good(folder, "few_lines")
+    lines = header.read_text().splitlines()
+    header.write_text("\n".join(lines[:5] + lines[13:]) + "\n")
+    _edit_header(_write_good(folder, "text_gain"), "1000/mV", "abc/mV")
+    _edit_header(_write_good(folder, "zero_gain"), "1000/mV", "0/mV")
+    write_record(folder, "odd_leads", _ecg_like(10, 500, 2), 500, leads=("X1", "Y2"))
+    write_record(folder, "empty", np.zeros((12, 0)), 500)
+    return good, bad
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "run_model.py", *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_every_readable_record_gets_an_output_and_every_bad_one_is_reported(trained_model, tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    good, bad = make_mixed_folder(data)
+    result = _run(trained_model, data, out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    for record_id in good:
+        _, classes, labels, probabilities = read_outputs(out / f"{record_id}.csv")
+        assert len(classes) == len(labels) == len(probabilities) == 26
+        assert all(0.0 <= float(p) <= 1.0 for p in probabilities)
+    with open(out / "failures.csv") as f:
+        failures = {row["file"]: row["reason"] for row in csv.DictReader(f)}
+    reported = {name.rsplit("/", 1)[-1].rsplit(".", 1)[0] for name in failures}
+    assert reported == set(bad)
+    assert all(reason for reason in failures.values())
+    for record_id in bad:
+        assert not (out / f"{record_id}.csv").exists()
+        assert record_id in result.stderr
+    reasons = {name.rsplit("/", 1)[-1]: reason for name, reason in failures.items()}
+    assert "gain 0" in reasons["zero_gain.hea"]
+    assert "missing" in reasons["no_mat.mat"]
+    assert "claims 12 signals" in reasons["few_lines.hea"]
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_exits_non_zero_when_nothing_can_be_run(trained_model, tmp_path):
+    data = tmp_path / "data"
+    _write_good(data, "only").with_suffix(".mat").write_text("garbage")
+    result = _run(trained_model, data, tmp_path / "out", "--quiet")
+    assert result.returncode != 0
+    assert "no record could be run" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_model_folder_is_one_clear_line(shared_data, tmp_path):
+    result = _run(tmp_path / "no_model", shared_data / "cinc2021" / "reduced_leads" / "two_leads", tmp_path / "o")
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert "no_model" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_contract_commands_end_to_end(trained_model, shared_data, tmp_path):
+    """run_model.py then evaluate_model.py, as the README shows, on a reduced-lead folder."""
+    data = shared_data / "cinc2021" / "reduced_leads" / "four_leads"
+    shutil.rmtree(tmp_path / "out", ignore_errors=True)
+    assert _run(trained_model, data, tmp_path / "out", "--quiet").returncode == 0
+    scores = subprocess.run([sys.executable, "evaluate_model.py", str(data), str(tmp_path / "out"),
+                             str(tmp_path / "scores.csv")], cwd=REPO, capture_output=True, text=True)
+    assert scores.returncode == 0, scores.stderr
+    header, values = (tmp_path / "scores.csv").read_text().strip().splitlines()
+    assert header == "AUROC,AUPRC,Accuracy,F-measure,Challenge metric"
+    assert len(values.split(",")) == 5
+
+
+def test_training_script_reports_a_bad_data_folder_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "train_model.py", str(tmp_path / "missing"), str(tmp_path / "m")],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr.startswith("train_model.py: error:") and "missing" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_write_record_gives_the_standard_leads_by_default(tmp_path):
+    header = _write_good(tmp_path, "r")
+    assert [line.split()[-1] for line in header.read_text().splitlines()[1:13]] == list(STANDARD_LEADS)
