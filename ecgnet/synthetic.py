@@ -281,7 +281,9 @@ def _add_noise(signal: np.ndarray, rng: np.random.Generator, frequency: float) -
     """Per-lead gain, baseline wander, white noise and sometimes mains hum, drawn per record and per lead."""
     n_leads, n = signal.shape
     t = np.arange(n) / frequency
-    signal = signal * rng.uniform(0.75, 1.3, (n_leads, 1))  # electrode contact and body habitus
+    # In-place arithmetic throughout: temporaries of this size cost more (fresh pages) than the arithmetic.
+    signal = signal.astype(np.float64, copy=False)  # the renderers hand over a fresh array
+    signal *= rng.uniform(0.75, 1.3, (n_leads, 1))  # electrode contact and body habitus
     # Baseline wander: a respiratory sway and three slow drifts, mixed with different weights into each
     # lead. All are below 0.5 Hz, so they are computed every 50 ms and interpolated: sines dominate the cost.
     frequencies = np.concatenate(([rng.uniform(0.12, 0.4)], rng.uniform(0.02, 0.15, 3)))
@@ -292,12 +294,16 @@ def _add_noise(signal: np.ndarray, rng: np.random.Generator, frequency: float) -
     weights = np.concatenate((rng.uniform(0.0, 0.2, (n_leads, 1)), rng.uniform(-0.15, 0.15, (n_leads, 3))), axis=1)
     offset = rng.uniform(-0.15, 0.15, (n_leads, 1))
     noise_level = rng.uniform(0.005, 0.035) * rng.uniform(0.6, 1.4, (n_leads, 1))
-    signal = signal + weights @ basis + offset + noise_level * _white_noise(rng, n_leads, n)
+    signal += weights @ basis
+    signal += offset
+    noise = _white_noise(rng, n_leads, n)
+    noise *= noise_level.astype(np.float32)
+    signal += noise
     if rng.random() < 0.3:
         mains = 50.0 if rng.random() < 0.5 else 60.0
         if frequency > 2.5 * mains:  # below Nyquist only; an aliased hum would be a different artefact
             hum = np.sin(2.0 * math.pi * mains * t + rng.uniform(0.0, 2.0 * math.pi))
-            signal = signal + rng.uniform(0.003, 0.03, (n_leads, 1)) * hum
+            signal += rng.uniform(0.003, 0.03, (n_leads, 1)) * hum
     return signal
 
 
