@@ -62,9 +62,12 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ModelFolderError(f"{path}: weight file is missing")
     try:
-        return load_file(str(path), device="cpu")
+        state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
         raise ModelFolderError(f"{path}: not a readable safetensors file ({error})") from None
+    if not state:
+        raise ModelFolderError(f"{path}: holds no tensors")
+    return state
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -79,6 +82,8 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelFolderError(f"{path}: not valid JSON ({error})") from None
+    except OSError as error:
+        raise ModelFolderError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 def save_model_description(
@@ -107,6 +112,7 @@ def save_model_description(
 
 
 def _check_description(description: Any, path: Path) -> None:
+    """Raise ModelFolderError naming ``path`` unless ``description`` is a model.json this version reads."""
     if not isinstance(description, dict) or description.get("format") != MODEL_FORMAT:
         raise ModelFolderError(f"{path}: not an ecgnet model description")
     version = description.get("format_version")
@@ -115,12 +121,31 @@ def _check_description(description: Any, path: Path) -> None:
             f"{path}: model format version {version} cannot be read by this version "
             f"(which reads version {MODEL_FORMAT_VERSION}); retrain or use the matching release"
         )
-    n_classes = len(description.get("class_codes", []))
-    for name, values in description.get("thresholds", {}).items():
-        if len(values) != n_classes:
-            raise ModelFolderError(f"{path}: thresholds for {name} have {len(values)} values, not {n_classes}")
-    if not description.get("weight_files"):
-        raise ModelFolderError(f"{path}: lists no weight files")
+    codes = description.get("class_codes")
+    if not _is_list_of(codes, str) or not codes:
+        raise ModelFolderError(f"{path}: class_codes must be a non-empty list of class codes")
+    class_labels = description.get("class_labels", codes)
+    if not _is_list_of(class_labels, str) or len(class_labels) != len(codes):
+        raise ModelFolderError(f"{path}: class_labels must list one label per class ({len(codes)})")
+    thresholds = description.get("thresholds", {})
+    if not isinstance(thresholds, dict):
+        raise ModelFolderError(f"{path}: thresholds must map lead sets to lists of numbers")
+    for name, values in thresholds.items():
+        if not _is_list_of(values, int | float) or any(isinstance(v, bool) for v in values):
+            raise ModelFolderError(f"{path}: thresholds for {name} must be a list of numbers")
+        if len(values) != len(codes):
+            raise ModelFolderError(f"{path}: thresholds for {name} have {len(values)} values, not {len(codes)}")
+    files = description.get("weight_files")
+    if not _is_list_of(files, str) or not files:
+        raise ModelFolderError(f"{path}: weight_files must be a non-empty list of file names")
+    for name in files:
+        # Plain file names only: a model folder must not make us read files outside it.
+        if Path(name).name != name or not name.endswith(".safetensors"):
+            raise ModelFolderError(f"{path}: weight file {name!r} is not a .safetensors file name in the folder")
+
+
+def _is_list_of(value: Any, kind: type | Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, kind) for v in value)
 
 
 def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
@@ -131,10 +156,13 @@ def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
     description_path = model_dir / "model.json"
     description = read_json(description_path)
     _check_description(description, description_path)
+    config_path = model_dir / "config.json"
+    config_data = read_json(config_path)
     try:
-        config = RunConfig.from_dict(read_json(model_dir / "config.json"), str(model_dir / "config.json"))
+        config = RunConfig.from_dict(config_data, str(config_path))
     except (TypeError, ValueError) as error:
-        raise ModelFolderError(str(error)) from None
+        message = str(error)
+        raise ModelFolderError(message if str(config_path) in message else f"{config_path}: {message}") from None
     return ModelFolder(
         config=config,
         class_codes=list(description["class_codes"]),

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,11 @@ class SignalConfig:
     bandpass_high: float = 45.0
     filter_order: int = 3
     inference_stride_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rate", "window_seconds", "inference_stride_seconds", "filter_order"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"signals.{name} must be positive, not {getattr(self, name)!r}")
 
     @property
     def window_samples(self) -> int:
@@ -71,6 +77,7 @@ class TrainingConfig:
     use_unlabelled: bool = True
     threshold_method: str = "coordinate"
     validation: str = "kfold"
+    max_records: int | None = None
 
     def __post_init__(self) -> None:
         choices = {"device": ("auto", "cpu", "cuda"), "validation": ("kfold", "leave-source-out"),
@@ -78,10 +85,18 @@ class TrainingConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"training.{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
-        for name in ("epochs", "folds", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"training.{name} must be at least 1, not {getattr(self, name)!r}")
-    max_records: int | None = None
+        minimum = {"epochs": 1, "folds": 2 if self.validation == "kfold" else 1, "batch_size": 1, "patience": 1,
+                   "workers": 0, "max_records": 1}
+        for name, least in minimum.items():
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ValueError(f"training.{name} must be at least {least}, not {value!r}")
+        for name in ("lead_subset_probability", "warmup_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"training.{name} must be between 0 and 1, not {getattr(self, name)!r}")
+        if not self.learning_rate > 0 or self.weight_decay < 0:
+            raise ValueError("training.learning_rate must be positive and training.weight_decay not negative, "
+                             f"not {self.learning_rate!r} and {self.weight_decay!r}")
 
 
 @dataclass
@@ -97,7 +112,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
-        """Build a config from nested dicts; unknown sections or keys are an error naming them."""
+        """Build a config from nested dicts; unknown sections or keys, values of the wrong type and
+        values out of range are errors naming them."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: a config must be a table of sections, not {type(data).__name__}")
         data = dict(data)
         version = data.pop("version", CONFIG_VERSION)
         if version != CONFIG_VERSION:
@@ -128,25 +146,61 @@ class RunConfig:
     def load_json(cls, path: str | os.PathLike) -> RunConfig:
         try:
             data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: cannot read config ({error})") from None
         return cls.from_dict(data, str(path))
 
     def override(self, section: str, **values: Any) -> RunConfig:
         """A copy with some fields of one section replaced (None values are ignored)."""
         values = {k: v for k, v in values.items() if v is not None}
+        if section not in {f.name for f in dataclasses.fields(self)}:
+            raise ValueError(f"unknown config section {section!r}")
         current = getattr(self, section)
         updated = _build_section(type(current), {**dataclasses.asdict(current), **values}, section)
         return dataclasses.replace(self, **{section: updated})
 
 
-def _build_section(section_cls: type, values: dict[str, Any], source: str) -> Any:
+def _build_section(section_cls: type, values: Any, source: str) -> Any:
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: must be a table of settings, not {values!r}")
     names = {f.name: f for f in dataclasses.fields(section_cls)}
     unknown = set(values) - set(names)
     if unknown:
         raise ValueError(f"{source}: unknown key(s) {sorted(unknown)}")
-    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return section_cls(**converted)
+    hints = typing.get_type_hints(section_cls)
+    converted = {name: _convert(value, hints[name], f"{source} {name}") for name, value in values.items()}
+    try:
+        return section_cls(**converted)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
+
+
+def _convert(value: Any, hint: Any, source: str) -> Any:
+    """``value`` as the type ``hint`` of a config field (int, float, str, bool, tuple[int, ...] or
+    X | None); ValueError naming ``source`` when it is not one. Ints pass as floats, lists as tuples."""
+    if value is None and type(None) in typing.get_args(hint):
+        return None
+    if typing.get_args(hint) and typing.get_origin(hint) is not tuple:  # X | None with a value
+        hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, list | tuple):
+            return tuple(_convert(v, item, source) for v in value)
+    elif hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    elif hint in (str, bool) and isinstance(value, hint):
+        return value
+    expected = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if typing.get_origin(hint) is tuple:
+        plural = {int: "integers", float: "numbers", str: "strings", bool: "true or false values"}
+        wanted = f"a list of {plural.get(typing.get_args(hint)[0], 'values')}"
+    else:
+        wanted = expected.get(hint, str(hint))
+    raise ValueError(f"{source} must be {wanted}, not {value!r}")
 
 
 def default_config_path() -> Path:

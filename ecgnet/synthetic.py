@@ -210,7 +210,8 @@ def beat_times(rhythm: str, rng: np.random.Generator, duration: float) -> np.nda
     spec = RHYTHMS[rhythm]
     mean_rr = 60.0 / rng.uniform(*spec.heart_rate)
     span = duration + 3.0  # 1.5 s of margin each side
-    count = int(math.ceil(span / (0.5 * mean_rr))) + 2  # AF intervals can be down to half the mean
+    # Enough intervals to cover the span even if every one were as short as the shortest allowed.
+    count = int(math.ceil(span / min(0.28, 0.5 * mean_rr))) + 2
     if rhythm == ATRIAL_FIBRILLATION.code:
         # Independent log-normal intervals: the hallmark of AF is an RR sequence with no pattern.
         cv = rng.uniform(*_AF_CV)
@@ -383,6 +384,8 @@ def _source_fiducials(source: np.ndarray, frequency: float, mean_rr: float) -> n
 def _render_neurokit(rhythm: str, times: np.ndarray, rng: np.random.Generator, frequency: float, n: int) -> np.ndarray:
     import neurokit2 as nk
 
+    if frequency != round(frequency):
+        raise ValueError(f"the neurokit method needs a whole sampling rate in Hz (got {frequency:g})")
     rr = np.diff(times)
     mean_rr = float(np.median(rr))
     # Wave amplitudes of ECGSYN (P, Q, R, S, T) varied per record; AF has no P wave.

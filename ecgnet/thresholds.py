@@ -5,13 +5,16 @@ Two searches:
   threshold to the candidate that most improves the Challenge metric, until a pass changes nothing.
 - ``evolution``: scipy's differential evolution over all thresholds at once, seeded with the
   coordinate result so it can only do as well or better on the tuning data.
+
+Both score thresholds with :class:`_Objective`, an exact rearrangement of the Challenge metric that
+scores every candidate threshold of a class in one sort (a coordinate search takes a fraction of a
+second on thousands of records).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import differential_evolution
-
 
 METHODS = ("coordinate", "evolution", "fixed")
 
@@ -84,7 +87,7 @@ class _Objective:
         others = binary.copy()
         others[:, k] = False
         gained = np.sum(self.rewards * others, axis=1)
-        count = np.sum(self.labels | others, axis=1)
+        count = np.sum(self.labels | others, axis=1) - self.labels[:, k]  # classes other than k
         off = gained / np.maximum(1, count + self.labels[:, k])
         on = (gained + self.rewards[:, k]) / (count + 1)
         p = self.probabilities[:, k]

@@ -1,0 +1,170 @@
+"""Run configuration: TOML, JSON, overrides and validation (ecgnet.config)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import REPO
+
+from ecgnet.config import (
+    CONFIG_ENV,
+    CONFIG_VERSION,
+    RunConfig,
+    SignalConfig,
+    TrainingConfig,
+    default_config_path,
+    load_config,
+)
+
+CONFIGS = ["default", "small", "demo"]
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_shipped_configs_load_and_round_trip(name, tmp_path):
+    config = RunConfig.from_toml(REPO / "configs" / f"{name}.toml")
+    assert config.to_dict()["version"] == CONFIG_VERSION
+    assert RunConfig.from_dict(config.to_dict()) == config
+    config.save_json(tmp_path / "config.json")
+    assert RunConfig.load_json(tmp_path / "config.json") == config
+    assert isinstance(config.model.stage_channels, tuple)
+
+
+def test_default_toml_matches_default_path_and_reads_values():
+    config = RunConfig.from_toml(default_config_path())
+    assert default_config_path() == REPO / "configs" / "default.toml"
+    assert config.training.batch_size == 128 and config.model.stage_channels == (64, 128, 192, 256)
+    small = RunConfig.from_toml(REPO / "configs" / "small.toml")
+    assert small.model.stem_channels == 32 and small.signals.bandpass_high == 45.0  # unset keys keep defaults
+
+
+def test_json_of_a_config_is_plain_json(tmp_path):
+    RunConfig().save_json(tmp_path / "c.json")
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert set(data) == {"version", "signals", "model", "training"}
+    assert data["model"]["stage_channels"] == [64, 128, 192, 256]
+
+
+def test_unknown_section_is_named():
+    with pytest.raises(ValueError, match=r"my.toml: unknown config section\(s\) \['optimiser'\]"):
+        RunConfig.from_dict({"optimiser": {}}, "my.toml")
+
+
+def test_unknown_key_is_named_with_its_section(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[training]\nepochs = 3\nlearning_raet = 0.1\n")
+    with pytest.raises(ValueError, match=r"bad.toml \[training\]: unknown key\(s\) \['learning_raet'\]"):
+        RunConfig.from_toml(path)
+
+
+def test_invalid_toml_is_a_value_error(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[training\n")
+    with pytest.raises(ValueError, match="broken.toml: not valid TOML"):
+        RunConfig.from_toml(path)
+
+
+def test_unreadable_json_names_the_file(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="config.json: cannot read config"):
+        RunConfig.load_json(path)
+
+
+@pytest.mark.parametrize("version", [0, 2, "1"])
+def test_other_config_version_is_rejected(version):
+    with pytest.raises(ValueError, match=f"config version {version} is not supported"):
+        RunConfig.from_dict({"version": version})
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"training": {"epochs": "ten"}}, r"\[training\] epochs must be an integer, not 'ten'"),
+        ({"training": {"epochs": True}}, r"\[training\] epochs must be an integer"),
+        ({"training": {"mixed_precision": "yes"}}, r"mixed_precision must be true or false"),
+        ({"model": {"stage_channels": [8, "16"]}}, r"\[model\] stage_channels must be an integer"),
+        ({"model": {"stage_channels": 8}}, r"stage_channels must be a list of integers, not 8"),
+        ({"signals": {"bandpass_low": "0.5"}}, r"\[signals\] bandpass_low must be a number"),
+        ({"signals": 5}, r"\[signals\]: must be a table of settings"),
+        ([1, 2], r"a config must be a table of sections"),
+    ],
+)
+def test_values_of_the_wrong_type_are_named(data, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig.from_dict(data, "c.toml")
+
+
+def test_numbers_are_converted_to_the_field_type():
+    data = {"signals": {"sample_rate": 100.0, "window_seconds": 5}, "training": {"max_records": None}}
+    config = RunConfig.from_dict(data)
+    assert config.signals.sample_rate == 100 and isinstance(config.signals.sample_rate, int)
+    assert isinstance(config.signals.window_seconds, float)
+    assert config.training.max_records is None
+
+
+def test_override_replaces_fields_and_ignores_none():
+    config = RunConfig()
+    changed = config.override("training", epochs=3, seed=None, device="cpu", max_records=50)
+    assert (changed.training.epochs, changed.training.device, changed.training.max_records) == (3, "cpu", 50)
+    assert changed.training.seed == config.training.seed
+    assert config.training.epochs == 30  # the original is unchanged
+    assert changed.model == config.model
+    assert config.override("model", stage_channels=[8, 16]).model.stage_channels == (8, 16)
+
+
+def test_override_rejects_unknown_keys_sections_and_bad_values():
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\]"):
+        RunConfig().override("training", epoch=3)
+    with pytest.raises(ValueError, match="unknown config section 'optimiser'"):
+        RunConfig().override("optimiser", lr=1)
+    with pytest.raises(ValueError, match="training.device"):
+        RunConfig().override("training", device="tpu")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"device": "gpu"}, "training.device must be one of auto, cpu, cuda"),
+        ({"validation": "holdout"}, "training.validation must be one of kfold, leave-source-out"),
+        ({"threshold_method": "best"}, "training.threshold_method must be one of coordinate, evolution, fixed"),
+        ({"epochs": 0}, "training.epochs must be at least 1"),
+        ({"folds": 1}, "training.folds must be at least 2"),
+        ({"batch_size": 0}, "training.batch_size must be at least 1"),
+        ({"workers": -1}, "training.workers must be at least 0"),
+        ({"max_records": 0}, "training.max_records must be at least 1"),
+        ({"lead_subset_probability": 1.5}, "training.lead_subset_probability must be between 0 and 1"),
+        ({"learning_rate": 0.0}, "training.learning_rate must be positive"),
+    ],
+)
+def test_training_config_validation(values, message):
+    with pytest.raises(ValueError, match=message):
+        TrainingConfig(**values)
+
+
+def test_training_config_accepts_valid_choices():
+    config = TrainingConfig(device="cuda", validation="leave-source-out", threshold_method="evolution", epochs=1,
+                            folds=1)
+    assert config.folds == 1  # leave-source-out makes one fold per source whatever ``folds`` says
+
+
+def test_signal_config_validation_and_window_lengths():
+    config = SignalConfig(sample_rate=100, window_seconds=2.5, inference_stride_seconds=0.001)
+    assert config.window_samples == 250 and config.stride_samples == 1
+    with pytest.raises(ValueError, match="signals.sample_rate must be positive"):
+        SignalConfig(sample_rate=0)
+
+
+def test_load_config_prefers_path_then_environment_then_defaults(tmp_path, monkeypatch):
+    env_file = tmp_path / "env.toml"
+    env_file.write_text("[training]\nepochs = 2\n")
+    path_file = tmp_path / "path.toml"
+    path_file.write_text("[training]\nepochs = 5\n")
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    assert load_config() == RunConfig()
+    monkeypatch.setenv(CONFIG_ENV, str(env_file))
+    assert load_config().training.epochs == 2
+    assert load_config(path_file).training.epochs == 5
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "missing.toml"))
+    with pytest.raises(OSError):
+        load_config()
