@@ -21,6 +21,7 @@ from .labels import ClassTable
 from .records import (
     LEAD_SETS,
     STANDARD_LEADS,
+    Header,
     RecordError,
     canonical_lead,
     find_header_files,
@@ -79,13 +80,11 @@ class RecordIndex:
         )
 
 
-def index_records(
-    data_dir: str | os.PathLike, table: ClassTable, recursive: bool = True
-) -> tuple[RecordIndex, list[tuple[str, str]]]:
-    """Index every header of ``data_dir`` that has its recording; return the index and (file, reason)
-    for each record that was skipped."""
-    paths, failures = [], []
-    ids, sources, label_rows, ages, sexes = [], [], [], [], []
+def _readable_headers(data_dir, recursive: bool, failures: list[tuple[str, str]]) -> dict[str, tuple[Path, Header]]:
+    """One header per record id: a record found more than once (a folder holding the same record as
+    12-lead and reduced-lead copies) is kept once, the copy with the most leads, so that no record can
+    sit in a training fold and its own validation fold."""
+    chosen: dict[str, tuple[Path, Header]] = {}
     for header_path in find_header_files(data_dir, recursive=recursive):
         try:
             _, header = read_header(header_path)
@@ -94,14 +93,36 @@ def index_records(
         except RecordError as error:
             failures.append((str(header_path), error.problem))
             continue
-        paths.append(header_path)
-        ids.append(header_path.stem)
-        sources.append(source_of(header_path.stem))
-        label_rows.append(table.encode(header.labels))
-        ages.append(header.age)
-        sexes.append(header.sex)
-    labels = np.stack(label_rows) if label_rows else np.zeros((0, len(table)), dtype=bool)
-    index = RecordIndex(paths, ids, sources, labels, np.array(ages, dtype=np.float64), sexes)
+        record_id = header_path.stem
+        if record_id in chosen:
+            kept_path, kept = chosen[record_id]
+            if header.num_leads > kept.num_leads:
+                chosen[record_id] = (header_path, header)
+                header_path = kept_path
+            failures.append((str(header_path), f"another copy of record {record_id} with more leads is used"))
+            continue
+        chosen[record_id] = (header_path, header)
+    return chosen
+
+
+def index_records(
+    data_dir: str | os.PathLike, table: ClassTable, recursive: bool = True
+) -> tuple[RecordIndex, list[tuple[str, str]]]:
+    """Index every header of ``data_dir`` that has its recording; return the index and (file, reason)
+    for each record that was skipped (unreadable header, missing recording, duplicate record id)."""
+    failures: list[tuple[str, str]] = []
+    chosen = _readable_headers(data_dir, recursive, failures)
+    paths = [path for path, _ in chosen.values()]
+    headers = [header for _, header in chosen.values()]
+    labels = table.encode_many([h.labels for h in headers]) if headers else np.zeros((0, len(table)), dtype=bool)
+    index = RecordIndex(
+        header_paths=paths,
+        record_ids=list(chosen),
+        sources=[source_of(record_id) for record_id in chosen],
+        labels=labels,
+        ages=np.array([h.age for h in headers], dtype=np.float64),
+        sexes=[h.sex for h in headers],
+    )
     return index, failures
 
 

@@ -272,3 +272,12 @@ def test_record_windows_pads_a_short_record():
     windows, keep = record_windows(signal, np.ones(12, dtype=bool), STANDARD_LEADS, config)
     assert windows.shape == (1, 12, 200) and keep.all()
     assert np.array_equal(windows[0, :, :120], signal) and (windows[0, :, 120:] == 0).all()
+
+
+def test_a_record_found_twice_is_indexed_once_with_its_most_complete_copy(shared_data):
+    """The reduced-lead folders hold the same 50 records as the twelve-lead folder."""
+    index, failures = index_records(shared_data / "cinc2021" / "reduced_leads", default_class_table())
+    assert len(index) == 50
+    assert all(path.parent.name == "twelve_leads" for path in index.header_paths)
+    assert len(failures) == 4 * 50
+    assert all("another copy of record" in reason for _, reason in failures)
