@@ -3,6 +3,9 @@
 
 Without options this is the Challenge's ``training_code(DATA, MODEL)``: the recipe of
 ``configs/default.toml`` (or of ``$ECGNET_CONFIG``). Options override single settings.
+
+On several GPUs (or CPU processes), the same command under torchrun trains with DistributedDataParallel:
+``torchrun --standalone --nproc_per_node N train_model.py DATA MODEL [options]`` (see ecgnet/distributed.py).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ecgnet import distributed
 from ecgnet.cli import run_command
 from ecgnet.config import CONFIG_ENV, default_config_path, load_config
 from ecgnet.training import train
@@ -42,7 +46,8 @@ def main() -> int:
         "training", epochs=args.epochs, folds=args.folds, batch_size=args.batch_size, device=args.device,
         workers=args.workers, seed=args.seed, validation=args.validation, max_records=args.max_records)
     train(args.data_directory, args.model_directory, config, resume=args.resume, progress=not args.quiet)
-    print(f"model written to {args.model_directory}")
+    if distributed.is_main():  # every process trained; rank 0 wrote the folder
+        print(f"model written to {args.model_directory}")
     return 0
 
 

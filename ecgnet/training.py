@@ -4,6 +4,10 @@ and a model folder that inference reads.
 Each fold trains on random windows and random lead subsets of its training records, keeps the epoch
 with the best validation Challenge metric, and writes a checkpoint after every epoch so that a
 stopped run continues where it stopped (``resume=True``).
+
+Under torchrun every process runs :func:`train`: the folds are trained with DistributedDataParallel,
+validation and out-of-fold predictions are shared out and gathered, and only rank 0 writes the model
+folder and logs (how, and how to launch it: :mod:`ecgnet.distributed`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from tqdm.auto import tqdm
 
 from models import create_model_from_config
 
-from . import metric
+from . import distributed, metric
 from .artifacts import save_model_description, save_weights, weight_file, write_json
 from .config import RunConfig
 from .data import (
@@ -38,7 +42,7 @@ from .data import (
     record_windows,
     stratified_folds,
 )
-from .inference import Ensemble, PreparedRecord, predict_prepared, resolve_device
+from .inference import Ensemble, PreparedRecord, predict_prepared
 from .labels import ClassTable, default_class_table
 from .records import LEAD_SETS
 from .thresholds import f1_thresholds, tune_thresholds
@@ -100,9 +104,12 @@ def validation_records(data: TrainingData, rows: np.ndarray, leads, config: RunC
 
 def predict_rows(network: torch.nn.Module, data: TrainingData, rows: np.ndarray, leads, config: RunConfig,
                  device: torch.device) -> np.ndarray:
+    """Probabilities (rows, classes); with several processes each predicts its share of the rows and
+    every process gets them all, in the order of ``rows``."""
     network.eval()
     ensemble = Ensemble(config, [network], data.table.codes, {}, device, batch_size=config.training.batch_size)
-    return predict_prepared(ensemble, validation_records(data, rows, leads, config))
+    mine = predict_prepared(ensemble, validation_records(data, distributed.shard(rows), leads, config))
+    return distributed.gather_shards(mine)
 
 
 def validation_score(labels: np.ndarray, probabilities: np.ndarray, table: ClassTable) -> tuple[float, float]:
@@ -130,7 +137,11 @@ def learning_rate_factor(step: int, total_steps: int, warmup_fraction: float) ->
 
 
 class FoldTrainer:
-    """Trains one fold; owns its network, optimiser, schedule and checkpoint."""
+    """Trains one fold; owns its network, optimiser, schedule and checkpoint.
+
+    ``network`` is the bare network (its state dict is what is saved); ``model`` is what training
+    calls: the same network, wrapped in DistributedDataParallel when there are several processes.
+    """
 
     def __init__(self, data: TrainingData, fold: int, config: RunConfig, device: torch.device,
                  checkpoint_dir: Path):
@@ -141,11 +152,14 @@ class FoldTrainer:
         self.checkpoint = checkpoint_dir / f"fold_{fold}.pt"
         torch.manual_seed(settings.seed * 1000 + fold)
         self.network = create_model_from_config(config.model, len(data.table)).to(device)
+        self.model = distributed.wrap(self.network, device)
         self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=settings.learning_rate,
                                            weight_decay=settings.weight_decay)
         self.dataset = TrainingWindows(data.prepared, self.train_rows, data.index.labels, config.signals.window_samples,
                                        settings.lead_subset_probability, seed=settings.seed * 1000 + fold)
-        self.steps_per_epoch = math.ceil(len(self.train_rows) / settings.batch_size)
+        self.sampler = distributed.training_sampler(self.dataset, seed=self.loader_seed())
+        per_process = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        self.steps_per_epoch = math.ceil(per_process / settings.batch_size)
         total = self.steps_per_epoch * settings.epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: learning_rate_factor(step, total, settings.warmup_fraction))
@@ -180,17 +194,31 @@ class FoldTrainer:
         torch.set_rng_state(state["torch_rng"].cpu())
         return True
 
+    def loader_seed(self) -> int:
+        return self.config.training.seed * 7919 + self.fold * 131
+
+    def loader(self) -> torch.utils.data.DataLoader:
+        """This epoch's batches: a shuffle of the training records, or of this process's share of them."""
+        settings = self.config.training
+        if self.sampler is None:
+            order = {"shuffle": True, "generator": torch.Generator().manual_seed(self.loader_seed() + self.epoch)}
+            per_process = len(self.dataset)
+        else:
+            self.sampler.set_epoch(self.epoch)  # a new order each epoch, the same on every process
+            order = {"sampler": self.sampler}
+            per_process = len(self.sampler)
+        return torch.utils.data.DataLoader(
+            self.dataset, batch_size=settings.batch_size, drop_last=per_process > settings.batch_size,
+            num_workers=settings.workers if self.device.type == "cuda" else 0,
+            pin_memory=self.device.type == "cuda", **order,
+        )
+
     def train_epoch(self, progress: bool) -> float:
+        """One epoch; the mean training loss over every process's examples."""
         settings = self.config.training
         self.dataset.set_epoch(self.epoch)
-        loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=settings.batch_size, shuffle=True,
-            drop_last=len(self.dataset) > settings.batch_size,
-            num_workers=settings.workers if self.device.type == "cuda" else 0,
-            generator=torch.Generator().manual_seed(settings.seed * 7919 + self.fold * 131 + self.epoch),
-            pin_memory=self.device.type == "cuda",
-        )
-        self.network.train()
+        loader = self.loader()
+        self.model.train()
         total, count = 0.0, 0
         bar = tqdm(loader, desc=f"fold {self.fold} epoch {self.epoch + 1}/{settings.epochs}", unit="batch",
                    leave=False, disable=not progress)
@@ -198,7 +226,7 @@ class FoldTrainer:
             signal, mask = signal.to(self.device, non_blocking=True), mask.to(self.device, non_blocking=True)
             demographics, labels = demographics.to(self.device), labels.to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                logits = self.network(signal, mask, demographics)
+                logits = self.model(signal, mask, demographics)
             loss = self.loss_fn(logits.float(), labels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -208,6 +236,7 @@ class FoldTrainer:
             total += loss.item() * len(labels)
             count += len(labels)
             bar.set_postfix(loss=f"{total / count:.4f}")
+        total, count = distributed.sum_over_processes(total, count)
         return total / max(count, 1)
 
     def run(self, log_row: Callable[[dict], None], progress: bool) -> dict[str, torch.Tensor]:
@@ -217,9 +246,13 @@ class FoldTrainer:
         while self.epoch < settings.epochs and self.bad_epochs < settings.patience:
             started = time.perf_counter()
             loss = self.train_epoch(progress)
+            distributed.broadcast_buffers(self.network)
             probabilities = predict_rows(self.network, self.data, self.val_rows, LEAD_SETS[12], self.config,
                                          self.device)
-            score, auroc = validation_score(labels, probabilities, self.data.table)
+            # Rank 0 scores and every process follows its score: the early-stopping decision must be
+            # the same everywhere, or the processes that go on training wait forever for the others.
+            score, auroc = distributed.broadcast_object(
+                validation_score(labels, probabilities, self.data.table) if distributed.is_main() else None)
             self.epoch += 1
             if score > self.best_score:
                 self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch, 0
@@ -230,7 +263,8 @@ class FoldTrainer:
                      "val_challenge": round(score, 5), "val_auroc": round(float(auroc), 5),
                      "learning_rate": f"{self.scheduler.get_last_lr()[0]:.3g}",
                      "seconds": round(time.perf_counter() - started, 2)})
-            self.save_checkpoint()
+            if distributed.is_main():
+                self.save_checkpoint()
         return self.best_state
 
 
@@ -273,40 +307,60 @@ def summarise(labels: np.ndarray, oof: dict[str, np.ndarray], thresholds: dict[s
     return summary
 
 
-def train(data_dir: str | os.PathLike, model_dir: str | os.PathLike, config: RunConfig, resume: bool = False,
-          progress: bool = True, log: Callable[[str], None] = print) -> dict:
-    """Train the ensemble of ``config`` on ``data_dir`` and write the model folder; return the summary."""
+def describe_run(config: RunConfig, device: torch.device) -> str:
+    if not distributed.is_distributed():
+        return f"training on {device}"
+    n = distributed.world_size()
+    return (f"training on {n} processes ({device.type}), each on its share of the batches: "
+            f"global batch {n} x {config.training.batch_size}")
+
+
+def finished_fold(model_dir: Path, fold: int, resume: bool) -> dict[str, np.ndarray] | None:
+    """When resuming, the out-of-fold probabilities of a fold that the stopped run finished, else None."""
+    done = model_dir / "checkpoints" / f"fold_{fold}_oof.npz"
+    # Rank 0 decides for every process, so that they all take the same branch.
+    if not distributed.broadcast_object(resume and done.is_file() and weight_file(model_dir, fold).is_file()):
+        return None
+    with np.load(done, allow_pickle=False) as saved:
+        return {name: saved[name] for name in saved.files}
+
+
+def resume_fold(trainer: FoldTrainer, log: Callable[[str], None]) -> None:
+    """Continue from the fold's checkpoint, if the stopped run wrote one.
+
+    Rank 0 decides and every process loads the same file. It cannot change meanwhile: only rank 0
+    writes checkpoints, after an epoch, and no epoch ends before every process has joined it.
+    """
+    if not distributed.broadcast_object(trainer.checkpoint.is_file()):
+        return
+    if not trainer.load_checkpoint():
+        raise RuntimeError(f"{trainer.checkpoint} is not visible to process {distributed.rank()}: the model "
+                           "folder must be on a file system that every process sees")
+    log(f"fold {trainer.fold}: resuming after epoch {trainer.epoch}")
+
+
+def train_fold(trainer: FoldTrainer, model_dir: Path, training_log: Callable[[dict], None], progress: bool,
+               log: Callable[[str], None]) -> dict[str, np.ndarray]:
+    """Train a fold, keep its best weights and return its out-of-fold probabilities per lead set."""
+    best = trainer.run(training_log, progress)
+    trainer.network.load_state_dict(best)
+    if distributed.is_main():
+        save_weights(weight_file(model_dir, trainer.fold), best)
+    fold_oof = out_of_fold_probabilities(trainer.network, trainer.data, trainer.val_rows, trainer.config,
+                                         trainer.device)
+    if distributed.is_main():
+        np.savez(model_dir / "checkpoints" / f"fold_{trainer.fold}_oof.npz", **fold_oof)
+    log(f"fold {trainer.fold} ({trainer.data.fold_names[trainer.fold]}): best epoch {trainer.best_epoch}, "
+        f"validation Challenge metric {trainer.best_score:.3f}")
+    return fold_oof
+
+
+def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, oof: dict[str, np.ndarray],
+                       log: Callable[[str], None]) -> dict:
+    """Tune the thresholds on the out-of-fold probabilities, write the rest of the model folder, drop
+    the checkpoints; return the summary."""
     settings = config.training
-    model_dir = Path(model_dir)
-    checkpoint_dir = model_dir / "checkpoints"
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(settings.device)
-    log(f"training on {device}")
-    data = load_training_data(data_dir, config, progress, log)
     labels = data.index.labels
-    oof = {lead_set_name(leads): np.zeros(labels.shape) for leads in EVALUATED_LEAD_SETS}
-    training_log = TrainingLog(model_dir / "training_log.csv", resume, log)
-    for fold in range(len(data.fold_names)):
-        rows = np.flatnonzero(data.folds == fold)
-        done = checkpoint_dir / f"fold_{fold}_oof.npz"
-        if resume and done.is_file() and weight_file(model_dir, fold).is_file():
-            with np.load(done, allow_pickle=False) as saved:
-                for name in oof:
-                    oof[name][rows] = saved[name]
-            log(f"fold {fold}: already trained, reusing it")
-            continue
-        trainer = FoldTrainer(data, fold, config, device, checkpoint_dir)
-        if resume and trainer.load_checkpoint():
-            log(f"fold {fold}: resuming after epoch {trainer.epoch}")
-        best = trainer.run(training_log, progress)
-        trainer.network.load_state_dict(best)
-        save_weights(weight_file(model_dir, fold), best)
-        fold_oof = out_of_fold_probabilities(trainer.network, data, rows, config, device)
-        for name, values in fold_oof.items():
-            oof[name][rows] = values
-        np.savez(done, **fold_oof)
-        log(f"fold {fold} ({data.fold_names[fold]}): best epoch {trainer.best_epoch}, "
-            f"validation Challenge metric {trainer.best_score:.3f}")
     thresholds = {name: tune_thresholds(labels, p, data.table.weights, data.table.sinus_rhythm_index,
                                         settings.threshold_method, settings.seed) for name, p in oof.items()}
     summary = {"validation": settings.validation, "folds": data.fold_names,
@@ -315,8 +369,51 @@ def train(data_dir: str | os.PathLike, model_dir: str | os.PathLike, config: Run
                            thresholds)
     write_json(model_dir / "summary.json", summary)
     np.savez(model_dir / "out_of_fold.npz", labels=labels, **oof)
-    shutil.rmtree(checkpoint_dir)  # the run is complete: nothing left to resume
+    shutil.rmtree(model_dir / "checkpoints")  # the run is complete: nothing left to resume
     for name, scores in summary["out_of_fold"].items():
         log(f"out-of-fold {name}: Challenge metric {scores['challenge_metric']:.3f}, "
             f"AUROC {scores['auroc']:.3f}, F-measure {scores['f_measure']:.3f}")
     return summary
+
+
+def _discard(_: object) -> None:
+    """The log and training log of the processes other than rank 0."""
+
+
+def train(data_dir: str | os.PathLike, model_dir: str | os.PathLike, config: RunConfig, resume: bool = False,
+          progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Train the ensemble of ``config`` on ``data_dir`` and write the model folder; return the summary.
+
+    Under torchrun every process calls this and gets the summary; only rank 0 logs and writes.
+    """
+    with distributed.process_group(config.training.device) as device:
+        main = distributed.is_main()
+        return _train(data_dir, Path(model_dir), config, device, resume, progress and main,
+                      log if main else _discard)
+
+
+def _train(data_dir: str | os.PathLike, model_dir: Path, config: RunConfig, device: torch.device, resume: bool,
+           progress: bool, log: Callable[[str], None]) -> dict:
+    checkpoint_dir = model_dir / "checkpoints"
+    if distributed.is_main():
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    log(describe_run(config, device))
+    # Every process prepares the signals itself: each needs them all, for its training and validation shares.
+    data = load_training_data(data_dir, config, progress, log)
+    oof = {lead_set_name(leads): np.zeros(data.index.labels.shape) for leads in EVALUATED_LEAD_SETS}
+    training_log = TrainingLog(model_dir / "training_log.csv", resume, log) if distributed.is_main() else _discard
+    for fold in range(len(data.fold_names)):
+        fold_oof = finished_fold(model_dir, fold, resume)
+        if fold_oof is not None:
+            log(f"fold {fold}: already trained, reusing it")
+        else:
+            trainer = FoldTrainer(data, fold, config, device, checkpoint_dir)
+            if resume:
+                resume_fold(trainer, log)
+            fold_oof = train_fold(trainer, model_dir, training_log, progress, log)
+        rows = np.flatnonzero(data.folds == fold)
+        for name in oof:
+            oof[name][rows] = fold_oof[name]
+    # Rank 0 alone tunes the thresholds and writes the folder; the others wait for its summary.
+    summary = write_model_folder(model_dir, config, data, oof, log) if distributed.is_main() else None
+    return distributed.broadcast_object(summary)
