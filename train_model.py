@@ -34,6 +34,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, help="seed of folds, initialisation and sampling")
     parser.add_argument("--validation", choices=("kfold", "leave-source-out"), help="how folds are made")
     parser.add_argument("--max-records", type=int, help="train on a random subset of this many records")
+    parser.add_argument("--cache-dir", help="where preprocessed signals are cached (default: $ECGNET_CACHE or "
+                        "~/.cache/ecgnet)")
+    parser.add_argument("--no-cache", action="store_true", help="preprocess in memory, without the disk cache")
+    parser.add_argument("--use-unlabelled", choices=("yes", "no"),
+                        help="train on records without a scored label too, as all-negative")
     parser.add_argument("--resume", action="store_true", help="continue a stopped run from its checkpoints")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args()
@@ -44,7 +49,9 @@ def main() -> int:
     config = load_config(args.config or os.environ.get(CONFIG_ENV) or default_config_path())
     config = config.override(
         "training", epochs=args.epochs, folds=args.folds, batch_size=args.batch_size, device=args.device,
-        workers=args.workers, seed=args.seed, validation=args.validation, max_records=args.max_records)
+        workers=args.workers, seed=args.seed, validation=args.validation, max_records=args.max_records,
+        cache_dir=args.cache_dir, cache=False if args.no_cache else None,
+        use_unlabelled=None if args.use_unlabelled is None else args.use_unlabelled == "yes")
     train(args.data_directory, args.model_directory, config, resume=args.resume, progress=not args.quiet)
     if distributed.is_main():  # every process trained; rank 0 wrote the folder
         print(f"model written to {args.model_directory}")

@@ -78,6 +78,10 @@ class TrainingConfig:
     threshold_method: str = "coordinate"
     validation: str = "kfold"
     max_records: int | None = None
+    # Preprocessed signals are cached on disk (see ecgnet.cache) under cache_dir, by default
+    # $ECGNET_CACHE or ~/.cache/ecgnet; cache = false preprocesses in memory on every run.
+    cache: bool = True
+    cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         choices = {"device": ("auto", "cpu", "cuda"), "validation": ("kfold", "leave-source-out"),

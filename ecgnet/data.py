@@ -26,7 +26,6 @@ from .records import (
     canonical_lead,
     find_header_files,
     read_header,
-    read_record,
     recording_path,
 )
 
@@ -130,15 +129,27 @@ def index_records(
 class PreparedSignals:
     """Preprocessed signals of indexed records, in memory, with demographics and lead masks."""
 
-    signals: list[np.ndarray]  # each (12, samples) float32 at the model rate
+    signals: Sequence[np.ndarray]  # each (12, samples) float32 at the model rate: a list or a cache store
     lead_masks: np.ndarray  # (records, 12) bool
     demographics: np.ndarray  # (records, 4) float32
 
+    def subset(self, rows: Sequence[int] | np.ndarray) -> PreparedSignals:
+        """The prepared signals of some rows, in that order (signals are not copied)."""
+        rows = np.asarray(rows, dtype=int)
+        return PreparedSignals(_Rows(self.signals, rows), self.lead_masks[rows], self.demographics[rows])
 
-def _prepare_one(header_path: Path, config: SignalConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    record = read_record(header_path)
-    signal, mask = signals.preprocess(record.recording, record.header, config, source=header_path)
-    return signal, mask, signals.demographics(record.header.age, record.header.sex)
+
+class _Rows(Sequence):
+    """Some rows of a sequence of signals, read on demand."""
+
+    def __init__(self, signals: Sequence[np.ndarray], rows: np.ndarray):
+        self.signals, self.rows = signals, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, item: int) -> np.ndarray:
+        return self.signals[int(self.rows[item])]
 
 
 def prepare_signals(
@@ -149,7 +160,7 @@ def prepare_signals(
 
     def attempt(path: Path):
         try:
-            return _prepare_one(path, config)
+            return signals.prepare_file(path, config)
         except RecordError as error:
             return error
 

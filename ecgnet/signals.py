@@ -22,7 +22,7 @@ import numpy as np
 import scipy.signal
 
 from ecgnet.config import SignalConfig
-from ecgnet.records import STANDARD_LEADS, Header, RecordError, canonical_lead
+from ecgnet.records import STANDARD_LEADS, Header, RecordError, canonical_lead, read_record
 
 # Largest numerator/denominator of the resampling ratio: keeps the polyphase filter (about
 # 20 * max(up, down) taps) small for odd rates while still matching the usual ones exactly.
@@ -323,3 +323,11 @@ def demographics(age: float | None, sex: str | None) -> np.ndarray:
         [age_value / 100 if age_known else 0.0, float(age_known), float(is_male), float(sex_known)],
         dtype=np.float32,
     )
+
+
+def prepare_file(header_path: str | os.PathLike, config: SignalConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read one record and return what training needs of it: the preprocessed signal (12, samples),
+    its lead mask (12,) and its demographics (4,)."""
+    record = read_record(header_path)
+    signal, mask = preprocess(record.recording, record.header, config, source=header_path)
+    return signal, mask, demographics(record.header.age, record.header.sex)

@@ -30,7 +30,8 @@ from models import create_model_from_config
 
 from . import distributed, metric
 from .artifacts import save_model_description, save_weights, weight_file, write_json
-from .config import RunConfig
+from .cache import default_cache_dir, prepare_cached
+from .config import RunConfig, TrainingConfig
 from .data import (
     PreparedSignals,
     RecordIndex,
@@ -62,22 +63,46 @@ class TrainingData:
     table: ClassTable
 
 
+def prepare(index: RecordIndex, config: RunConfig, progress: bool):
+    """The preprocessed signals of ``index``: from the disk cache (built by the first process when
+    several train together) or, with ``cache = false``, computed in memory."""
+    settings = config.training
+    n_jobs = max(1, settings.workers)
+    if not settings.cache:
+        return prepare_signals(index, config.signals, n_jobs=n_jobs, progress=progress)
+    cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+    if not distributed.is_main():
+        distributed.barrier()  # wait for rank 0 to build it, then open it
+    prepared = prepare_cached(index, config.signals, cache_dir, n_jobs=n_jobs, progress=progress)
+    if distributed.is_main():
+        distributed.barrier()
+    return prepared
+
+
+def chosen_rows(index: RecordIndex, settings: TrainingConfig) -> np.ndarray:
+    """The rows a recipe trains on: all, or those with a scored label, at most ``max_records`` of them."""
+    rows = np.arange(len(index))
+    if not settings.use_unlabelled:
+        rows = rows[index.labels.any(axis=1)]
+    if settings.max_records is not None and len(rows) > settings.max_records:
+        rows = np.sort(np.random.default_rng(settings.seed).choice(rows, settings.max_records, replace=False))
+    return rows
+
+
 def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress: bool = True,
                        log: Callable[[str], None] = print) -> TrainingData:
     """Index, filter and preprocess the records of ``data_dir`` and assign their folds."""
     settings = config.training
     table = default_class_table()
     index, failures = index_records(data_dir, table)
-    if not settings.use_unlabelled:
-        index = index.subset(np.flatnonzero(index.labels.any(axis=1)))
-    if settings.max_records is not None and len(index) > settings.max_records:
-        rows = np.random.default_rng(settings.seed).choice(len(index), settings.max_records, replace=False)
-        index = index.subset(np.sort(rows))
-    n_jobs = max(1, settings.workers)
-    prepared, kept, more_failures = prepare_signals(index, config.signals, n_jobs=n_jobs, progress=progress)
+    # Every record of the folder is prepared (and cached) once; the recipe's choice of records is made
+    # afterwards, so that recipes choosing differently share one cache.
+    prepared, kept, more_failures = prepare(index, config, progress)
     index = index.subset(kept)
     for path, reason in failures + more_failures:
         log(f"skipped {path}: {reason}")
+    chosen = chosen_rows(index, settings)
+    index, prepared = index.subset(chosen), prepared.subset(chosen)
     if len(index) == 0:
         raise ValueError(f"{data_dir}: no usable labelled record")
     if settings.validation == "leave-source-out":

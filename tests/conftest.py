@@ -26,6 +26,12 @@ def _need(path: Path) -> Path:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_signal_cache(tmp_path_factory) -> None:
+    """Tests cache preprocessed signals in a folder of their own, never in the user's cache."""
+    os.environ["ECGNET_CACHE"] = str(tmp_path_factory.mktemp("signal-cache"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data``: real Challenge-format records (see its README)."""

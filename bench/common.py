@@ -1,0 +1,53 @@
+"""What the benchmarks share: synthetic data, an untrained model folder of a recipe, and memory figures.
+
+Speed does not depend on what a network has learned, so the inference benchmark uses a model folder of
+freshly initialised networks with the recipe's shape, and needs no training first.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from ecgnet.artifacts import save_model_description, save_weights, weight_file  # noqa: E402
+from ecgnet.config import RunConfig  # noqa: E402
+from ecgnet.data import lead_set_name  # noqa: E402
+from ecgnet.labels import default_class_table  # noqa: E402
+from ecgnet.records import LEAD_SETS  # noqa: E402
+from ecgnet.synthetic import generate_dataset  # noqa: E402
+from models import count_parameters, create_model_from_config  # noqa: E402
+
+
+def synthetic_records(directory: Path, count: int, seed: int = 0, frequency: float = 500.0,
+                      duration: float = 10.0, jobs: int = 2) -> list[Path]:
+    """``count`` 12-lead synthetic records (fast generator) in ``directory``."""
+    return generate_dataset(directory, count, seed=seed, frequency=frequency, duration=duration, n_jobs=jobs,
+                            progress=False)
+
+
+def untrained_model_folder(directory: Path, config: RunConfig, seed: int = 0) -> int:
+    """A model folder with ``config.training.folds`` freshly initialised networks; returns parameters per network."""
+    table = default_class_table()
+    torch.manual_seed(seed)
+    parameters = 0
+    for fold in range(config.training.folds):
+        network = create_model_from_config(config.model, len(table))
+        parameters = count_parameters(network)
+        save_weights(weight_file(directory, fold), network.state_dict())
+    thresholds = {lead_set_name(LEAD_SETS[n]): np.full(len(table), 0.5) for n in (12, 6, 4, 3, 2)}
+    save_model_description(directory, config, table.codes, table.labels, config.training.folds, thresholds)
+    return parameters
+
+
+def peak_memory_mb(children: bool = False) -> float:
+    """Peak resident memory of this process (or of its finished children), in MB."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024

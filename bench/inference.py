@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Inference throughput of a recipe's ensemble: run_model.py end to end, and one record at a time.
+
+    python bench/inference.py [--config configs/small.toml] [--records 300] [--device cpu] [--workers 0]
+
+Writes N synthetic 12-lead records (500 Hz, 10 s), builds a model folder of the recipe (untrained
+networks: speed does not depend on the weights), then measures
+- many at a time: `run_model.py MODEL DATA OUTPUTS` as a subprocess, file loading and writing included,
+  records/s over its whole wall time (Python start and model loading included) and its peak RSS;
+- one at a time: team_code.run_model called per record as the official harness does (loading included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from common import REPO, peak_memory_mb, synthetic_records, untrained_model_folder
+
+import helper_code
+import team_code
+from ecgnet.config import RunConfig
+
+
+def many_at_a_time(model: Path, data: Path, outputs: Path, device: str, workers: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(REPO / "run_model.py"), str(model), str(data), str(outputs), "--quiet",
+                    "--device", device, "--workers", str(workers)], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started, peak_memory_mb(children=True)
+
+
+def one_at_a_time(model: Path, data: Path, device: str, limit: int) -> tuple[float, int]:
+    header_files, recording_files = helper_code.find_challenge_files(str(data))
+    header_files, recording_files = header_files[:limit], recording_files[:limit]
+    loaded = team_code.load_model(str(model), helper_code.twelve_leads, device=device)
+    started = time.perf_counter()
+    for header_file, recording_file in zip(header_files, recording_files):
+        header = helper_code.load_header(header_file)
+        team_code.run_model(loaded, header, helper_code.load_recording(recording_file))
+    return time.perf_counter() - started, len(header_files)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--config", default=str(REPO / "configs" / "small.toml"))
+    parser.add_argument("--records", type=int, default=300)
+    parser.add_argument("--single-records", type=int, default=100, help="records for the one-at-a-time path")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--workers", type=int, default=0)
+    args = parser.parse_args()
+
+    config = RunConfig.from_toml(args.config)
+    with tempfile.TemporaryDirectory() as temporary:
+        root = Path(temporary)
+        synthetic_records(root / "data", args.records)
+        parameters = untrained_model_folder(root / "model", config)
+        print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+              f"device {args.device}; recipe {Path(args.config).name}: {config.training.folds} networks x "
+              f"{parameters:,} parameters")
+        seconds, peak = many_at_a_time(root / "model", root / "data", root / "out", args.device, args.workers)
+        print(f"run_model.py end to end: {args.records} records in {seconds:.1f} s = "
+              f"{args.records / seconds:.1f} records/s, peak RSS {peak:.0f} MB")
+        seconds, count = one_at_a_time(root / "model", root / "data", args.device, args.single_records)
+        print(f"one record at a time (team_code.run_model): {count} records in {seconds:.1f} s = "
+              f"{count / seconds:.1f} records/s")
+
+
+if __name__ == "__main__":
+    main()
