@@ -14,7 +14,7 @@ import json
 import sys
 
 from ecgnet import metric
-from ecgnet.outputs import write_text_atomic
+from ecgnet.files import write_text_atomic
 
 PROG = "evaluate_model.py"
 

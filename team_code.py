@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ecgnet.config import default_config_path, load_config
+from ecgnet.config import load_config
 from ecgnet.inference import Ensemble, decide, load_ensemble, predict_record
 from ecgnet.records import parse_header
 from ecgnet.training import train
@@ -22,7 +22,7 @@ from ecgnet.training import train
 
 def training_code(data_directory: str, model_directory: str) -> None:
     """Train the ensemble on ``data_directory`` and write it to ``model_directory``."""
-    config = load_config(os.environ.get("ECGNET_CONFIG") or default_config_path())
+    config = load_config()
     train(data_directory, model_directory, config)
 
 

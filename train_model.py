@@ -11,11 +11,10 @@ On several GPUs (or CPU processes), the same command under torchrun trains with 
 from __future__ import annotations
 
 import argparse
-import os
 
 from ecgnet import distributed
 from ecgnet.cli import run_command
-from ecgnet.config import CONFIG_ENV, default_config_path, load_config
+from ecgnet.config import CONFIG_ENV, load_config
 from ecgnet.training import train
 
 
@@ -46,7 +45,7 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_arguments()
-    config = load_config(args.config or os.environ.get(CONFIG_ENV) or default_config_path())
+    config = load_config(args.config)
     config = config.override(
         "training", epochs=args.epochs, folds=args.folds, batch_size=args.batch_size, device=args.device,
         workers=args.workers, seed=args.seed, validation=args.validation, max_records=args.max_records,

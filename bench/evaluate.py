@@ -13,6 +13,7 @@ so the time to read them is included. The two implementations must agree to 1e-9
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"agreement: largest difference {difference:.1e} ({'ok' if agree else 'FAILED'}, tolerance {TOLERANCE:g})")
     if not args.no_files:
         agree = bench_files(arrays, table, vector_seconds, loop_seconds) and agree
+    print(f"records/s (vectorised, arrays): {args.records / vector_seconds:,.0f}; "
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0 if agree else 1
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from common import REPO, peak_memory_mb, synthetic_records
 
 from ecgnet.config import RunConfig
-from ecgnet.inference import resolve_device
+from ecgnet.device import resolve_device
 from ecgnet.training import FoldTrainer, load_training_data
 
 

@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import RunConfig
-from .outputs import write_text_atomic
+from .files import write_text_atomic
 
 MODEL_FORMAT = "ecgnet-model"
 MODEL_FORMAT_VERSION = 1
@@ -128,8 +128,8 @@ def _check_description(description: Any, path: Path) -> None:
     if not _is_list_of(class_labels, str) or len(class_labels) != len(codes):
         raise ModelFolderError(f"{path}: class_labels must list one label per class ({len(codes)})")
     thresholds = description.get("thresholds", {})
-    if not isinstance(thresholds, dict):
-        raise ModelFolderError(f"{path}: thresholds must map lead sets to lists of numbers")
+    if not isinstance(thresholds, dict) or not thresholds:
+        raise ModelFolderError(f"{path}: thresholds must map at least one lead set to a list of numbers")
     for name, values in thresholds.items():
         if not _is_list_of(values, int | float) or any(isinstance(v, bool) for v in values):
             raise ModelFolderError(f"{path}: thresholds for {name} must be a list of numbers")

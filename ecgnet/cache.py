@@ -315,8 +315,10 @@ def _build(folder: Path, index: RecordIndex, paths: list[str], stats: np.ndarray
     partial = Path(tempfile.mkdtemp(prefix=prefix, dir=cache_dir))
     try:
         _write_cache(partial, folder.name, index, paths, stats, config, n_jobs, progress)
-        if folder.exists():  # an invalid folder under the key (a valid one was served before building)
-            _discard(folder)
+        if folder.exists():
+            if _open(folder, index, config) is not None:
+                return  # another process published a valid cache meanwhile: keep it, it may be in use
+            _discard(folder)  # an invalid folder under the key
         try:
             os.rename(partial, folder)
         except OSError:

@@ -212,6 +212,5 @@ def default_config_path() -> Path:
 
 
 def load_config(path: str | os.PathLike | None = None) -> RunConfig:
-    """The config at ``path``, else the one named by ``$ECGNET_CONFIG``, else the built-in defaults."""
-    path = path or os.environ.get(CONFIG_ENV)
-    return RunConfig.from_toml(path) if path else RunConfig()
+    """The config at ``path``, else the one named by ``$ECGNET_CONFIG``, else ``configs/default.toml``."""
+    return RunConfig.from_toml(path or os.environ.get(CONFIG_ENV) or default_config_path())

@@ -17,8 +17,9 @@ How the work is shared (see :mod:`ecgnet.training`):
   (:func:`shard`) and the shares are all-gathered back in record order (:func:`gather_shards`).
 * Decisions every process must take alike (early stopping, what to resume) are rank 0's, broadcast
   (:func:`broadcast_object`), so that the processes cannot drift apart and wait on each other forever.
-* Every process reads and preprocesses all the records itself (each needs them all); only rank 0
-  shows progress.
+* Rank 0 preprocesses the records into the disk cache (ecgnet.cache) while the others wait, then every
+  process opens it (with ``cache = false`` each process preprocesses all records in memory itself);
+  only rank 0 shows progress.
 * Only rank 0 writes the model folder and logs. Resuming reads the checkpoints on every process, so
   the model folder must be on a file system that every process sees (always so on one machine).
 """
@@ -37,7 +38,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler
 
-from .inference import resolve_device
+from .device import resolve_device
 
 T = TypeVar("T")
 

@@ -25,17 +25,10 @@ from . import signals
 from .artifacts import ModelFolderError, load_model_folder
 from .config import RunConfig
 from .data import lead_set_name, record_windows
-from .outputs import save_outputs, write_text_atomic
+from .device import resolve_device
+from .files import write_text_atomic
+from .outputs import save_outputs
 from .records import STANDARD_LEADS, Header, RecordError, find_header_files, read_header, read_record
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` is the GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA GPU is available")
-    return torch.device(name)
 
 
 @dataclass

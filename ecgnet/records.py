@@ -38,6 +38,10 @@ class RecordError(ValueError):
         self.problem = " ".join(str(problem).split())  # always one line, whatever a library said
         super().__init__(f"{self.source}: {self.problem}")
 
+    def __reduce__(self):
+        # Rebuilt from its two parts when it crosses a process boundary (DataLoader and joblib workers).
+        return type(self), (self.source, self.problem)
+
 
 @dataclass(frozen=True)
 class SignalSpec:

@@ -223,6 +223,7 @@ def preprocess(
     zeros with mask False, and non-standard lead names are ignored. The kept leads are converted to
     physical units, resampled to ``config.sample_rate``, band-passed and standardised. A lead that is
     constant in the recording becomes zeros but stays True in the mask: it is present, just flat.
+    NaN or infinite samples are filled; a lead without any finite sample is absent (mask False).
     Raises :class:`RecordError` naming ``source`` if no wanted standard lead is present.
     """
     recording = np.asarray(recording)
@@ -237,6 +238,9 @@ def preprocess(
     rows = [row for row, _ in pairs]
     names = [header.leads[row] for row in rows]
     physical = to_physical(recording[rows], header.gains[rows], header.baselines[rows], source, names)
+    # Resampling and filtering spread one NaN over the whole lead, so gaps are filled first (with the
+    # lead's mean, which adds no step); a lead with no finite sample at all is treated as absent.
+    absent = fill_non_finite(physical)
     # Flat leads are found before filtering: afterwards float rounding leaves tiny noise that
     # standardisation would blow up to unit variance.
     flat = np.ptp(physical, axis=-1) == 0 if physical.shape[-1] else np.ones(len(rows), dtype=bool)
@@ -248,8 +252,20 @@ def preprocess(
     mask = np.zeros(len(STANDARD_LEADS), dtype=bool)
     slots = [slot for _, slot in pairs]
     signal[slots] = processed
-    mask[slots] = True
+    mask[slots] = ~absent
     return signal, mask
+
+
+def fill_non_finite(signal: np.ndarray) -> np.ndarray:
+    """Replace NaN and infinite samples in place by their lead's mean; return which leads had no finite
+    sample (those become zeros)."""
+    finite = np.isfinite(signal)
+    if finite.all():
+        return np.zeros(len(signal), dtype=bool)
+    counts = finite.sum(axis=-1)
+    means = np.where(finite, signal, 0.0).sum(axis=-1) / np.maximum(counts, 1)
+    np.copyto(signal, np.broadcast_to(means[:, None], signal.shape).astype(signal.dtype), where=~finite)
+    return counts == 0
 
 
 def random_window(signal: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import math
 import os
 import shutil
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from models import create_model_from_config
 
 from . import distributed, metric
-from .artifacts import save_model_description, save_weights, weight_file, write_json
+from .artifacts import read_json, save_model_description, save_weights, weight_file, write_json
 from .cache import default_cache_dir, prepare_cached
 from .config import RunConfig, TrainingConfig
 from .data import (
@@ -184,20 +185,25 @@ class FoldTrainer:
                                        settings.lead_subset_probability, seed=settings.seed * 1000 + fold)
         self.sampler = distributed.training_sampler(self.dataset, seed=self.loader_seed())
         per_process = len(self.sampler) if self.sampler is not None else len(self.dataset)
-        self.steps_per_epoch = math.ceil(per_process / settings.batch_size)
+        # The loader drops the last partial batch whenever there is more than one batch.
+        self.steps_per_epoch = max(1, per_process // settings.batch_size)
         total = self.steps_per_epoch * settings.epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: learning_rate_factor(step, total, settings.warmup_fraction))
         self.loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weights(data.index.labels[self.train_rows])
                                                   .to(device))
         self.autocast = settings.mixed_precision and device.type == "cuda"
+        # bfloat16 where the GPU has it (no loss scaling needed), else float16 with a gradient scaler.
+        self.amp_dtype = torch.bfloat16 if self.autocast and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast and self.amp_dtype == torch.float16)
         self.epoch, self.best_score, self.best_epoch, self.bad_epochs = 0, -math.inf, -1, 0
         self.best_state = copy.deepcopy(self.network.state_dict())
 
     def save_checkpoint(self) -> None:
         state = {
             "network": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "best_state": self.best_state,
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "best_state": self.best_state,
             "epoch": self.epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs, "torch_rng": torch.get_rng_state(),
         }
@@ -213,6 +219,8 @@ class FoldTrainer:
         self.network.load_state_dict(state["network"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):  # empty when loss scaling is off
+            self.scaler.load_state_dict(state["scaler"])
         self.best_state = state["best_state"]
         self.epoch, self.best_score = state["epoch"], state["best_score"]
         self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
@@ -250,13 +258,15 @@ class FoldTrainer:
         for signal, mask, demographics, labels in bar:
             signal, mask = signal.to(self.device, non_blocking=True), mask.to(self.device, non_blocking=True)
             demographics, labels = demographics.to(self.device), labels.to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.autocast):
                 logits = self.model(signal, mask, demographics)
             loss = self.loss_fn(logits.float(), labels)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.network.parameters(), 5.0)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.scheduler.step()
             total += loss.item() * len(labels)
             count += len(labels)
@@ -417,14 +427,39 @@ def train(data_dir: str | os.PathLike, model_dir: str | os.PathLike, config: Run
                       log if main else _discard)
 
 
+def run_identity(config: RunConfig, data: TrainingData) -> dict:
+    """What must not change between a stopped run and its resumption: the recipe (less where it runs)
+    and the records and their folds."""
+    recipe = config.to_dict()
+    for key in ("device", "workers", "cache", "cache_dir"):
+        recipe["training"].pop(key, None)
+    identity = {"recipe": recipe, "records": data.index.record_ids, "folds": data.folds.tolist()}
+    return json.loads(json.dumps(identity))  # as it reads back from run.json (tuples become lists)
+
+
+def check_same_run(model_dir: Path, config: RunConfig, data: TrainingData, resume: bool) -> None:
+    """Refuse to resume a run started with another recipe or other records; a fresh run first removes
+    the description of any earlier model in the folder, so that a crash cannot leave a mix that loads."""
+    path = model_dir / "checkpoints" / "run.json"
+    identity = run_identity(config, data)
+    if resume and path.is_file():
+        if read_json(path) != identity:
+            raise ValueError(f"{model_dir}: the stopped run used another recipe or other records; "
+                             "resume with the same ones, or train into a new model folder")
+        return
+    (model_dir / "model.json").unlink(missing_ok=True)
+    write_json(path, identity)
+
+
 def _train(data_dir: str | os.PathLike, model_dir: Path, config: RunConfig, device: torch.device, resume: bool,
            progress: bool, log: Callable[[str], None]) -> dict:
     checkpoint_dir = model_dir / "checkpoints"
     if distributed.is_main():
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
     log(describe_run(config, device))
-    # Every process prepares the signals itself: each needs them all, for its training and validation shares.
     data = load_training_data(data_dir, config, progress, log)
+    if distributed.is_main():
+        check_same_run(model_dir, config, data, resume)
     oof = {lead_set_name(leads): np.zeros(data.index.labels.shape) for leads in EVALUATED_LEAD_SETS}
     training_log = TrainingLog(model_dir / "training_log.csv", resume, log) if distributed.is_main() else _discard
     for fold in range(len(data.fold_names)):

@@ -144,7 +144,8 @@ def test_json_that_is_not_a_model_description(model_dir):
     [
         (lambda d: d["thresholds"].update({"I,II": [0.5, 0.5]}), "thresholds for I,II have 2 values, not 3"),
         (lambda d: d["thresholds"].update({"I,II": [0.5, "x", 0.5]}), "thresholds for I,II must be a list of numbers"),
-        (lambda d: d.update(thresholds=[0.5]), "thresholds must map lead sets"),
+        (lambda d: d.update(thresholds=[0.5]), "thresholds must map at least one lead set"),
+        (lambda d: d.update(thresholds={}), "thresholds must map at least one lead set"),
         (lambda d: d.pop("class_codes"), "class_codes must be a non-empty list"),
         (lambda d: d.update(class_labels=["AF"]), "class_labels must list one label per class"),
         (lambda d: d.update(weight_files=[]), "weight_files must be a non-empty list"),

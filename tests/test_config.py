@@ -155,13 +155,13 @@ def test_signal_config_validation_and_window_lengths():
         SignalConfig(sample_rate=0)
 
 
-def test_load_config_prefers_path_then_environment_then_defaults(tmp_path, monkeypatch):
+def test_load_config_prefers_path_then_environment_then_the_default_recipe(tmp_path, monkeypatch):
     env_file = tmp_path / "env.toml"
     env_file.write_text("[training]\nepochs = 2\n")
     path_file = tmp_path / "path.toml"
     path_file.write_text("[training]\nepochs = 5\n")
     monkeypatch.delenv(CONFIG_ENV, raising=False)
-    assert load_config() == RunConfig()
+    assert load_config() == RunConfig.from_toml(default_config_path())
     monkeypatch.setenv(CONFIG_ENV, str(env_file))
     assert load_config().training.epochs == 2
     assert load_config(path_file).training.epochs == 5

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ecgnet import outputs
+from ecgnet.files import write_text_atomic
 
 
 def test_format_outputs_exact_text() -> None:
@@ -60,7 +61,7 @@ def test_parse_outputs_is_tolerant(text: str, expected: tuple) -> None:
 def test_atomic_write_replaces_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
     path.write_text("old content that is longer than the new one\n")
-    outputs.write_text_atomic(path, "new\n")
+    write_text_atomic(path, "new\n")
     assert path.read_text() == "new\n"
     assert os.listdir(tmp_path) == ["out.csv"]
 
@@ -68,7 +69,7 @@ def test_atomic_write_replaces_and_leaves_no_temporary_file(tmp_path: Path) -> N
 def test_atomic_write_gives_the_mode_of_an_ordinary_file(tmp_path: Path) -> None:
     ordinary = tmp_path / "ordinary.txt"
     ordinary.write_text("x")
-    outputs.write_text_atomic(tmp_path / "atomic.txt", "x")
+    write_text_atomic(tmp_path / "atomic.txt", "x")
     assert stat.S_IMODE((tmp_path / "atomic.txt").stat().st_mode) == stat.S_IMODE(ordinary.stat().st_mode)
 
 
@@ -81,14 +82,14 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path, monkeypatch: py
 
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
-        outputs.write_text_atomic(path, "new\n")
+        write_text_atomic(path, "new\n")
     assert path.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["out.csv"]
 
 
 def test_atomic_write_into_a_missing_folder_fails(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        outputs.write_text_atomic(tmp_path / "absent" / "out.csv", "x")
+        write_text_atomic(tmp_path / "absent" / "out.csv", "x")
 
 
 # ------------------------------------------------------------------------------------------- judging entries

@@ -45,8 +45,7 @@ def test_requirements_name_every_runtime_dependency():
     names = {re.split(r"[<>=!~ ]", line.strip())[0].lower()
              for line in (REPO / "requirements.txt").read_text().splitlines()
              if line.strip() and not line.startswith("#")}
-    assert {"torch", "numpy", "scipy", "wfdb", "neurokit2", "scikit-learn", "joblib", "safetensors",
-            "tqdm"} <= names
+    assert {"torch", "numpy", "scipy", "neurokit2", "joblib", "safetensors", "tqdm"} <= names
 
 
 def test_makefile_and_ci_use_the_readme_commands():

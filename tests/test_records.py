@@ -379,3 +379,13 @@ def test_find_header_files_sorted_hidden_and_recursive(tmp_path: Path) -> None:
     assert [p.name for p in records.find_header_files(tmp_path)] == ["a.hea", "b.hea"]
     assert [p.name for p in records.find_header_files(tmp_path, recursive=True)] == ["a.hea", "b.hea", "c.hea"]
     assert records.recording_path(tmp_path / "a.hea") == tmp_path / "a.mat"
+
+
+def test_record_error_survives_a_process_boundary():
+    """Workers (DataLoader, joblib) send errors back to the main process by pickling them."""
+    import pickle
+
+    error = pickle.loads(pickle.dumps(RecordError("a/b.hea", "gain 'x' is not a number")))
+    assert isinstance(error, RecordError)
+    assert (error.source, error.problem, str(error)) == ("a/b.hea", "gain 'x' is not a number",
+                                                          "a/b.hea: gain 'x' is not a number")

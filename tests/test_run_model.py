@@ -71,7 +71,8 @@ def _run(*args):
 def test_every_readable_record_gets_an_output_and_every_bad_one_is_reported(trained_model, tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     good, bad = make_mixed_folder(data)
-    result = _run(trained_model, data, out, "--quiet")
+    # A reading process beside the main one: errors must cross the process boundary intact.
+    result = _run(trained_model, data, out, "--quiet", "--workers", "1")
     assert result.returncode == 0, result.stderr
     for record_id in good:
         _, classes, labels, probabilities = read_outputs(out / f"{record_id}.csv")

@@ -384,3 +384,20 @@ def test_demographics(age, sex, expected):
     out = demographics(age, sex)
     assert out.dtype == np.float32 and out.shape == (4,)
     np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_a_few_nan_samples_do_not_blank_their_lead(tmp_path):
+    """Resampling and filtering would spread one NaN over the whole lead; gaps are filled first."""
+    t = np.arange(5000) / 500
+    clean = np.tile(np.sin(2 * np.pi * 1.2 * t), (12, 1)) * 1000
+    header_path = write_record(tmp_path, "gap", clean / 1000, 500)
+    header = read_record(header_path).header
+    gappy = clean.copy()
+    gappy[0, 2000:2010] = np.nan
+    gappy[1, :] = np.nan  # a lead with no finite sample is absent
+    config = SignalConfig()
+    signal, mask = preprocess(gappy, header, config, source="gap")
+    reference, _ = preprocess(clean, header, config, source="gap")
+    assert mask[0] and not mask[1] and mask[2:].all()
+    assert np.isfinite(signal).all() and not signal[1].any()
+    assert np.corrcoef(signal[0], reference[0])[0, 1] > 0.99

@@ -70,6 +70,9 @@ def test_resume_continues_a_stopped_run_to_the_same_weights(shared_data, tmp_pat
     assert not (tmp_path / "stopped" / "model.json").exists()
 
     monkeypatch.setattr(training.FoldTrainer, "train_epoch", original)
+    with pytest.raises(ValueError, match="another recipe"):
+        training.train(data, tmp_path / "stopped", tiny_config(epochs=3), resume=True, progress=False,
+                       log=lambda _: None)
     _train(data, tmp_path / "stopped", resume=True)
     for fold in (0, 1):
         straight = load_weights(weight_file(tmp_path / "straight", fold))
