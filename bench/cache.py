@@ -25,8 +25,9 @@ from joblib import effective_n_jobs
 
 from ecgnet.cache import STORE_DTYPE, cache_path, prepare_cached
 from ecgnet.config import SignalConfig
-from ecgnet.data import _prepare_one, index_records, prepare_signals
+from ecgnet.data import index_records, prepare_signals
 from ecgnet.labels import default_class_table
+from ecgnet.signals import prepare_file
 
 
 def cpu_seconds() -> float:
@@ -52,7 +53,7 @@ def float16_error(index, prepared, kept: list[int], config: SignalConfig, count:
     """Largest absolute, RMS and largest relative error of the stored values against float32 ones."""
     worst, squares, values, relative = 0.0, 0.0, 0, 0.0
     for position, row in enumerate(kept[:count]):
-        exact = _prepare_one(index.header_paths[row], config)[0]
+        exact = prepare_file(index.header_paths[row], config)[0]
         error = np.abs(prepared.signals[position] - exact)
         worst, squares, values = max(worst, float(error.max())), squares + float((error**2).sum()), values + error.size
         big = np.abs(exact) > 1e-3  # relative error is meaningless near zero

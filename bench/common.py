@@ -36,6 +36,7 @@ def synthetic_records(directory: Path, count: int, seed: int = 0, frequency: flo
 def untrained_model_folder(directory: Path, config: RunConfig, seed: int = 0) -> int:
     """A model folder with ``config.training.folds`` freshly initialised networks; returns parameters per network."""
     table = default_class_table()
+    directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     parameters = 0
     for fold in range(config.training.folds):

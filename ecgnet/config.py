@@ -74,7 +74,7 @@ class TrainingConfig:
     seed: int = 0
     mixed_precision: bool = True
     lead_subset_probability: float = 0.5
-    use_unlabelled: bool = True
+    use_unlabelled: bool = False
     threshold_method: str = "coordinate"
     validation: str = "kfold"
     max_records: int | None = None
