@@ -42,7 +42,7 @@ class Ensemble:
     device: torch.device
     batch_size: int = 64
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def window_probabilities(self, windows: np.ndarray, masks: np.ndarray, demographics: np.ndarray) -> np.ndarray:
         """Mean sigmoid over the networks for each window: (W, 12, T) -> (W, classes)."""
         out = np.empty((len(windows), len(self.class_codes)), dtype=np.float64)
