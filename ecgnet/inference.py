@@ -83,7 +83,9 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensembl
             raise ModelFolderError(f"{model_dir}: weights of fold {k} do not fit the configured network "
                                    f"({first_line})") from None
         networks.append(network.to(torch_device).eval())
-    return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device)
+    # A GPU is only busy with large batches; on a CPU, 64 windows already amortise the per-call overhead.
+    batch_size = 1024 if torch_device.type == "cuda" else 64
+    return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device, batch_size)
 
 
 @dataclass
@@ -190,7 +192,7 @@ def run_folder(
     output_dir: str | os.PathLike,
     device: str = "auto",
     workers: int = 0,
-    records_per_batch: int = 32,
+    records_per_batch: int | None = None,
     progress: bool = True,
 ) -> tuple[int, list[tuple[str, str]]]:
     """Write an output file for every readable record of ``data_dir``; return (written, failures).
@@ -203,6 +205,7 @@ def run_folder(
     output_dir.mkdir(parents=True, exist_ok=True)
     groups, failures = group_by_lead_set(find_header_files(data_dir))
     ensemble = load_ensemble(model_dir, device)
+    records_per_batch = records_per_batch or ensemble.batch_size // 2
     written = 0
     total = sum(len(v) for v in groups.values())
     bar = tqdm(total=total, desc="running", unit="rec", disable=not progress)
