@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -639,31 +638,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (1 with a one-line error on failure)."""
+    """Command-line entry point; errors propagate to :func:`ecgnet.cli.run_command` for one-line reporting."""
     args = _parser().parse_args(argv)
-    try:
-        if args.records < 0:
-            raise ValueError(f"--records must be non-negative (got {args.records})")
-        started = time.perf_counter()
-        paths = generate_dataset(
-            args.out_dir,
-            args.records,
-            seed=args.seed,
-            frequency=args.frequency,
-            duration=args.duration,
-            method=args.method,
-            leads=resolve_leads(args.leads),
-            n_jobs=args.jobs,
-            progress=not args.quiet,
-            prefix=args.prefix,
-            rhythms=resolve_rhythms(args.classes),
-        )
-    except KeyboardInterrupt:
-        print("ecgnet.synthetic: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # one line for the user, whatever failed (bad option, full disk, ...)
-        print(f"ecgnet.synthetic: error: {error}", file=sys.stderr)
-        return 1
+    if args.records < 0:
+        raise ValueError(f"--records must be non-negative (got {args.records})")
+    started = time.perf_counter()
+    paths = generate_dataset(
+        args.out_dir,
+        args.records,
+        seed=args.seed,
+        frequency=args.frequency,
+        duration=args.duration,
+        method=args.method,
+        leads=resolve_leads(args.leads),
+        n_jobs=args.jobs,
+        progress=not args.quiet,
+        prefix=args.prefix,
+        rhythms=resolve_rhythms(args.classes),
+    )
     if not args.quiet:
         elapsed = time.perf_counter() - started
         rate = len(paths) / elapsed if elapsed > 0 else float("inf")
@@ -672,4 +664,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import run_command
+
+    run_command(main, "ecgnet.synthetic")
