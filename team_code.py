@@ -9,8 +9,10 @@ TOML file, for example ``configs/small.toml`` for a CPU.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -36,20 +38,23 @@ class LoadedModel:
 
 
 @lru_cache(maxsize=4)
-def _ensemble(model_directory: str, device: str) -> Ensemble:
+def _ensemble(model_directory: str, device: str, written: int) -> Ensemble:
     # The harness calls load_model once per lead set; the networks are the same for all of them.
+    # ``written`` (model.json's modification time) makes a model retrained in the same folder load anew.
     return load_ensemble(model_directory, device)
 
 
-def load_model(model_directory: str, leads, device: str | None = None) -> LoadedModel:
+def load_model(model_directory: str, leads: Sequence[str], device: str | None = None) -> LoadedModel:
     """The model for ``leads`` (any subset of the 12 standard leads)."""
     device = device or os.environ.get("ECGNET_DEVICE", "auto")
-    ensemble = _ensemble(os.path.abspath(model_directory), device)
+    description = Path(model_directory, "model.json")
+    written = description.stat().st_mtime_ns if description.is_file() else 0
+    ensemble = _ensemble(os.path.abspath(model_directory), device, written)
     leads = tuple(leads)
     return LoadedModel(ensemble, leads, ensemble.thresholds_for(leads))
 
 
-def run_model(model: LoadedModel, header: str, recording: np.ndarray):
+def run_model(model: LoadedModel, header: str, recording: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(classes, binary labels, probabilities) for one record; ``recording`` rows follow the header."""
     parsed = parse_header(header)
     probabilities = predict_record(model.ensemble, np.asarray(recording), parsed, model.leads,

@@ -23,10 +23,10 @@ from .records import (
     STANDARD_LEADS,
     Header,
     RecordError,
-    canonical_lead,
     find_header_files,
     read_header,
     recording_path,
+    standard_leads,
 )
 
 # Record-name prefixes of the Challenge's sources (DESIGN.md section 4).
@@ -49,8 +49,7 @@ def lead_set_name(leads: Sequence[str]) -> str:
 
     Names are compared in their standard spelling (``AVR`` is ``aVR``); non-standard names are dropped.
     """
-    present = {canonical_lead(lead) for lead in leads}
-    return ",".join(lead for lead in STANDARD_LEADS if lead in present)
+    return ",".join(standard_leads(leads))
 
 
 @dataclass
@@ -304,7 +303,6 @@ def record_windows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The inference windows of one preprocessed record restricted to ``keep_leads``: (W, 12, T) and
     the (12,) lead mask actually used."""
-    wanted = {canonical_lead(lead) for lead in keep_leads}
-    keep = np.array([lead in wanted for lead in STANDARD_LEADS]) & np.asarray(lead_mask, dtype=bool)
+    keep = np.isin(STANDARD_LEADS, standard_leads(keep_leads)) & np.asarray(lead_mask, dtype=bool)
     masked = np.where(keep[:, None], signal, 0.0).astype(np.float32)
     return signals.sliding_windows(masked, config.window_samples, config.stride_samples), keep

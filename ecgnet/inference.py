@@ -28,7 +28,7 @@ from .data import lead_set_name, record_windows
 from .device import resolve_device
 from .files import write_text_atomic
 from .outputs import save_outputs
-from .records import STANDARD_LEADS, Header, RecordError, find_header_files, read_header, read_record
+from .records import Header, RecordError, find_header_files, read_header, read_record, standard_leads
 
 
 @dataclass
@@ -152,7 +152,7 @@ def group_by_lead_set(header_files: Sequence[Path]) -> tuple[dict[tuple[str, ...
         except RecordError as error:
             failures.append((error.source, error.problem))
             continue
-        leads = tuple(lead for lead in STANDARD_LEADS if lead in header.leads)
+        leads = standard_leads(header.leads)
         if not leads:
             failures.append((str(path), f"lists no standard lead ({', '.join(header.leads)})"))
             continue

@@ -94,6 +94,13 @@ def canonical_lead(name: str) -> str:
     return _CANONICAL_LEAD.get(name.upper(), name)
 
 
+def standard_leads(leads: Sequence[str]) -> tuple[str, ...]:
+    """The standard leads among ``leads``, each once, in the standard order (``AVR`` counts as ``aVR``;
+    non-standard names are dropped)."""
+    present = {canonical_lead(lead) for lead in leads}
+    return tuple(lead for lead in STANDARD_LEADS if lead in present)
+
+
 def strip_record_extension(name: str) -> str:
     """``E00009.mat`` -> ``E00009``: some headers name the record by its file."""
     for extension in _RECORD_EXTENSIONS:

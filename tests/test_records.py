@@ -390,3 +390,8 @@ def test_record_error_survives_a_process_boundary():
     assert isinstance(error, RecordError)
     assert (error.source, error.problem, str(error)) == ("a/b.hea", "gain 'x' is not a number",
                                                           "a/b.hea: gain 'x' is not a number")
+
+
+def test_standard_leads_orders_deduplicates_and_drops_unknown_names():
+    assert records.standard_leads(["V2", "AVR", "X1", "I", "i"]) == ("I", "aVR", "V2")
+    assert records.standard_leads(["Y"]) == ()
