@@ -101,11 +101,11 @@ class PreparedRecord:
 def prepare_record(
     recording: np.ndarray, header: Header, leads: Sequence[str], config: RunConfig, source: str | os.PathLike
 ) -> PreparedRecord:
-    """Preprocess a record and cut it into windows, restricted to ``leads``."""
-    signal, mask = signals.preprocess(recording, header, config.signals, source=source)
+    """Preprocess the record's leads among ``leads`` (the others are never filtered) and cut it into windows."""
+    signal, mask = signals.preprocess(recording, header, config.signals, source=source, keep_leads=leads)
     windows, keep = record_windows(signal, mask, leads, config.signals)
-    if not keep.any():
-        raise RecordError(source, f"has none of the model's leads ({', '.join(leads)})")
+    if not keep.any():  # the leads are there but hold no finite sample
+        raise RecordError(source, f"has no usable sample in the model's leads ({', '.join(leads)})")
     return PreparedRecord(header.record_id, windows, keep, signals.demographics(header.age, header.sex))
 
 

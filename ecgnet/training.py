@@ -330,16 +330,19 @@ def summarise(labels: np.ndarray, oof: dict[str, np.ndarray], thresholds: dict[s
     """Out-of-fold scores per lead set with the tuned thresholds."""
     summary = {}
     for name, probabilities in oof.items():
-        binary = probabilities >= thresholds[name]
-        auroc, auprc = metric.compute_auc(labels, probabilities)[:2]
-        summary[name] = {
-            "records": int(len(labels)),
-            "challenge_metric": float(metric.challenge_metric(labels, binary, table.weights, table.sinus_rhythm_index)),
-            "auroc": float(auroc), "auprc": float(auprc),
-            "f_measure": float(metric.compute_f_measure(labels, binary)[0]),
-            "accuracy": float(metric.compute_accuracy(labels, binary)),
-        }
+        scores = metric.evaluate(labels, probabilities >= thresholds[name], probabilities, table)
+        summary[name] = {"records": int(len(labels)), "challenge_metric": scores.challenge_metric,
+                         "auroc": scores.auroc, "auprc": scores.auprc, "f_measure": scores.f_measure,
+                         "accuracy": scores.accuracy}
     return summary
+
+
+def save_arrays(path: Path, **arrays: np.ndarray) -> None:
+    """An .npz file written through a temporary file and a rename: a resumed run trusts these files."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(temporary, path)
 
 
 def describe_run(config: RunConfig, device: torch.device) -> str:
@@ -384,7 +387,7 @@ def train_fold(trainer: FoldTrainer, model_dir: Path, training_log: Callable[[di
     fold_oof = out_of_fold_probabilities(trainer.network, trainer.data, trainer.val_rows, trainer.config,
                                          trainer.device)
     if distributed.is_main():
-        np.savez(model_dir / "checkpoints" / f"fold_{trainer.fold}_oof.npz", **fold_oof)
+        save_arrays(model_dir / "checkpoints" / f"fold_{trainer.fold}_oof.npz", **fold_oof)
     log(f"fold {trainer.fold} ({trainer.data.fold_names[trainer.fold]}): best epoch {trainer.best_epoch}, "
         f"validation Challenge metric {trainer.best_score:.3f}")
     return fold_oof
@@ -403,7 +406,7 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
     save_model_description(model_dir, config, data.table.codes, data.table.labels, len(data.fold_names),
                            thresholds)
     write_json(model_dir / "summary.json", summary)
-    np.savez(model_dir / "out_of_fold.npz", labels=labels, **oof)
+    save_arrays(model_dir / "out_of_fold.npz", labels=labels, **oof)
     shutil.rmtree(model_dir / "checkpoints")  # the run is complete: nothing left to resume
     for name, scores in summary["out_of_fold"].items():
         log(f"out-of-fold {name}: Challenge metric {scores['challenge_metric']:.3f}, "
