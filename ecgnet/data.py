@@ -60,8 +60,6 @@ class RecordIndex:
     record_ids: list[str]
     sources: list[str]
     labels: np.ndarray  # (records, classes) bool
-    ages: np.ndarray
-    sexes: list[str]
 
     def __len__(self) -> int:
         return len(self.header_paths)
@@ -73,8 +71,6 @@ class RecordIndex:
             record_ids=[self.record_ids[i] for i in rows],
             sources=[self.sources[i] for i in rows],
             labels=self.labels[rows],
-            ages=self.ages[rows],
-            sexes=[self.sexes[i] for i in rows],
         )
 
 
@@ -118,8 +114,6 @@ def index_records(
         record_ids=list(chosen),
         sources=[source_of(record_id) for record_id in chosen],
         labels=labels,
-        ages=np.array([h.age for h in headers], dtype=np.float64),
-        sexes=[h.sex for h in headers],
     )
     return index, failures
 

@@ -70,7 +70,7 @@ def test_index_records_of_shared_training_folder(shared_data):
     assert index.sources.count("Chapman-Ningbo") == 45
     assert index.sources.count("PTB-XL") == 17
     assert index.record_ids == [p.stem for p in index.header_paths]
-    assert len(index.ages) == len(index.sexes) == 77
+    assert len(index) == 77
 
 
 def _write(directory, record_id, labels=(SINUS,), age=50.0, sex="Male"):
@@ -93,7 +93,6 @@ def test_index_records_is_recursive_and_reports_missing_recordings(tmp_path):
     assert "missing" in failed[str(lost)]
     row = index.record_ids.index("A0001")
     assert index.labels[row, TABLE.index_of(AF)] and index.labels[row].sum() == 1
-    assert np.isnan(index.ages[index.record_ids.index("HR00001")])
 
     flat, _ = index_records(tmp_path, TABLE, recursive=False)
     assert flat.record_ids == ["A0001"]
