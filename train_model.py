@@ -2,7 +2,9 @@
 """Train the model: ``python train_model.py DATA MODEL [options]``.
 
 Without options this is the Challenge's ``training_code(DATA, MODEL)``: the recipe of
-``configs/default.toml`` (or of ``$ECGNET_CONFIG``). Options override single settings.
+``configs/default.toml`` (or of ``$ECGNET_CONFIG``). Options override single settings; the methods of the
+papers (beat sampling, features, label masking, augmentation, domain generalisation, loss shaping) are
+switched on in the TOML recipe (see configs/methods.toml), pre-training also by ``--pretrain-epochs``.
 
 On several GPUs (or CPU processes), the same command under torchrun trains with DistributedDataParallel:
 ``torchrun --standalone --nproc_per_node N train_model.py DATA MODEL [options]`` (see ecgnet/distributed.py).
@@ -38,6 +40,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--no-cache", action="store_true", help="preprocess in memory, without the disk cache")
     parser.add_argument("--use-unlabelled", choices=("yes", "no"),
                         help="train on records without a scored label too, as all-negative")
+    parser.add_argument("--pretrain-epochs", type=int, help="epochs of self-supervised contrastive pre-training "
+                        "of each fold's encoder (on its training and unlabelled records) before fine-tuning; 0 = off")
     parser.add_argument("--resume", action="store_true", help="continue a stopped run from its checkpoints")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args()
@@ -49,7 +53,7 @@ def main() -> int:
     config = config.override(
         "training", epochs=args.epochs, folds=args.folds, batch_size=args.batch_size, device=args.device,
         workers=args.workers, seed=args.seed, validation=args.validation, max_records=args.max_records,
-        cache_dir=args.cache_dir, cache=False if args.no_cache else None,
+        cache_dir=args.cache_dir, cache=False if args.no_cache else None, pretrain_epochs=args.pretrain_epochs,
         use_unlabelled=None if args.use_unlabelled is None else args.use_unlabelled == "yes")
     train(args.data_directory, args.model_directory, config, resume=args.resume, progress=not args.quiet)
     if distributed.is_main():  # every process trained; rank 0 wrote the folder

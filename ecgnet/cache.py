@@ -328,6 +328,101 @@ def _build(folder: Path, index: RecordIndex, paths: list[str], stats: np.ndarray
         shutil.rmtree(partial, ignore_errors=True)  # nothing left after a publish, or an error or interrupt
 
 
+# R peaks and hand-made features (beat sampling, ecgnet.features): cached beside the signals.
+_ANNOTATIONS = "annotations-"
+
+
+def _annotation_key(paths: Sequence[str], stats: np.ndarray, sample_rate: int) -> str:
+    from . import features
+    digest = hashlib.sha256()
+    for module in (features, signals, records):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(f"format {FORMAT_VERSION} rate {sample_rate} numpy {np.__version__} scipy {scipy.__version__} "
+                  f"neurokit2 {_neurokit_version()}\n".encode())
+    for path, row in zip(paths, stats.tolist()):
+        digest.update(f"{path}\0{row}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def _neurokit_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("neurokit2")
+    except PackageNotFoundError:
+        return "absent"
+
+
+def _annotate_task(paths: Sequence[Path], sample_rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from . import features
+    results = []
+    for path in paths:
+        try:
+            annotation = features.annotate_file(path, sample_rate)
+            results.append((annotation.peaks.astype(np.int64), annotation.features))
+        except RecordError:
+            results.append((np.zeros(0, dtype=np.int64), np.zeros(features.NUM_FEATURES, dtype=np.float32)))
+    return results
+
+
+def compute_annotations(header_paths: Sequence[Path], sample_rate: int, n_jobs: int = 1, progress: bool = True
+                        ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each record's R peaks at ``sample_rate`` and its hand-made features, computed in parallel; a record
+    that cannot be read gets no peaks and missing features (its signals were already reported)."""
+    from . import features
+    size = max(1, min(TASK_RECORDS, math.ceil(len(header_paths) / (4 * effective_n_jobs(n_jobs)))))
+    starts = range(0, len(header_paths), size)
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    tasks = parallel(delayed(_annotate_task)(header_paths[s : s + size], sample_rate) for s in starts)
+    peaks: list[np.ndarray] = []
+    values = np.zeros((len(header_paths), features.NUM_FEATURES), dtype=np.float32)
+    with tqdm(total=len(header_paths), desc="R peaks and features", unit="rec", disable=not progress) as bar:
+        for start, results in zip(starts, tasks):
+            for row, (record_peaks, record_features) in enumerate(results, start):
+                peaks.append(record_peaks)
+                values[row] = record_features
+            bar.update(len(results))
+    return peaks, values
+
+
+def annotations_cached(index: RecordIndex, sample_rate: int, cache_dir: str | os.PathLike, n_jobs: int = 1,
+                       progress: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`compute_annotations` for the records of ``index`` through ``cache_dir``: built once per set of
+    records (their sizes and mtimes) and sample rate, published with one rename like the signal cache.
+    Files: ``peaks.npy`` (all peaks, concatenated), ``peak_offsets.npy``, ``features.npy``."""
+    paths = _absolute_paths(index)
+    folder = Path(cache_dir) / (_ANNOTATIONS + _annotation_key(paths, record_stats(index), sample_rate))
+    opened = _open_annotations(folder, len(index))
+    if opened is not None:
+        return opened
+    peaks, values = compute_annotations(index.header_paths, sample_rate, n_jobs, progress)
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{_PARTIAL}{folder.name}.{os.getpid()}@{socket.gethostname()}.",
+                                    dir=cache_dir))
+    try:
+        offsets = np.cumsum([0] + [len(p) for p in peaks]).astype(np.int64)
+        joined = np.concatenate(peaks).astype(np.int64) if peaks else np.zeros(0, dtype=np.int64)
+        for name, array in (("peaks", joined), ("peak_offsets", offsets), ("features", values)):
+            np.save(partial / f"{name}.npy", array, allow_pickle=False)
+        try:
+            os.rename(partial, folder)
+        except OSError:
+            if _open_annotations(folder, len(index)) is None:  # not a concurrent build that won the race
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return peaks, values
+
+
+def _open_annotations(folder: Path, records: int) -> tuple[list[np.ndarray], np.ndarray] | None:
+    try:
+        joined, offsets, values = (_load(folder, name) for name in ("peaks", "peak_offsets", "features"))
+    except (OSError, ValueError):
+        return None
+    if offsets.shape != (records + 1,) or len(values) != records or int(offsets[-1]) != len(joined):
+        return None
+    return [joined[a:b] for a, b in zip(offsets[:-1], offsets[1:])], values
+
+
 # Opening.
 def _load(folder: Path, name: str) -> np.ndarray:
     return np.load(folder / f"{name}.npy", allow_pickle=False)

@@ -59,6 +59,70 @@ class ModelConfig:
 
 
 @dataclass
+class BeatConfig:
+    """Beat sampling (DESIGN.md section 5): R peaks are found once per record, single beats are cut and
+    resampled to ``beat_samples``; training sees random combinations of ``beats_per_example`` beats,
+    inference a fixed set of at most ``inference_groups`` groups of consecutive beats, whose outputs are
+    averaged. Off: training sees random windows and inference sliding windows (``[signals]``)."""
+
+    enabled: bool = False
+    beats_per_example: int = 4
+    beat_samples: int = 200
+    inference_groups: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("beats_per_example", "beat_samples", "inference_groups"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"beats.{name} must be at least 1, not {getattr(self, name)!r}")
+
+
+@dataclass
+class FeatureConfig:
+    """Hand-made features (RR, R-amplitude and heart-rate statistics with missing-value flags, see
+    :mod:`ecgnet.features`) joined to the network's pooled features; age and sex are always joined
+    (``model.use_demographics``)."""
+
+    enabled: bool = False
+
+
+AUGMENTATIONS = ("cutout", "gaussian_blur", "amplitude_scaling", "baseline_shift", "baseline_wander",
+                 "powerline_noise", "lead_dropout", "lead_shuffle", "lead_inversion", "pad_crop")
+
+
+@dataclass
+class AugmentConfig:
+    """The probability with which each training example gets each augmentation (0 = never; see
+    :mod:`ecgnet.augment`). All zero by default."""
+
+    cutout: float = 0.0
+    gaussian_blur: float = 0.0
+    amplitude_scaling: float = 0.0
+    baseline_shift: float = 0.0
+    baseline_wander: float = 0.0
+    powerline_noise: float = 0.0
+    lead_dropout: float = 0.0
+    lead_shuffle: float = 0.0
+    lead_inversion: float = 0.0
+    pad_crop: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in AUGMENTATIONS:
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"augment.{name} must be a probability between 0 and 1, not {getattr(self, name)!r}")
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, name) > 0 for name in AUGMENTATIONS)
+
+    @classmethod
+    def recommended(cls) -> AugmentConfig:
+        """The recipe the ablation harness turns on: mild, frequent amplitude and baseline changes, rarer
+        changes of lead identity (a shuffled or inverted lead is a different ECG)."""
+        return cls(cutout=0.3, gaussian_blur=0.2, amplitude_scaling=0.5, baseline_shift=0.3, baseline_wander=0.3,
+                   powerline_noise=0.2, lead_dropout=0.1, lead_shuffle=0.05, lead_inversion=0.05, pad_crop=0.3)
+
+
+@dataclass
 class TrainingConfig:
     """The training recipe."""
 
@@ -82,6 +146,22 @@ class TrainingConfig:
     # $ECGNET_CACHE or ~/.cache/ecgnet; cache = false preprocesses in memory on every run.
     cache: bool = True
     cache_dir: str | None = None
+    # Methods of the papers (DESIGN.md section 5), all off by default; python -m ecgnet.ablate measures them.
+    # Label masking: no loss for a (source, class) pair whose source has no positive of the class among the
+    # training records; sources from the record-name prefix, or from source_table (CSV: record,source).
+    label_masking: bool = False
+    source_table: str | None = None
+    # Domain generalisation: weight of a source classifier's loss behind a gradient-reversal layer.
+    domain_weight: float = 0.0
+    # Loss shaping: per-record class weights from the reward matrix (min over the record's labels of
+    # 1 - W + reward_alpha I), and the weight of a differentiable Challenge-score term.
+    reward_weights: bool = False
+    reward_alpha: float = 1.0
+    challenge_loss_weight: float = 0.0
+    # Self-supervised contrastive pre-training (NT-Xent on two augmented views) of each fold's encoder on its
+    # training records and the unlabelled ones, before fine-tuning; 0 epochs = off.
+    pretrain_epochs: int = 0
+    pretrain_temperature: float = 0.1
 
     def __post_init__(self) -> None:
         choices = {"device": ("auto", "cpu", "cuda"), "validation": ("kfold", "leave-source-out"),
@@ -90,7 +170,7 @@ class TrainingConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"training.{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         minimum = {"epochs": 1, "folds": 2 if self.validation == "kfold" else 1, "batch_size": 1, "patience": 1,
-                   "workers": 0, "max_records": 1}
+                   "workers": 0, "max_records": 1, "pretrain_epochs": 0}
         for name, least in minimum.items():
             value = getattr(self, name)
             if value is not None and value < least:
@@ -98,6 +178,11 @@ class TrainingConfig:
         for name in ("lead_subset_probability", "warmup_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"training.{name} must be between 0 and 1, not {getattr(self, name)!r}")
+        for name in ("domain_weight", "reward_alpha", "challenge_loss_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"training.{name} must not be negative, not {getattr(self, name)!r}")
+        if not self.pretrain_temperature > 0:
+            raise ValueError(f"training.pretrain_temperature must be positive, not {self.pretrain_temperature!r}")
         if not self.learning_rate > 0 or self.weight_decay < 0:
             raise ValueError("training.learning_rate must be positive and training.weight_decay not negative, "
                              f"not {self.learning_rate!r} and {self.weight_decay!r}")
@@ -110,6 +195,9 @@ class RunConfig:
     signals: SignalConfig = field(default_factory=SignalConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    beats: BeatConfig = field(default_factory=BeatConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": CONFIG_VERSION, **dataclasses.asdict(self)}

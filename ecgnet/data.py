@@ -15,8 +15,8 @@ import torch
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from . import signals
-from .config import SignalConfig
+from . import augment, beats, signals
+from .config import AugmentConfig, BeatConfig, SignalConfig
 from .labels import ClassTable
 from .records import (
     LEAD_SETS,
@@ -120,16 +120,50 @@ def index_records(
 
 @dataclass
 class PreparedSignals:
-    """Preprocessed signals of indexed records, in memory, with demographics and lead masks."""
+    """Preprocessed signals of indexed records, in memory, with demographics and lead masks; and, when
+    beat sampling or hand-made features are on, each record's R peaks (at the model rate) and features
+    (see :mod:`ecgnet.features`)."""
 
     signals: Sequence[np.ndarray]  # each (12, samples) float32 at the model rate: a list or a cache store
     lead_masks: np.ndarray  # (records, 12) bool
     demographics: np.ndarray  # (records, 4) float32
+    peaks: Sequence[np.ndarray] | None = None  # each (P,) int64 sample indices at the model rate
+    features: np.ndarray | None = None  # (records, NUM_FEATURES) float32
 
     def subset(self, rows: Sequence[int] | np.ndarray) -> PreparedSignals:
         """The prepared signals of some rows, in that order (signals are not copied)."""
         rows = np.asarray(rows, dtype=int)
-        return PreparedSignals(_Rows(self.signals, rows), self.lead_masks[rows], self.demographics[rows])
+        return PreparedSignals(_Rows(self.signals, rows), self.lead_masks[rows], self.demographics[rows],
+                               None if self.peaks is None else _Rows(self.peaks, rows),
+                               None if self.features is None else self.features[rows])
+
+
+def join_prepared(first: PreparedSignals, second: PreparedSignals) -> PreparedSignals:
+    """The records of ``first`` then those of ``second`` (signals and peaks are not copied)."""
+    def joined(a, b):
+        return None if a is None or b is None else _Joined(a, b)
+
+    features = None
+    if first.features is not None and second.features is not None:
+        features = np.concatenate([first.features, second.features])
+    return PreparedSignals(_Joined(first.signals, second.signals),
+                           np.concatenate([first.lead_masks, second.lead_masks]),
+                           np.concatenate([first.demographics, second.demographics]),
+                           joined(first.peaks, second.peaks), features)
+
+
+class _Joined(Sequence):
+    """Two sequences of arrays, one after the other, read on demand."""
+
+    def __init__(self, first: Sequence[np.ndarray], second: Sequence[np.ndarray]):
+        self.first, self.second = first, second
+
+    def __len__(self) -> int:
+        return len(self.first) + len(self.second)
+
+    def __getitem__(self, item: int) -> np.ndarray:
+        item = int(item)
+        return self.first[item] if item < len(self.first) else self.second[item - len(self.first)]
 
 
 class _Rows(Sequence):
@@ -250,8 +284,26 @@ def random_lead_mask(rng: np.random.Generator, reduced_probability: float) -> np
     return keep
 
 
+@dataclass
+class ExampleOptions:
+    """How :class:`TrainingWindows` makes an example beyond a random window and lead subset: beat sampling
+    instead of the window (needs the records' peaks), augmentations, hand-made features (needs them
+    prepared) and each record's source index (for label masking and the domain classifier)."""
+
+    beats: BeatConfig | None = None
+    augment: AugmentConfig | None = None
+    sample_rate: int = 250
+    features: bool = False
+    sources: np.ndarray | None = None  # (records,) int64 source index of every prepared row
+
+
 class TrainingWindows(torch.utils.data.Dataset):
-    """Random training windows with random lead subsets; reproducible for a given seed and epoch."""
+    """Random training examples with random lead subsets; reproducible for a given seed and epoch.
+
+    An example is a dict of tensors: ``signal`` (12, T), ``lead_mask`` (12,), ``demographics`` (4,),
+    ``extra`` (F,) hand-made features (F = 0 when off), ``labels`` (classes,) and ``source`` (a scalar
+    index, -1 when unknown).
+    """
 
     def __init__(
         self,
@@ -261,6 +313,7 @@ class TrainingWindows(torch.utils.data.Dataset):
         window: int,
         reduced_probability: float,
         seed: int,
+        options: ExampleOptions | None = None,
     ):
         self.prepared = prepared
         self.rows = np.asarray(rows, dtype=int)
@@ -268,7 +321,12 @@ class TrainingWindows(torch.utils.data.Dataset):
         self.window = window
         self.reduced_probability = reduced_probability
         self.seed = seed
+        self.options = options or ExampleOptions()
         self.epoch = 0
+        if self.options.beats is not None and self.options.beats.enabled and prepared.peaks is None:
+            raise ValueError("beat sampling needs the records' R peaks: prepare them first")
+        if self.options.features and prepared.features is None:
+            raise ValueError("hand-made features are on but were not prepared")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -276,27 +334,51 @@ class TrainingWindows(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, item: int):
+    def _crop(self, row: int, rng: np.random.Generator) -> np.ndarray:
+        """The example's signal before lead selection: a random window, or a random combination of beats."""
+        beat_config = self.options.beats
+        if beat_config is not None and beat_config.enabled:
+            return beats.random_beat_combination(self.prepared.signals[row], self.prepared.peaks[row], beat_config,
+                                                 self.options.sample_rate, rng)
+        return signals.random_window(self.prepared.signals[row], self.window, rng)
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
         row = self.rows[item]
         rng = np.random.default_rng((self.seed, self.epoch, int(row)))
-        signal = signals.random_window(self.prepared.signals[row], self.window, rng)
+        signal = self._crop(row, rng)
         keep = random_lead_mask(rng, self.reduced_probability) & self.prepared.lead_masks[row]
         if not keep.any():  # the record lacks every chosen lead: fall back to the leads it has
             keep = self.prepared.lead_masks[row].copy()
         signal = np.where(keep[:, None], signal, 0.0).astype(np.float32)
-        return (
-            torch.from_numpy(signal),
-            torch.from_numpy(keep.astype(np.float32)),
-            torch.from_numpy(self.prepared.demographics[row]),
-            torch.from_numpy(self.labels[row]),
-        )
+        if self.options.augment is not None:  # after the lead choice: augmentations see only the kept leads
+            signal = augment.augment(signal, keep, self.options.augment, self.options.sample_rate, rng)
+        extra = self.prepared.features[row] if self.options.features else np.zeros(0, dtype=np.float32)
+        source = -1 if self.options.sources is None else int(self.options.sources[row])
+        return {
+            "signal": torch.from_numpy(np.ascontiguousarray(signal, dtype=np.float32)),
+            "lead_mask": torch.from_numpy(keep.astype(np.float32)),
+            "demographics": torch.from_numpy(self.prepared.demographics[row]),
+            "extra": torch.from_numpy(np.asarray(extra, dtype=np.float32)),
+            "labels": torch.from_numpy(self.labels[row]),
+            "source": torch.tensor(source, dtype=torch.int64),
+        }
 
 
 def record_windows(
-    signal: np.ndarray, lead_mask: np.ndarray, keep_leads: Iterable[str], config: SignalConfig
+    signal: np.ndarray,
+    lead_mask: np.ndarray,
+    keep_leads: Iterable[str],
+    config: SignalConfig,
+    beat_config: BeatConfig | None = None,
+    peaks: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The inference windows of one preprocessed record restricted to ``keep_leads``: (W, 12, T) and
-    the (12,) lead mask actually used."""
+    the (12,) lead mask actually used. Sliding windows that cover the record, or, with beat sampling on,
+    the record's deterministic groups of beats (``peaks`` at the model rate)."""
     keep = np.isin(STANDARD_LEADS, standard_leads(keep_leads)) & np.asarray(lead_mask, dtype=bool)
     masked = np.where(keep[:, None], signal, 0.0).astype(np.float32)
+    if beat_config is not None and beat_config.enabled:
+        if peaks is None:
+            raise ValueError("beat sampling needs the record's R peaks")
+        return beats.beat_groups(masked, peaks, beat_config, config.sample_rate), keep
     return signals.sliding_windows(masked, config.window_samples, config.stride_samples), keep

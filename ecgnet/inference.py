@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from models import create_model_from_config
 
-from . import signals
+from . import features, signals
 from .artifacts import ModelFolderError, load_model_folder
 from .config import RunConfig
 from .data import lead_set_name, record_windows
@@ -42,16 +42,20 @@ class Ensemble:
     device: torch.device
     batch_size: int = 64
 
+    def _tensor(self, values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(self.device)
+
     @torch.inference_mode()
-    def window_probabilities(self, windows: np.ndarray, masks: np.ndarray, demographics: np.ndarray) -> np.ndarray:
-        """Mean sigmoid over the networks for each window: (W, 12, T) -> (W, classes)."""
+    def window_probabilities(self, windows: np.ndarray, masks: np.ndarray, demographics: np.ndarray,
+                             extras: np.ndarray | None = None) -> np.ndarray:
+        """Mean sigmoid over the networks for each window: (W, 12, T) -> (W, classes); ``extras`` (W, F)
+        are the hand-made features of each window's record, for networks that take them."""
         out = np.empty((len(windows), len(self.class_codes)), dtype=np.float64)
         for start in range(0, len(windows), self.batch_size):
             part = slice(start, start + self.batch_size)
-            x = torch.from_numpy(np.ascontiguousarray(windows[part])).to(self.device)
-            m = torch.from_numpy(np.ascontiguousarray(masks[part], dtype=np.float32)).to(self.device)
-            d = torch.from_numpy(np.ascontiguousarray(demographics[part], dtype=np.float32)).to(self.device)
-            total = sum(torch.sigmoid(net(x, m, d).float()) for net in self.networks)
+            x, m, d = self._tensor(windows[part]), self._tensor(masks[part]), self._tensor(demographics[part])
+            e = None if extras is None else self._tensor(extras[part])
+            total = sum(torch.sigmoid(net(x, m, d, e).float()) for net in self.networks)
             out[part] = (total / len(self.networks)).cpu().numpy()
         return out
 
@@ -69,13 +73,19 @@ class Ensemble:
         return self.thresholds[max(self.thresholds, key=similarity)]
 
 
+def build_network(config: RunConfig, num_classes: int) -> torch.nn.Module:
+    """The (untrained) network a run's config describes, with the hand-made features input when they are on."""
+    extra = features.NUM_FEATURES if config.features.enabled else 0
+    return create_model_from_config(config.model, num_classes, extra_features=extra)
+
+
 def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensemble:
     """Build the ensemble of a model folder once; raises ModelFolderError naming the bad file."""
     folder = load_model_folder(model_dir)
     torch_device = resolve_device(device)
     networks = []
     for k, state in enumerate(folder.state_dicts):
-        network = create_model_from_config(folder.config.model, num_classes=len(folder.class_codes))
+        network = build_network(folder.config, len(folder.class_codes))
         try:
             network.load_state_dict(state)
         except RuntimeError as error:
@@ -96,17 +106,24 @@ class PreparedRecord:
     windows: np.ndarray  # (W, 12, T)
     lead_mask: np.ndarray  # (12,)
     demographics: np.ndarray  # (4,)
+    features: np.ndarray | None = None  # (NUM_FEATURES,) hand-made features, when the model takes them
 
 
 def prepare_record(
     recording: np.ndarray, header: Header, leads: Sequence[str], config: RunConfig, source: str | os.PathLike
 ) -> PreparedRecord:
-    """Preprocess the record's leads among ``leads`` (the others are never filtered) and cut it into windows."""
+    """Preprocess the record's leads among ``leads`` (the others are never filtered) and cut it into windows
+    (or beat groups); with beat sampling or hand-made features on, R peaks are found in those leads only."""
     signal, mask = signals.preprocess(recording, header, config.signals, source=source, keep_leads=leads)
-    windows, keep = record_windows(signal, mask, leads, config.signals)
+    annotation = None
+    if config.beats.enabled or config.features.enabled:
+        annotation = features.annotate(recording, header, config.signals.sample_rate, keep_leads=leads)
+    peaks = None if annotation is None else annotation.peaks
+    windows, keep = record_windows(signal, mask, leads, config.signals, config.beats, peaks)
     if not keep.any():  # the leads are there but hold no finite sample
         raise RecordError(source, f"has no usable sample in the model's leads ({', '.join(leads)})")
-    return PreparedRecord(header.record_id, windows, keep, signals.demographics(header.age, header.sex))
+    extra = annotation.features if config.features.enabled else None
+    return PreparedRecord(header.record_id, windows, keep, signals.demographics(header.age, header.sex), extra)
 
 
 def combine_windows(window_probabilities: np.ndarray) -> np.ndarray:
@@ -122,7 +139,10 @@ def predict_prepared(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> n
     windows = np.concatenate([r.windows for r in records])
     masks = np.repeat(np.stack([r.lead_mask for r in records]), counts, axis=0)
     demographics = np.repeat(np.stack([r.demographics for r in records]), counts, axis=0)
-    per_window = ensemble.window_probabilities(windows, masks, demographics)
+    extras = None
+    if records[0].features is not None:
+        extras = np.repeat(np.stack([r.features for r in records]), counts, axis=0)
+    per_window = ensemble.window_probabilities(windows, masks, demographics, extras)
     bounds = np.cumsum([0, *counts])
     return np.stack([combine_windows(per_window[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
 

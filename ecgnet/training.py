@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -27,25 +28,27 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from models import create_model_from_config
-
-from . import distributed, metric
+from . import distributed, losses, metric
 from .artifacts import read_json, save_model_description, save_weights, weight_file, write_json
-from .cache import default_cache_dir, prepare_cached
+from .cache import annotations_cached, compute_annotations, default_cache_dir, prepare_cached
 from .config import RunConfig, TrainingConfig
 from .data import (
+    ExampleOptions,
     PreparedSignals,
     RecordIndex,
     TrainingWindows,
     index_records,
+    join_prepared,
     lead_set_name,
     leave_source_out_folds,
     prepare_signals,
     record_windows,
     stratified_folds,
 )
-from .inference import Ensemble, PreparedRecord, predict_prepared
+from .inference import Ensemble, PreparedRecord, build_network, predict_prepared
 from .labels import ClassTable, default_class_table
+from .objective import Objective, TrainingModel
+from .pretrain import pretrain
 from .records import LEAD_SETS
 from .thresholds import f1_thresholds, tune_thresholds
 
@@ -62,6 +65,8 @@ class TrainingData:
     folds: np.ndarray
     fold_names: list[str]
     table: ClassTable
+    # Records left out for having no scored label: self-supervised pre-training uses them too.
+    unlabelled: PreparedSignals | None = None
 
 
 def prepare(index: RecordIndex, config: RunConfig, progress: bool):
@@ -78,6 +83,25 @@ def prepare(index: RecordIndex, config: RunConfig, progress: bool):
     if distributed.is_main():
         distributed.barrier()
     return prepared
+
+
+def annotate(index: RecordIndex, prepared: PreparedSignals, config: RunConfig, progress: bool) -> PreparedSignals:
+    """``prepared`` with each record's R peaks and hand-made features when beat sampling or the features
+    are on (from the disk cache, like the signals), else unchanged."""
+    if not (config.beats.enabled or config.features.enabled):
+        return prepared
+    settings, rate = config.training, config.signals.sample_rate
+    n_jobs = max(1, settings.workers)
+    if not settings.cache:
+        peaks, values = compute_annotations(index.header_paths, rate, n_jobs, progress)
+    else:
+        cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+        if not distributed.is_main():
+            distributed.barrier()
+        peaks, values = annotations_cached(index, rate, cache_dir, n_jobs, progress)
+        if distributed.is_main():
+            distributed.barrier()
+    return dataclasses.replace(prepared, peaks=peaks, features=values)
 
 
 def chosen_rows(index: RecordIndex, settings: TrainingConfig) -> np.ndarray:
@@ -102,7 +126,13 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
     index = index.subset(kept)
     for path, reason in failures + more_failures:
         log(f"skipped {path}: {reason}")
+    prepared = annotate(index, prepared, config, progress)
+    if settings.source_table:
+        index.sources = losses.record_sources(index.record_ids, losses.read_source_table(settings.source_table))
     chosen = chosen_rows(index, settings)
+    unlabelled = None
+    if settings.pretrain_epochs and not settings.use_unlabelled:
+        unlabelled = prepared.subset(np.flatnonzero(~index.labels.any(axis=1)))
     index, prepared = index.subset(chosen), prepared.subset(chosen)
     if len(index) == 0:
         raise ValueError(f"{data_dir}: no usable labelled record")
@@ -115,16 +145,18 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
         names = [f"fold{k}" for k in range(settings.folds)]
     log(f"{len(index)} records, {int(index.labels.any(axis=1).sum())} with a scored label, "
         f"{len(names)} folds ({settings.validation})")
-    return TrainingData(index, prepared, folds, names, table)
+    return TrainingData(index, prepared, folds, names, table, unlabelled)
 
 
 def validation_records(data: TrainingData, rows: np.ndarray, leads, config: RunConfig) -> list[PreparedRecord]:
     """The inference windows of validation records restricted to ``leads``."""
-    records = []
+    prepared, records = data.prepared, []
     for row in rows:
-        windows, keep = record_windows(data.prepared.signals[row], data.prepared.lead_masks[row], leads,
-                                       config.signals)
-        records.append(PreparedRecord(data.index.record_ids[row], windows, keep, data.prepared.demographics[row]))
+        peaks = None if prepared.peaks is None else prepared.peaks[row]
+        windows, keep = record_windows(prepared.signals[row], prepared.lead_masks[row], leads, config.signals,
+                                       config.beats, peaks)
+        extra = prepared.features[row] if config.features.enabled else None
+        records.append(PreparedRecord(data.index.record_ids[row], windows, keep, prepared.demographics[row], extra))
     return records
 
 
@@ -146,13 +178,6 @@ def validation_score(labels: np.ndarray, probabilities: np.ndarray, table: Class
     return score, auroc
 
 
-def positive_weights(labels: np.ndarray) -> torch.Tensor:
-    """Per-class weights of positives in the loss: sqrt(negatives/positives), within [1, 20]."""
-    positives = labels.sum(axis=0)
-    ratio = (len(labels) - positives) / np.maximum(positives, 1)
-    return torch.tensor(np.clip(np.sqrt(ratio), 1.0, 20.0), dtype=torch.float32)
-
-
 def learning_rate_factor(step: int, total_steps: int, warmup_fraction: float) -> float:
     """Linear warm-up then cosine decay to zero."""
     warmup = max(1, int(total_steps * warmup_fraction))
@@ -165,8 +190,9 @@ def learning_rate_factor(step: int, total_steps: int, warmup_fraction: float) ->
 class FoldTrainer:
     """Trains one fold; owns its network, optimiser, schedule and checkpoint.
 
-    ``network`` is the bare network (its state dict is what is saved); ``model`` is what training
-    calls: the same network, wrapped in DistributedDataParallel when there are several processes.
+    ``network`` is the bare network (its state dict is what is saved); ``trainable`` adds what only
+    training needs (a source classifier); ``model`` is what training calls: ``trainable``, wrapped in
+    DistributedDataParallel when there are several processes.
     """
 
     def __init__(self, data: TrainingData, fold: int, config: RunConfig, device: torch.device,
@@ -177,12 +203,22 @@ class FoldTrainer:
         self.val_rows = np.flatnonzero(data.folds == fold)
         self.checkpoint = checkpoint_dir / f"fold_{fold}.pt"
         torch.manual_seed(settings.seed * 1000 + fold)
-        self.network = create_model_from_config(config.model, len(data.table)).to(device)
-        self.model = distributed.wrap(self.network, device)
-        self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=settings.learning_rate,
+        self.network = build_network(config, len(data.table)).to(device)
+        train_labels = data.index.labels[self.train_rows]
+        # The sources the fold trains on, and which classes each labels (label masking, source classifier).
+        self.source_names, label_mask = losses.label_mask_table([data.index.sources[r] for r in self.train_rows],
+                                                                train_labels)
+        domains = len(self.source_names) if settings.domain_weight > 0 else 0
+        self.trainable = TrainingModel(self.network, domains).to(device)
+        self.model = distributed.wrap(self.trainable, device)
+        self.optimizer = torch.optim.AdamW(self.trainable.parameters(), lr=settings.learning_rate,
                                            weight_decay=settings.weight_decay)
+        options = ExampleOptions(beats=config.beats, augment=config.augment if config.augment.enabled else None,
+                                 sample_rate=config.signals.sample_rate, features=config.features.enabled,
+                                 sources=losses.source_indices(data.index.sources, self.source_names))
         self.dataset = TrainingWindows(data.prepared, self.train_rows, data.index.labels, config.signals.window_samples,
-                                       settings.lead_subset_probability, seed=settings.seed * 1000 + fold)
+                                       settings.lead_subset_probability, seed=settings.seed * 1000 + fold,
+                                       options=options)
         self.sampler = distributed.training_sampler(self.dataset, seed=self.loader_seed())
         per_process = len(self.sampler) if self.sampler is not None else len(self.dataset)
         # The loader drops the last partial batch whenever there is more than one batch.
@@ -190,8 +226,7 @@ class FoldTrainer:
         total = self.steps_per_epoch * settings.epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: learning_rate_factor(step, total, settings.warmup_fraction))
-        self.loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weights(data.index.labels[self.train_rows])
-                                                  .to(device))
+        self.objective = Objective.for_fold(settings, data.table, train_labels, label_mask, device)
         self.autocast = settings.mixed_precision and device.type == "cuda"
         # bfloat16 where the GPU has it (no loss scaling needed), else float16 with a gradient scaler.
         self.amp_dtype = torch.bfloat16 if self.autocast and torch.cuda.is_bf16_supported() else torch.float16
@@ -201,7 +236,7 @@ class FoldTrainer:
 
     def save_checkpoint(self) -> None:
         state = {
-            "network": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "trainable": self.trainable.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "best_state": self.best_state,
             "epoch": self.epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
@@ -216,7 +251,7 @@ class FoldTrainer:
             return False
         # weights_only: a checkpoint holds tensors and numbers only, never code.
         state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
-        self.network.load_state_dict(state["network"])
+        self.trainable.load_state_dict(state["trainable"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):  # empty when loss scaling is off
@@ -255,16 +290,17 @@ class FoldTrainer:
         total, count = 0.0, 0
         bar = tqdm(loader, desc=f"fold {self.fold} epoch {self.epoch + 1}/{settings.epochs}", unit="batch",
                    leave=False, disable=not progress)
-        for signal, mask, demographics, labels in bar:
-            signal, mask = signal.to(self.device, non_blocking=True), mask.to(self.device, non_blocking=True)
-            demographics, labels = demographics.to(self.device), labels.to(self.device)
+        for batch in bar:
+            batch = {name: value.to(self.device, non_blocking=True) for name, value in batch.items()}
+            labels = batch["labels"]
+            extra = batch["extra"] if batch["extra"].shape[-1] else None
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.autocast):
-                logits = self.model(signal, mask, demographics)
-            loss = self.loss_fn(logits.float(), labels)
+                logits, source_logits = self.model(batch["signal"], batch["lead_mask"], batch["demographics"], extra)
+            loss = self.objective(logits, source_logits, labels, batch["source"])
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(self.trainable.parameters(), 5.0)
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
@@ -325,15 +361,25 @@ def out_of_fold_probabilities(network, data: TrainingData, rows: np.ndarray, con
             for leads in EVALUATED_LEAD_SETS}
 
 
+SUMMARY_SCORES = ("challenge_metric", "auroc", "auprc", "f_measure", "accuracy")
+
+
+def _scores(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray, table: ClassTable) -> dict:
+    scores = metric.evaluate(labels, probabilities >= thresholds, probabilities, table)
+    return {name: getattr(scores, name) for name in SUMMARY_SCORES}
+
+
 def summarise(labels: np.ndarray, oof: dict[str, np.ndarray], thresholds: dict[str, np.ndarray],
-              table: ClassTable) -> dict[str, dict[str, float]]:
-    """Out-of-fold scores per lead set with the tuned thresholds."""
+              table: ClassTable, folds: np.ndarray) -> dict[str, dict]:
+    """Out-of-fold scores per lead set with the tuned thresholds: over all records, and over each fold's
+    (``per_fold``: lists in fold order, the spread that one pooled number hides)."""
     summary = {}
     for name, probabilities in oof.items():
-        scores = metric.evaluate(labels, probabilities >= thresholds[name], probabilities, table)
-        summary[name] = {"records": int(len(labels)), "challenge_metric": scores.challenge_metric,
-                         "auroc": scores.auroc, "auprc": scores.auprc, "f_measure": scores.f_measure,
-                         "accuracy": scores.accuracy}
+        pooled = _scores(labels, probabilities, thresholds[name], table)
+        each = [_scores(labels[folds == k], probabilities[folds == k], thresholds[name], table)
+                for k in range(int(folds.max()) + 1)]
+        per_fold = {score: [fold[score] for fold in each] for score in SUMMARY_SCORES}
+        summary[name] = {"records": int(len(labels)), **pooled, "per_fold": per_fold}
     return summary
 
 
@@ -377,9 +423,24 @@ def resume_fold(trainer: FoldTrainer, log: Callable[[str], None]) -> None:
     log(f"fold {trainer.fold}: resuming after epoch {trainer.epoch}")
 
 
+def pretrain_fold(trainer: FoldTrainer, progress: bool, log: Callable[[str], None]) -> None:
+    """Contrastive pre-training of the fold's network on its training records and the unlabelled ones (never
+    on its validation records, whose scores would otherwise flatter the method)."""
+    data = trainer.data
+    prepared = data.prepared.subset(trainer.train_rows)
+    if data.unlabelled is not None:
+        prepared = join_prepared(prepared, data.unlabelled)
+    log(f"fold {trainer.fold}: pre-training on {len(prepared.lead_masks)} records")
+    pretrain(trainer.network, prepared, np.arange(len(prepared.lead_masks)), trainer.config, trainer.device,
+             seed=trainer.loader_seed() + 17, progress=progress, log=log)
+    trainer.best_state = copy.deepcopy(trainer.network.state_dict())
+
+
 def train_fold(trainer: FoldTrainer, model_dir: Path, training_log: Callable[[dict], None], progress: bool,
                log: Callable[[str], None]) -> dict[str, np.ndarray]:
     """Train a fold, keep its best weights and return its out-of-fold probabilities per lead set."""
+    if trainer.config.training.pretrain_epochs and trainer.epoch == 0:  # a resumed fold was pre-trained already
+        pretrain_fold(trainer, progress, log)
     best = trainer.run(training_log, progress)
     trainer.network.load_state_dict(best)
     if distributed.is_main():
@@ -402,11 +463,11 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
     thresholds = {name: tune_thresholds(labels, p, data.table.weights, data.table.sinus_rhythm_index,
                                         settings.threshold_method, settings.seed) for name, p in oof.items()}
     summary = {"validation": settings.validation, "folds": data.fold_names,
-               "out_of_fold": summarise(labels, oof, thresholds, data.table)}
+               "out_of_fold": summarise(labels, oof, thresholds, data.table, data.folds)}
     save_model_description(model_dir, config, data.table.codes, data.table.labels, len(data.fold_names),
                            thresholds)
     write_json(model_dir / "summary.json", summary)
-    save_arrays(model_dir / "out_of_fold.npz", labels=labels, **oof)
+    save_arrays(model_dir / "out_of_fold.npz", labels=labels, folds=data.folds, **oof)
     shutil.rmtree(model_dir / "checkpoints")  # the run is complete: nothing left to resume
     for name, scores in summary["out_of_fold"].items():
         log(f"out-of-fold {name}: Challenge metric {scores['challenge_metric']:.3f}, "

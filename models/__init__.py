@@ -4,14 +4,17 @@ Every architecture is one self-contained file that registers itself with ``@regi
 this package imports them all. Every model follows one forward contract, which the rest of ``ecgnet`` relies
 on::
 
-    logits = model(signal, lead_mask, demographics)
+    logits = model(signal, lead_mask, demographics, extra=None)
     # signal       (B, num_leads, T) float, absent leads zeroed
     # lead_mask    (B, num_leads)    float 0/1, which leads exist
     # demographics (B, 4)            float [age/100 (0 if unknown), age_known, is_male, sex_known]
+    # extra        (B, F)            float hand-made features, when built with extra_features = F > 0
     # logits       (B, num_classes)
 
-and offers ``model.features(signal, lead_mask, demographics)`` (the vector fed to the classifier),
-``model.num_features`` (its length) and ``model.head`` (the classifier).
+and offers ``model.features(signal, lead_mask, demographics, extra)`` (the vector fed to the classifier),
+``model.num_features`` (its length), ``model.pooled_features`` (how many of its first values come from the
+signal: the rest are the lead mask, demographics and extra features), ``model.classify(features)`` (logits
+from it) and ``model.head`` (the classifier's last layer).
 """
 
 from __future__ import annotations

@@ -90,11 +90,13 @@ def create_model(name: str, num_classes: int, num_leads: int = 12, **kwargs: Any
     return factory(num_classes=num_classes, num_leads=num_leads, **kwargs)
 
 
-def create_model_from_config(model_config: ModelConfig, num_classes: int, num_leads: int = 12) -> nn.Module:
-    """Build the network a ``ModelConfig`` describes: ``architecture`` picks it, the other fields are kwargs."""
+def create_model_from_config(model_config: ModelConfig, num_classes: int, num_leads: int = 12,
+                             **more: Any) -> nn.Module:
+    """Build the network a ``ModelConfig`` describes: ``architecture`` picks it, the other fields (and
+    ``more``, for arguments decided elsewhere in the run's config, such as ``extra_features``) are kwargs."""
     values = {f.name: getattr(model_config, f.name) for f in dataclasses.fields(model_config)}
     architecture = values.pop("architecture")
-    return create_model(architecture, num_classes=num_classes, num_leads=num_leads, **values)
+    return create_model(architecture, num_classes=num_classes, num_leads=num_leads, **values, **more)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

@@ -4,7 +4,7 @@ Layout (DESIGN.md section 5)::
 
     signal * lead_mask -> stem conv (stem_kernel, stride 2) -> BN -> [lead-mask FiLM] -> ReLU
       -> stages of SE basic blocks (first block of every stage after the first has stride 2)
-      -> concat(global average pool, global max pool) ++ lead_mask ++ [demographics]
+      -> concat(global average pool, global max pool) ++ lead_mask ++ [demographics] ++ [extra features]
       -> dropout -> linear head -> logits
 
 There is no max-pool: every downsampling is a strided convolution, as in the papers this project follows.
@@ -127,6 +127,8 @@ class SEResNet1d(nn.Module):
             demographics argument is accepted and ignored.
         block_dropout: dropout between the two convolutions of every block (0 = off).
         mask_film: condition the stem features on the lead mask (see ``LeadMaskFiLM``).
+        extra_features: length of an extra per-record feature vector (hand-made features such as RR
+            statistics) joined to the pooled features; 0 = none, and the ``extra`` argument must be None.
     """
 
     def __init__(
@@ -143,6 +145,7 @@ class SEResNet1d(nn.Module):
         use_demographics: bool = True,
         block_dropout: float = 0.0,
         mask_film: bool = True,
+        extra_features: int = 0,
     ) -> None:
         super().__init__()
         stage_channels = tuple(int(c) for c in stage_channels)
@@ -189,7 +192,10 @@ class SEResNet1d(nn.Module):
         self.blocks = nn.Sequential(*blocks)
 
         self.pooled_features = 2 * in_channels  # average and max pooling, concatenated
-        self.side_features = num_leads + (self.num_demographics if use_demographics else 0)
+        if extra_features < 0:
+            raise ValueError(f"extra_features must not be negative, got {extra_features}")
+        self.extra_features = extra_features
+        self.side_features = num_leads + (self.num_demographics if use_demographics else 0) + extra_features
         self.num_features = self.pooled_features + self.side_features
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.num_features, num_classes)
@@ -205,7 +211,7 @@ class SEResNet1d(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def _check_inputs(self, signal: Tensor, lead_mask: Tensor, demographics: Tensor) -> None:
+    def _check_inputs(self, signal: Tensor, lead_mask: Tensor, demographics: Tensor, extra: Tensor | None) -> None:
         if signal.dim() != 3 or signal.size(1) != self.num_leads:
             raise ValueError(f"signal must be (batch, {self.num_leads}, time), got {list(signal.shape)}")
         batch = signal.size(0)
@@ -214,11 +220,18 @@ class SEResNet1d(nn.Module):
         expected = self.num_demographics
         if demographics.dim() != 2 or demographics.size(0) != batch or demographics.size(1) != expected:
             raise ValueError(f"demographics must be ({batch}, {expected}), got {list(demographics.shape)}")
+        if self.extra_features == 0:
+            if extra is not None:
+                raise ValueError("this network takes no extra features (extra_features = 0), but some were given")
+        elif extra is None or extra.dim() != 2 or extra.size(0) != batch or extra.size(1) != self.extra_features:
+            got = "none" if extra is None else str(list(extra.shape))
+            raise ValueError(f"extra must be ({batch}, {self.extra_features}), got {got}")
 
     @torch.jit.export
-    def features(self, signal: Tensor, lead_mask: Tensor, demographics: Tensor) -> Tensor:
-        """The vector fed to the classifier: pooled trunk features, lead mask and (optionally) demographics."""
-        self._check_inputs(signal, lead_mask, demographics)
+    def features(self, signal: Tensor, lead_mask: Tensor, demographics: Tensor, extra: Tensor | None = None) -> Tensor:
+        """The vector fed to the classifier: pooled trunk features, lead mask, (optionally) demographics and
+        extra features."""
+        self._check_inputs(signal, lead_mask, demographics, extra)
         lead_mask = lead_mask.to(signal.dtype)
         # Zero absent leads here too, so a caller that forgot to cannot leak a lead the mask says is missing.
         x = signal * lead_mask.unsqueeze(-1)
@@ -226,14 +239,20 @@ class SEResNet1d(nn.Module):
         if self.use_mask_film:
             x = self.mask_film(x, lead_mask)
         x = self.blocks(self.stem_act(x))
-        pooled = torch.cat([x.mean(dim=-1), x.amax(dim=-1)], dim=1)
+        parts = [x.mean(dim=-1), x.amax(dim=-1), lead_mask]
         if self.use_demographics:
-            return torch.cat([pooled, lead_mask, demographics.to(signal.dtype)], dim=1)
-        return torch.cat([pooled, lead_mask], dim=1)
+            parts.append(demographics.to(signal.dtype))
+        if extra is not None:
+            parts.append(extra.to(signal.dtype))
+        return torch.cat(parts, dim=1)
 
-    def forward(self, signal: Tensor, lead_mask: Tensor, demographics: Tensor) -> Tensor:
+    def classify(self, features: Tensor) -> Tensor:
+        """Logits from the vector :meth:`features` returns."""
+        return self.head(self.dropout(features))
+
+    def forward(self, signal: Tensor, lead_mask: Tensor, demographics: Tensor, extra: Tensor | None = None) -> Tensor:
         """Logits ``(B, num_classes)`` for ``signal (B, num_leads, T)``; see the package docstring."""
-        return self.head(self.dropout(self.features(signal, lead_mask, demographics)))
+        return self.classify(self.features(signal, lead_mask, demographics, extra))
 
 
 def _validate(

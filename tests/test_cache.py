@@ -325,8 +325,8 @@ def test_training_windows_on_the_cached_store(folder, tmp_path):
     windows = TrainingWindows(cached, rows, labels, CONFIG.window_samples, 0.5, seed=1)
     expected = TrainingWindows(reference, rows, labels, CONFIG.window_samples, 0.5, seed=1)
     for item in range(len(windows)):
-        for got, want in zip(windows[item], expected[item]):
-            np.testing.assert_array_equal(got.numpy(), want.numpy())
-    signal, mask, demographics, target = windows[0]
+        for name, got in windows[item].items():
+            np.testing.assert_array_equal(got.numpy(), expected[item][name].numpy())
+    signal, mask, demographics, target = (windows[0][k] for k in ("signal", "lead_mask", "demographics", "labels"))
     assert signal.shape == (12, CONFIG.window_samples) and mask.shape == (12,) and demographics.shape == (4,)
     assert target.shape == (len(TABLE),)

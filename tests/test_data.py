@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from ecgnet.config import SignalConfig
+from ecgnet.config import AugmentConfig, BeatConfig, SignalConfig
 from ecgnet.data import (
     REDUCED_LEAD_SETS,
+    ExampleOptions,
     PreparedSignals,
     TrainingWindows,
     index_records,
+    join_prepared,
     lead_set_name,
     leave_source_out_folds,
     random_lead_mask,
@@ -205,8 +208,10 @@ def test_training_windows_shapes_and_values():
     labels = np.eye(3, 26, dtype=bool)
     dataset = TrainingWindows(prepared, [2, 0], labels, window=400, reduced_probability=0.5, seed=0)
     assert len(dataset) == 2
-    signal, mask, demographics, target = dataset[0]
+    example = dataset[0]
+    signal, mask, demographics, target = (example[k] for k in ("signal", "lead_mask", "demographics", "labels"))
     assert signal.shape == (12, 400) and mask.shape == (12,)
+    assert example["extra"].shape == (0,) and int(example["source"]) == -1
     assert demographics.tolist() == prepared.demographics[2].tolist()
     assert target.tolist() == labels[2].astype(np.float32).tolist()
     assert str(signal.dtype) == str(mask.dtype) == "torch.float32"
@@ -215,12 +220,12 @@ def test_training_windows_shapes_and_values():
 def test_training_windows_repeat_within_an_epoch_and_change_across_epochs():
     prepared = _prepared([2000] * 4)
     dataset = TrainingWindows(prepared, range(4), np.zeros((4, 26)), window=250, reduced_probability=0.5, seed=7)
-    first = [dataset[i][0] for i in range(4)]
-    assert all((first[i] == dataset[i][0]).all() for i in range(4))
+    first = [dataset[i]["signal"] for i in range(4)]
+    assert all((first[i] == dataset[i]["signal"]).all() for i in range(4))
     dataset.set_epoch(1)
-    assert not all((first[i] == dataset[i][0]).all() for i in range(4))
+    assert not all((first[i] == dataset[i]["signal"]).all() for i in range(4))
     other_seed = TrainingWindows(prepared, range(4), np.zeros((4, 26)), window=250, reduced_probability=0.5, seed=8)
-    assert not all((first[i] == other_seed[i][0]).all() for i in range(4))
+    assert not all((first[i] == other_seed[i]["signal"]).all() for i in range(4))
 
 
 def test_training_windows_zero_the_leads_left_out():
@@ -231,8 +236,7 @@ def test_training_windows_zero_the_leads_left_out():
     for epoch in range(30):
         dataset.set_epoch(epoch)
         for i in range(3):
-            signal, mask, _, _ = dataset[i]
-            signal, mask = signal.numpy(), mask.numpy().astype(bool)
+            signal, mask = dataset[i]["signal"].numpy(), dataset[i]["lead_mask"].numpy().astype(bool)
             assert mask.any() and not (mask & ~masks[i]).any()
             assert (signal[~mask] == 0).all()
             assert (signal[mask] != 0).any(axis=1).all()
@@ -246,7 +250,7 @@ def test_training_windows_fall_back_to_the_record_leads():
     dataset = TrainingWindows(_prepared([600], only_v6), [0], np.zeros((1, 26)), 500, 1.0, seed=0)
     for epoch in range(40):
         dataset.set_epoch(epoch)
-        signal, mask, _, _ = dataset[0]
+        signal, mask = dataset[0]["signal"], dataset[0]["lead_mask"]
         assert mask.numpy().astype(bool).tolist() == only_v6[0].tolist()
         assert (signal[11] != 0).any() and (signal[:11] == 0).all()
 
@@ -280,3 +284,72 @@ def test_a_record_found_twice_is_indexed_once_with_its_most_complete_copy(shared
     assert all(path.parent.name == "twelve_leads" for path in index.header_paths)
     assert len(failures) == 4 * 50
     assert all("another copy of record" in reason for _, reason in failures)
+
+
+# Methods of the papers in the training examples.
+def _with_annotations(prepared: PreparedSignals, n_features: int = 10) -> PreparedSignals:
+    rng = np.random.default_rng(5)
+    peaks = [np.arange(30, len(s[0]) - 30, 70) for s in prepared.signals]
+    values = rng.random((len(prepared.lead_masks), n_features)).astype(np.float32)
+    return PreparedSignals(prepared.signals, prepared.lead_masks, prepared.demographics, peaks, values)
+
+
+def test_examples_with_every_option_off_are_the_plain_ones():
+    prepared = _with_annotations(_prepared([700, 900]))
+    plain = TrainingWindows(prepared, [0, 1], np.zeros((2, 26)), 400, 0.5, seed=2)
+    off = TrainingWindows(prepared, [0, 1], np.zeros((2, 26)), 400, 0.5, seed=2,
+                          options=ExampleOptions(beats=BeatConfig(), augment=AugmentConfig(), sample_rate=100))
+    for item in range(2):
+        for name, value in plain[item].items():
+            assert torch.equal(value, off[item][name])
+
+
+def test_beat_sampling_makes_examples_of_k_beats():
+    prepared = _with_annotations(_prepared([700, 900]))
+    beats = BeatConfig(enabled=True, beats_per_example=3, beat_samples=50)
+    dataset = TrainingWindows(prepared, [0, 1], np.zeros((2, 26)), 400, 0.0, seed=2,
+                              options=ExampleOptions(beats=beats, sample_rate=100))
+    assert dataset[0]["signal"].shape == (12, 150)
+    with pytest.raises(ValueError, match="R peaks"):
+        TrainingWindows(_prepared([700]), [0], np.zeros((1, 26)), 400, 0.0, seed=2,
+                        options=ExampleOptions(beats=beats))
+
+
+def test_features_and_sources_reach_the_example():
+    prepared = _with_annotations(_prepared([700, 900]))
+    dataset = TrainingWindows(prepared, [1, 0], np.zeros((2, 26)), 400, 0.5, seed=2,
+                              options=ExampleOptions(features=True, sources=np.array([4, 7])))
+    example = dataset[0]
+    assert example["extra"].numpy().tolist() == prepared.features[1].tolist()
+    assert int(example["source"]) == 7
+
+
+def test_augmentation_changes_examples_and_keeps_absent_leads_zero():
+    masks = np.ones((2, 12), dtype=bool)
+    masks[:, 6:] = False
+    prepared = _prepared([700, 900], masks)
+    plain = TrainingWindows(prepared, [0, 1], np.zeros((2, 26)), 400, 0.0, seed=2)
+    augmented = TrainingWindows(prepared, [0, 1], np.zeros((2, 26)), 400, 0.0, seed=2,
+                                options=ExampleOptions(augment=AugmentConfig(amplitude_scaling=1.0), sample_rate=100))
+    assert not torch.equal(plain[0]["signal"], augmented[0]["signal"])
+    assert (augmented[0]["signal"][6:] == 0).all()
+
+
+def test_record_windows_with_beat_sampling_are_beat_groups():
+    config = SignalConfig(sample_rate=100, window_seconds=2.0, inference_stride_seconds=1.0)
+    signal = _prepared([1000]).signals[0]
+    beats = BeatConfig(enabled=True, beats_per_example=2, beat_samples=40, inference_groups=3)
+    windows, keep = record_windows(signal, np.ones(12, dtype=bool), STANDARD_LEADS, config, beats,
+                                   np.arange(50, 950, 80))
+    assert windows.shape == (3, 12, 80) and keep.all()
+    with pytest.raises(ValueError, match="R peaks"):
+        record_windows(signal, np.ones(12, dtype=bool), STANDARD_LEADS, config, beats, None)
+
+
+def test_join_prepared_puts_the_second_after_the_first():
+    first, second = _with_annotations(_prepared([300, 400])), _with_annotations(_prepared([500], seed=1))
+    joined = join_prepared(first, second)
+    assert len(joined.signals) == 3 and joined.signals[2].shape == (12, 500)
+    np.testing.assert_array_equal(joined.signals[1], first.signals[1])
+    np.testing.assert_array_equal(joined.peaks[2], second.peaks[0])
+    assert joined.features.shape == (3, 10) and joined.lead_masks.shape == (3, 12)

@@ -271,3 +271,20 @@ def test_torchscript_matches_eager() -> None:
     with torch.no_grad():
         torch.testing.assert_close(scripted(*batch), model(*batch))
         torch.testing.assert_close(scripted.features(*batch), model.features(*batch))
+
+
+def test_extra_features_are_joined_before_the_head():
+    torch.manual_seed(0)
+    net = create_model("seresnet", num_classes=5, stem_channels=8, stage_channels=[8, 8], blocks_per_stage=[1, 1],
+                       extra_features=3).eval()
+    x, m, d = torch.randn(2, 12, 300), torch.ones(2, 12), torch.zeros(2, 4)
+    extra = torch.zeros(2, 3)
+    assert net.num_features == net.pooled_features + 12 + 4 + 3
+    changed = extra.clone()
+    changed[:, 1] = 5.0
+    assert not torch.allclose(net(x, m, d, extra), net(x, m, d, changed))
+    with pytest.raises(ValueError, match="extra must be"):
+        net(x, m, d)
+    plain = create_model("seresnet", num_classes=5, stem_channels=8, stage_channels=[8, 8], blocks_per_stage=[1, 1])
+    with pytest.raises(ValueError, match="no extra features"):
+        plain(x, m, d, extra)

@@ -37,6 +37,8 @@ def test_summary_reports_every_lead_set(trained_model):
         assert scores["records"] == 77
         assert -1.0 <= scores["challenge_metric"] <= 1.0
         assert 0.0 <= scores["auroc"] <= 1.0
+        assert set(scores["per_fold"]) == {"challenge_metric", "auroc", "auprc", "f_measure", "accuracy"}
+        assert all(len(values) == 2 for values in scores["per_fold"].values())
 
 
 def test_training_log_has_a_row_per_fold_and_epoch(trained_model):
@@ -108,3 +110,20 @@ def test_learning_rate_warms_up_then_decays():
     assert factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
     assert factors[-1] < 0.01
+
+
+def test_every_method_on_trains_and_serves(tmp_path):
+    from ecgnet.ablate import VARIANTS
+    from ecgnet.inference import run_folder
+    from ecgnet.synthetic import generate_dataset
+
+    generate_dataset(tmp_path / "train", 40, seed=3, progress=False)
+    generate_dataset(tmp_path / "test", 4, seed=4, progress=False, prefix="HELD", leads=2)
+    config = tiny_config(epochs=1, folds=2)
+    for switch_on in VARIANTS.values():
+        config = switch_on(config)
+    summary = training.train(tmp_path / "train", tmp_path / "model", config, progress=False, log=lambda _: None)
+    assert RunConfig.load_json(tmp_path / "model" / "config.json") == config
+    assert len(summary["out_of_fold"]) == 5
+    written, failures = run_folder(tmp_path / "model", tmp_path / "test", tmp_path / "out", progress=False)
+    assert written == 4 and not failures

@@ -1,0 +1,179 @@
+"""Ablation harness: what each method of the papers is worth on your data.
+
+``python -m ecgnet.ablate DATA --config base.toml --vary beat_sampling,features,... --out DIR`` trains the
+base recipe and, for each name in ``--vary``, the base with that one method switched on, all on the same
+records, folds and seeds, and writes ``DIR/ablation.csv`` and ``DIR/ablation.md``: the out-of-fold
+Challenge metric, AUROC and F-measure per lead set (over all records, and mean and standard deviation over
+the folds), and the minutes each run took. ``--validation leave-source-out`` makes each fold one source
+left out, which is closer to the hidden test than k-fold.
+
+Each run's model folder is kept in ``DIR/runs/<name>``; a run whose folder holds a finished model of the
+same recipe is not trained again, so a stopped ablation continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import read_json, write_json
+from .cli import run_command
+from .config import AugmentConfig, RunConfig, load_config
+from .files import write_text_atomic
+from .training import EVALUATED_LEAD_SETS, train
+
+#: What each ``--vary`` name switches on (the rest of the recipe stays the base's).
+VARIANTS: dict[str, Callable[[RunConfig], RunConfig]] = {
+    "beat_sampling": lambda c: dataclasses.replace(c, beats=dataclasses.replace(c.beats, enabled=True)),
+    "features": lambda c: dataclasses.replace(c, features=dataclasses.replace(c.features, enabled=True)),
+    "label_masking": lambda c: c.override("training", label_masking=True),
+    "augmentation": lambda c: dataclasses.replace(c, augment=AugmentConfig.recommended()),
+    "domain": lambda c: c.override("training", domain_weight=0.1),
+    "reward_weights": lambda c: c.override("training", reward_weights=True),
+    "challenge_loss": lambda c: c.override("training", challenge_loss_weight=0.5),
+    "pretraining": lambda c: c.override("training", pretrain_epochs=max(1, c.training.epochs // 2)),
+}
+BASE = "base"
+SCORES = (("challenge_metric", "Challenge metric"), ("auroc", "AUROC"), ("f_measure", "F-measure"))
+LEAD_SET_NAMES = {",".join(leads): f"{len(leads)} leads" for leads in EVALUATED_LEAD_SETS}
+RESULT = "ablation_result.json"
+
+
+def variant_configs(base: RunConfig, names: Sequence[str]) -> dict[str, RunConfig]:
+    """The base and one config per name of ``names``, in that order; an unknown name is an error."""
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}: choose among {', '.join(VARIANTS)}")
+    return {BASE: base, **{name: VARIANTS[name](base) for name in names}}
+
+
+def run_variant(data_dir: str | Path, run_dir: Path, config: RunConfig, progress: bool,
+                log: Callable[[str], None]) -> dict:
+    """Train one variant (or reuse its finished run of the same recipe); its summary and seconds."""
+    saved = run_dir / RESULT
+    if saved.is_file():
+        result = read_json(saved)
+        if result.get("config") == json.loads(json.dumps(config.to_dict())):
+            log(f"{run_dir.name}: reusing the finished run")
+            return result
+    started = time.perf_counter()
+    summary = train(data_dir, run_dir, config, resume=True, progress=progress, log=log)
+    result = {"config": config.to_dict(), "seconds": time.perf_counter() - started, "summary": summary}
+    write_json(saved, result)
+    return result
+
+
+def _spread(values: Sequence[float]) -> tuple[float, float]:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return float(np.mean(finite)), float(np.std(finite))
+
+
+def result_rows(results: dict[str, dict]) -> list[dict]:
+    """One row per (variant, lead set, score): pooled, fold mean, fold standard deviation, minutes."""
+    rows = []
+    for variant, result in results.items():
+        for lead_set, scores in result["summary"]["out_of_fold"].items():
+            for score, _ in SCORES:
+                mean, std = _spread(scores["per_fold"][score])
+                rows.append({"variant": variant, "lead_set": LEAD_SET_NAMES.get(lead_set, lead_set), "score": score,
+                             "pooled": scores[score], "fold_mean": mean, "fold_std": std,
+                             "minutes": result["seconds"] / 60})
+    return rows
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def to_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ["variant", "lead_set", "score", "pooled", "fold_mean", "fold_std", "minutes"])
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _number(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def to_markdown(rows: list[dict], validation: str, folds: int) -> str:
+    """One table per score: a row per variant, a column per lead set, ``pooled (mean ± std over folds)``."""
+    variants = list(dict.fromkeys(row["variant"] for row in rows))
+    lead_sets = list(dict.fromkeys(row["lead_set"] for row in rows))
+    cell = {(r["variant"], r["lead_set"], r["score"]): r for r in rows}
+    minutes = {r["variant"]: r["minutes"] for r in rows}
+    lines = [f"Out-of-fold scores ({validation}, {folds} folds): pooled over all records, then the mean ± standard "
+             "deviation over the folds. The Challenge-metric table also gives the change of the pooled score "
+             f"from `{BASE}`.", ""]
+    for score, title in SCORES:
+        lines += [f"### {title}", "", "| variant | " + " | ".join(lead_sets) + " | minutes |",
+                  "|---" * (len(lead_sets) + 2) + "|"]
+        for variant in variants:
+            cells = []
+            for lead_set in lead_sets:
+                row = cell[(variant, lead_set, score)]
+                text = f"{_number(row['pooled'])} ({_number(row['fold_mean'])} ± {_number(row['fold_std'])})"
+                base = cell.get((BASE, lead_set, score))
+                if score == "challenge_metric" and variant != BASE and base is not None:
+                    text += f" {row['pooled'] - base['pooled']:+.3f}"
+                cells.append(text)
+            lines.append(f"| {variant} | " + " | ".join(cells) + f" | {minutes[variant]:.1f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def ablate(data_dir: str | Path, out_dir: str | Path, base: RunConfig, names: Sequence[str], progress: bool = True,
+           log: Callable[[str], None] = print) -> list[dict]:
+    """Train the base and each variant of ``names`` on ``data_dir``; write the tables into ``out_dir``."""
+    out_dir = Path(out_dir)
+    configs = variant_configs(base, names)
+    results = {}
+    for name, config in configs.items():
+        log(f"== {name} ==")
+        results[name] = run_variant(data_dir, out_dir / "runs" / name, config, progress, log)
+    rows = result_rows(results)
+    folds = len(next(iter(results.values()))["summary"]["folds"])
+    write_text_atomic(out_dir / "ablation.csv", to_csv(rows))
+    write_text_atomic(out_dir / "ablation.md", to_markdown(rows, base.training.validation, folds) + "\n")
+    return rows
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ecgnet.ablate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_directory", help="folder of training records")
+    parser.add_argument("--config", help="base TOML recipe (default: $ECGNET_CONFIG or configs/default.toml)")
+    parser.add_argument("--vary", default=",".join(VARIANTS),
+                        help=f"comma-separated methods to switch on one at a time (default: all: {','.join(VARIANTS)})")
+    parser.add_argument("--validation", choices=("kfold", "leave-source-out"), help="how folds are made")
+    parser.add_argument("--out", required=True, help="folder for the tables and the runs")
+    parser.add_argument("--epochs", type=int, help="maximum epochs per fold")
+    parser.add_argument("--folds", type=int, help="number of folds (k-fold)")
+    parser.add_argument("--max-records", type=int, help="train on a random subset of this many records")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train")
+    parser.add_argument("--seed", type=int, help="seed shared by every run")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    base = load_config(args.config).override(
+        "training", validation=args.validation, epochs=args.epochs, folds=args.folds, max_records=args.max_records,
+        device=args.device, seed=args.seed)
+    names = [name.strip() for name in args.vary.split(",") if name.strip()]
+    ablate(args.data_directory, args.out, base, names, progress=not args.quiet)
+    print(f"tables written to {Path(args.out) / 'ablation.md'} and ablation.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    run_command(main, "python -m ecgnet.ablate")

@@ -1,0 +1,111 @@
+"""Self-supervised contrastive pre-training of the encoder (SimCLR-style, DESIGN.md section 5).
+
+Two differently cropped, lead-subsetted and augmented views of each record go through the network's trunk
+and a projection head; the NT-Xent loss pulls the two views of a record together and pushes the other
+records' views away. No label is used, so the unlabelled records count too. The projection head is thrown
+away afterwards and the network is fine-tuned from the pre-trained weights.
+
+Only the trunk's pooled features are projected: the lead mask, demographics and hand-made features are the
+same in both views of a record and would make the task trivial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from models.heads import ProjectionHead
+
+from . import distributed
+from .config import AugmentConfig, RunConfig
+from .data import ExampleOptions, PreparedSignals, TrainingWindows
+from .losses import nt_xent
+from .objective import trunk_features
+
+
+class ContrastivePairs(torch.utils.data.Dataset):
+    """Two independently drawn views of each record: (view, view), each a :class:`TrainingWindows` example."""
+
+    def __init__(self, prepared: PreparedSignals, rows: np.ndarray, config: RunConfig, seed: int):
+        # The views are always augmented: without augmentation two crops of a record are too easy to match.
+        augment = config.augment if config.augment.enabled else AugmentConfig.recommended()
+        options = ExampleOptions(beats=config.beats, augment=augment, sample_rate=config.signals.sample_rate,
+                                 features=config.features.enabled)
+        labels = np.zeros((len(prepared.lead_masks), 1), dtype=np.float32)
+        window, reduced = config.signals.window_samples, config.training.lead_subset_probability
+        self.views = tuple(TrainingWindows(prepared, rows, labels, window, reduced, seed=seed + k, options=options)
+                           for k in (1, 2))
+
+    def set_epoch(self, epoch: int) -> None:
+        for view in self.views:
+            view.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.views[0])
+
+    def __getitem__(self, item: int):
+        return tuple(view[item] for view in self.views)
+
+
+class ContrastiveModel(torch.nn.Module):
+    """The network's trunk followed by a projection head."""
+
+    def __init__(self, network: torch.nn.Module):
+        super().__init__()
+        self.network = network
+        self.projection = ProjectionHead(network.pooled_features)
+
+    def forward(self, view: dict[str, torch.Tensor]) -> torch.Tensor:
+        extra = view["extra"] if view["extra"].shape[-1] else None
+        features = self.network.features(view["signal"], view["lead_mask"], view["demographics"], extra)
+        return self.projection(trunk_features(self.network, features))
+
+
+def _to(view: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {name: value.to(device, non_blocking=True) for name, value in view.items()}
+
+
+def pretrain(network: torch.nn.Module, prepared: PreparedSignals, rows: np.ndarray, config: RunConfig,
+             device: torch.device, seed: int, progress: bool = True,
+             log: Callable[[str], None] = print) -> list[float]:
+    """Pre-train ``network`` in place on the records ``rows`` of ``prepared``; the mean loss of each epoch.
+
+    Runs ``config.training.pretrain_epochs`` epochs of AdamW at the recipe's learning rate, with the
+    recipe's batch size (at least 2: every batch needs negatives). Under torchrun each process takes its
+    share of the records and the model is wrapped in DistributedDataParallel.
+    """
+    settings = config.training
+    torch.manual_seed(seed)
+    model = ContrastiveModel(network).to(device)
+    wrapped = distributed.wrap(model, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    dataset = ContrastivePairs(prepared, rows, config, seed)
+    sampler = distributed.training_sampler(dataset, seed=seed)
+    batch = max(2, settings.batch_size)
+    history = []
+    for epoch in range(settings.pretrain_epochs):
+        dataset.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        order = {"sampler": sampler} if sampler is not None else {
+            "shuffle": True, "generator": torch.Generator().manual_seed(seed + epoch)}
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch, drop_last=len(dataset) > batch, **order)
+        wrapped.train()
+        total, count = 0.0, 0
+        for first, second in tqdm(loader, desc=f"pre-training {epoch + 1}/{settings.pretrain_epochs}",
+                                  unit="batch", leave=False, disable=not progress):
+            if len(first["signal"]) < 2:  # a lone record has no negative
+                continue
+            loss = nt_xent(wrapped(_to(first, device)), wrapped(_to(second, device)), settings.pretrain_temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            total, count = total + loss.item() * len(first["signal"]), count + len(first["signal"])
+        total, count = distributed.sum_over_processes(total, count)
+        history.append(total / max(count, 1))
+        log(f"pre-training epoch {epoch + 1}: contrastive loss {history[-1]:.4f}")
+    return history

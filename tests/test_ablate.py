@@ -1,0 +1,66 @@
+"""The ablation harness: it trains the base and each variant on the same folds and writes the tables."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+from conftest import tiny_config
+
+from ecgnet import ablate
+from ecgnet.synthetic import generate_dataset
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_variant_switches_on_its_method_only():
+    base = tiny_config()
+    configs = ablate.variant_configs(base, list(ablate.VARIANTS))
+    assert configs["base"] is base
+    changed = {name: {section for section in ("signals", "model", "training", "beats", "features", "augment")
+                      if getattr(config, section) != getattr(base, section)}
+               for name, config in configs.items() if name != "base"}
+    assert changed == {"beat_sampling": {"beats"}, "features": {"features"}, "label_masking": {"training"},
+                       "augmentation": {"augment"}, "domain": {"training"}, "reward_weights": {"training"},
+                       "challenge_loss": {"training"}, "pretraining": {"training"}}
+    assert configs["pretraining"].training.pretrain_epochs >= 1
+    with pytest.raises(ValueError, match="unknown method"):
+        ablate.variant_configs(base, ["dropout"])
+
+
+def test_the_harness_writes_tables_for_every_variant(tmp_path):
+    generate_dataset(tmp_path / "data", 48, seed=5, progress=False, frequency=250.0)
+    base = tiny_config(epochs=1, folds=2)
+    messages = []
+    rows = ablate.ablate(tmp_path / "data", tmp_path / "out", base, list(ablate.VARIANTS), progress=False,
+                         log=messages.append)
+    variants = ["base", *ablate.VARIANTS]
+    assert len(rows) == len(variants) * 5 * len(ablate.SCORES)
+    with open(tmp_path / "out" / "ablation.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["variant"] for r in table[:: 5 * len(ablate.SCORES)]] == variants
+    assert {r["lead_set"] for r in table} == {"12 leads", "6 leads", "4 leads", "3 leads", "2 leads"}
+    for row in table:
+        assert float(row["minutes"]) > 0
+        assert row["pooled"] == "n/a" or -1 <= float(row["pooled"]) <= 1
+    markdown = (tmp_path / "out" / "ablation.md").read_text()
+    for title in ("Challenge metric", "AUROC", "F-measure"):
+        assert f"### {title}" in markdown
+    assert all(f"| {name} |" in markdown for name in variants)
+    # A second call reuses the finished runs instead of training again.
+    messages.clear()
+    again = ablate.ablate(tmp_path / "data", tmp_path / "out", base, ["features"], progress=False,
+                          log=messages.append)
+    assert sum("reusing" in m for m in messages) == 2
+    assert [r["pooled"] for r in again if r["variant"] == "features"] == \
+        [r["pooled"] for r in rows if r["variant"] == "features"]
+
+
+def test_markdown_reports_pooled_spread_and_change_from_base():
+    rows = [{"variant": v, "lead_set": "12 leads", "score": s, "pooled": p, "fold_mean": p, "fold_std": 0.01,
+             "minutes": 2.0} for v, p in (("base", 0.4), ("features", 0.45)) for s, _ in ablate.SCORES]
+    markdown = ablate.to_markdown(rows, "kfold", 5)
+    assert "| features | 0.450 (0.450 ± 0.010) +0.050 | 2.0 |" in markdown
+    assert "| base | 0.400 (0.400 ± 0.010) | 2.0 |" in markdown
+    assert ablate._spread([0.1, math.nan, 0.3]) == pytest.approx((0.2, 0.1))
