@@ -50,6 +50,7 @@ from .labels import ClassTable, default_class_table
 from .objective import Objective, TrainingModel
 from .pretrain import pretrain
 from .records import LEAD_SETS
+from .report import plot_training_log
 from .thresholds import f1_thresholds, tune_thresholds
 
 LOG_FIELDS = ["fold", "epoch", "train_loss", "val_challenge", "val_auroc", "learning_rate", "seconds"]
@@ -468,6 +469,7 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
                            thresholds)
     write_json(model_dir / "summary.json", summary)
     save_arrays(model_dir / "out_of_fold.npz", labels=labels, folds=data.folds, **oof)
+    plot_training_log(model_dir / "training_log.csv", model_dir / "training_curves.png")
     shutil.rmtree(model_dir / "checkpoints")  # the run is complete: nothing left to resume
     for name, scores in summary["out_of_fold"].items():
         log(f"out-of-fold {name}: Challenge metric {scores['challenge_metric']:.3f}, "

@@ -41,7 +41,7 @@ def test_default_toml_matches_default_path_and_reads_values():
 def test_json_of_a_config_is_plain_json(tmp_path):
     RunConfig().save_json(tmp_path / "c.json")
     data = json.loads((tmp_path / "c.json").read_text())
-    assert set(data) == {"version", "signals", "model", "training"}
+    assert set(data) == {"version", "signals", "model", "training", "beats", "features", "augment"}
     assert data["model"]["stage_channels"] == [64, 128, 192, 256]
 
 
@@ -168,3 +168,37 @@ def test_load_config_prefers_path_then_environment_then_the_default_recipe(tmp_p
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "missing.toml"))
     with pytest.raises(OSError):
         load_config()
+
+
+def test_methods_recipe_spells_out_every_switch_and_changes_nothing():
+    """configs/methods.toml documents every method's setting; with all off it is the small recipe."""
+    import dataclasses
+    import tomllib
+
+    text = tomllib.loads((REPO / "configs" / "methods.toml").read_text())
+    methods = RunConfig.from_toml(REPO / "configs" / "methods.toml")
+    assert methods == RunConfig.from_toml(REPO / "configs" / "small.toml")
+    for section in ("beats", "features", "augment"):
+        assert set(text[section]) == {f.name for f in dataclasses.fields(getattr(methods, section))}
+    switches = {"label_masking", "domain_weight", "reward_weights", "reward_alpha", "challenge_loss_weight",
+                "pretrain_epochs", "pretrain_temperature"}
+    assert switches <= set(text["training"])
+
+
+@pytest.mark.parametrize("section, values, message", [
+    ("beats", {"beats_per_example": 0}, "beats.beats_per_example must be at least 1"),
+    ("augment", {"cutout": 1.5}, "augment.cutout must be a probability"),
+    ("training", {"domain_weight": -1.0}, "training.domain_weight must not be negative"),
+    ("training", {"pretrain_epochs": -1}, "training.pretrain_epochs must be at least 0"),
+    ("training", {"pretrain_temperature": 0.0}, "training.pretrain_temperature must be positive"),
+])
+def test_method_settings_out_of_range_are_named(section, values, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig.from_dict({section: values})
+
+
+def test_augmentation_is_enabled_by_any_probability():
+    from ecgnet.config import AugmentConfig
+
+    assert not AugmentConfig().enabled and AugmentConfig(lead_inversion=0.1).enabled
+    assert AugmentConfig.recommended().enabled

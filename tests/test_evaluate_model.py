@@ -108,3 +108,52 @@ def test_missing_folder_is_one_line(folders, tmp_path, which):
 def test_help():
     result = run("--help", cwd=SCRIPT.parent)
     assert result.returncode == 0 and "--weights" in result.stdout and "--json" in result.stdout
+
+
+# --report and --model: the HTML report of ecgnet.report.
+def test_report_option_writes_page_and_figures(folders, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "training_log.csv").write_text(
+        "fold,epoch,train_loss,val_challenge,val_auroc,learning_rate,seconds\n"
+        "0,1,0.9,0.1,0.6,0.001,2\n0,2,0.7,0.3,0.7,0.001,2\n1,1,0.8,0.2,0.6,0.001,2\n1,2,0.6,0.4,0.7,0.001,2\n"
+    )
+    plain = run(*folders, "plain.csv", cwd=tmp_path)
+    result = run(*folders, "scores.csv", "--report", "report", "--model", model, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == plain.stdout == ""
+    assert (tmp_path / "scores.csv").read_text() == (tmp_path / "plain.csv").read_text()
+    figures = {"class_scores.png", "roc_curves.png", "pr_curves.png", "confusion.png", "training_curves.png"}
+    assert {p.name for p in (tmp_path / "report").iterdir()} == figures | {"index.html"}
+    assert all((tmp_path / "report" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in figures)
+    page = (tmp_path / "report" / "index.html").read_text()
+    expected = metric.evaluate_folders(*folders)
+    assert f"<tr><td>Challenge metric</td><td class=\"num\">{expected.challenge_metric:.3f}</td></tr>" in page
+    assert page.count('<img src="data:image/png;base64,') == 5
+    # Six records named R*, one lead each: one source and one lead set, each said in a line.
+    assert "Every record has the same source: other." in page and "the same lead set: 1 lead: I." in page
+
+
+def test_without_report_no_report_is_written(folders, tmp_path):
+    result = run(*folders, "scores.csv", "class_scores.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["class_scores.csv", "labels", "outputs", "scores.csv"]
+    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".png", ".html")]
+
+
+def test_model_without_report_is_refused(folders, tmp_path):
+    result = run(*folders, "--model", tmp_path, cwd=tmp_path)
+    assert result.returncode == 2 and "--model needs --report" in result.stderr
+
+
+def test_report_with_a_missing_output_is_one_line(folders, tmp_path):
+    (folders[1] / "R2.csv").unlink()
+    result = run(*folders, "--report", "report", cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and "R2.csv" in lines[0]
+    assert not (tmp_path / "report" / "index.html").exists()
+
+
+def test_help_lists_report_options():
+    result = run("--help", cwd=SCRIPT.parent)
+    assert result.returncode == 0 and "--report DIR" in result.stdout and "--model MODEL_DIR" in result.stdout

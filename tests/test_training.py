@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 def test_model_folder_has_everything_inference_needs(trained_model):
     names = {p.name for p in trained_model.iterdir()}
     assert {"config.json", "model.json", "fold_0.safetensors", "fold_1.safetensors", "training_log.csv",
-            "summary.json", "out_of_fold.npz"} <= names
+            "training_curves.png", "summary.json", "out_of_fold.npz"} <= names
+    assert (trained_model / "training_curves.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert "checkpoints" not in names  # a finished run leaves no checkpoints behind
     config = RunConfig.load_json(trained_model / "config.json")
     assert config.model.stem_channels == 32  # the small recipe, saved with the model

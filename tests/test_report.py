@@ -1,0 +1,379 @@
+"""ecgnet.report: the HTML report, its figures, its curves, and its command line, on real label headers."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from ecgnet import metric, report
+from ecgnet.data import source_of
+from ecgnet.labels import default_class_table
+from ecgnet.outputs import save_outputs
+from ecgnet.records import read_header
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE = default_class_table()
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Real records of three sources, each kept in one lead-set version: 12 leads or 2 leads.
+TWELVE_LEADS = ("E07500", "E07501", "E07502", "HR06000", "HR06001", "HR06002", "JS20000", "JS20001")
+TWO_LEADS = ("E07503", "E07504", "HR06003", "JS20002", "JS20003", "JS20004")
+TRAINING_LOG = (
+    "fold,epoch,train_loss,val_challenge,val_auroc,learning_rate,seconds\n"
+    "0,1,0.90,0.10,0.60,0.001,3.1\n0,2,0.70,0.30,0.70,0.001,3.0\n0,3,0.50,0.45,0.80,0.0005,3.2\n"
+    "1,1,0.95,0.12,0.61,0.001,3.1\n1,2,0.72,0.28,0.69,0.001,3.3\n1,3,0.52,0.40,0.79,0.0005,3.0\n"
+)
+SUMMARY = (
+    '{"validation": "stratified", "folds": ["fold 0", "fold 1"], "out_of_fold": {'
+    '"I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6": {"records": 77, "challenge_metric": 0.4123, "auroc": 0.8, '
+    '"auprc": 0.4, "f_measure": 0.3, "accuracy": 0.1}, '
+    '"I,II": {"records": 77, "challenge_metric": 0.3111, "auroc": 0.7, "auprc": 0.3, "f_measure": 0.2, '
+    '"accuracy": 0.05}}}'
+)
+
+
+def write_outputs(label_dir: Path, output_dir: Path, seed: int = 0) -> None:
+    """Seeded random probabilities, nudged towards the labels so the scores are neither 0 nor 1."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for header in sorted(label_dir.glob("*.hea")):
+        truth = TABLE.encode(read_header(header)[1].labels)
+        probabilities = np.clip(0.35 * truth + 0.7 * rng.random(len(TABLE)), 0, 1).round(3)
+        save_outputs(output_dir / f"{header.stem}.csv", header.stem, TABLE.codes, probabilities >= 0.5, probabilities)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, shared_data) -> tuple[Path, Path]:
+    """Labels: 8 twelve-lead and 6 two-lead real headers of three sources; outputs for each."""
+    root = tmp_path_factory.mktemp("report-data")
+    labels = root / "labels"
+    labels.mkdir()
+    reduced = shared_data / "cinc2021" / "reduced_leads"
+    for folder, names in (("twelve_leads", TWELVE_LEADS), ("two_leads", TWO_LEADS)):
+        for name in names:
+            shutil.copy(reduced / folder / f"{name}.hea", labels)
+    write_outputs(labels, root / "outputs")
+    return labels, root / "outputs"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A model folder with a hand-written training log (2 folds, 3 epochs) and summary."""
+    folder = tmp_path_factory.mktemp("model")
+    (folder / "training_log.csv").write_text(TRAINING_LOG)
+    (folder / "summary.json").write_text(SUMMARY)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def built(folders, model_dir, tmp_path_factory) -> Path:
+    """The report of ``folders`` with ``model_dir``: the path of its index.html."""
+    return report.build_report(*folders, tmp_path_factory.mktemp("report") / "out", model_dir=model_dir)
+
+
+# Reading the page back.
+VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "wbr", "source"}
+
+
+class PageParser(HTMLParser):
+    """Checks that every element is closed in order, and collects the tables (by id) and images."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.errors: list[str] = []
+        self.images: list[dict[str, str]] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self.table: str | None = None
+        self.cell: list[str] | None = None
+        self.doctype = ""
+
+    def handle_decl(self, decl: str) -> None:
+        self.doctype = decl
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "img":
+            self.images.append(attributes)
+        if tag == "table":
+            self.table = attributes.get("id", "")
+            self.tables[self.table] = []
+        elif tag == "tr" and self.table is not None:
+            self.tables[self.table].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.open[-1:]}")
+            return
+        self.open.pop()
+        if tag in ("td", "th") and self.cell is not None and self.table is not None:
+            self.tables[self.table][-1].append("".join(self.cell).strip())
+            self.cell = None
+        elif tag == "table":
+            self.table = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def parse_page(path: Path) -> PageParser:
+    parser = PageParser()
+    parser.feed(path.read_text())
+    parser.close()
+    assert parser.errors == [] and parser.open == [], (parser.errors, parser.open)
+    assert parser.doctype.lower() == "doctype html"
+    return parser
+
+
+def table_dict(rows: list[list[str]]) -> dict[str, list[str]]:
+    """Body rows keyed by their first cell (the header row left out)."""
+    return {row[0]: row[1:] for row in rows[1:]}
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the IHDR chunk, after checking the signature."""
+    assert data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def strip_images(text: str) -> str:
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:image/png;base64,", text)
+
+
+# The report.
+def test_every_figure_is_a_decodable_png(built):
+    for name in (*report.FIGURE_FILES, report.TRAINING_FIGURE):
+        data = (built.parent / name).read_bytes()
+        width, height = png_size(data)
+        assert 300 <= width <= 1600 and 200 <= height <= 1400, (name, width, height)
+        pixels = imread(built.parent / name)
+        assert pixels.shape[:2] == (height, width)
+        assert np.ptp(pixels) > 0, f"{name} is blank"
+
+
+def test_page_is_valid_self_contained_html(built):
+    page = parse_page(built)
+    text = built.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", text), "the page must load nothing from elsewhere"
+    assert "<script" not in text and "<link" not in text
+    # One image per figure, each the PNG file beside the page, inline.
+    assert text.count("<img") == len(report.FIGURE_FILES) + 1 == len(page.images)
+    embedded = [base64.b64decode(image["src"].removeprefix("data:image/png;base64,")) for image in page.images]
+    assert all(image["src"].startswith("data:image/png;base64,") for image in page.images)
+    files = [(built.parent / name).read_bytes() for name in (*report.FIGURE_FILES, report.TRAINING_FIGURE)]
+    assert embedded == files
+
+
+def test_overall_scores_are_the_metric_s(built, folders):
+    expected = metric.evaluate_folders(*folders)
+    overall = table_dict(parse_page(built).tables["overall"])
+    assert overall["Challenge metric"] == [report.format_score(expected.challenge_metric)]
+    assert abs(float(overall["Challenge metric"][0]) - expected.challenge_metric) <= 5e-4
+    assert 0 < expected.challenge_metric < 1  # a value that tells a wrong report from a right one
+    assert overall["AUROC"] == [report.format_score(expected.auroc)]
+    assert overall["F-measure"] == [report.format_score(expected.f_measure)]
+    assert overall["Records"] == [str(len(TWELVE_LEADS) + len(TWO_LEADS))]
+
+
+def test_classes_are_named_with_their_scores(built, folders):
+    expected = metric.evaluate_folders(*folders)
+    classes = table_dict(parse_page(built).tables["classes"])
+    assert list(classes) == TABLE.abbreviations
+    for scored, positives, auroc in zip(TABLE.classes, expected.class_positives, expected.class_auroc):
+        name, codes, shown_positives, shown_auroc = classes[scored.abbreviation][:4]
+        assert (name, codes, shown_positives) == (scored.name, scored.label, str(int(positives)))
+        assert shown_auroc == report.format_score(auroc)
+    assert "CRBBB|RBBB" in classes and classes["CRBBB|RBBB"][1] == "713427006|59118001"
+
+
+def test_groups_by_source_and_lead_set(built, folders, tmp_path):
+    tables = parse_page(built).tables
+    sources = table_dict(tables["sources"])
+    names = TWELVE_LEADS + TWO_LEADS
+    assert set(sources) == {source_of(name) for name in names} == {"Georgia", "PTB-XL", "Chapman-Ningbo"}
+    for source, row in sources.items():
+        # The group's score, recomputed by the metric from a folder holding that source's headers only.
+        subset = tmp_path / source
+        subset.mkdir()
+        for name in names:
+            if source_of(name) == source:
+                shutil.copy(folders[0] / f"{name}.hea", subset)
+        expected = metric.evaluate_folders(subset, folders[1])
+        assert row == [str(expected.num_records), *map(report.format_score, (expected.challenge_metric,
+                                                                            expected.auroc, expected.f_measure))]
+    lead_sets = table_dict(tables["lead-sets"])
+    assert list(lead_sets) == ["12 leads", "2 leads: I, II"]
+    assert [row[0] for row in lead_sets.values()] == [str(len(TWELVE_LEADS)), str(len(TWO_LEADS))]
+
+
+def test_one_group_is_said_in_one_line(folders, tmp_path):
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for name in TWELVE_LEADS[:3]:
+        shutil.copy(folders[0] / f"{name}.hea", labels)
+    evaluation = report.load_evaluation(labels, folders[1])
+    page = report.render_html(evaluation, dict.fromkeys(report.FIGURE_FILES, b"png"), labels, folders[1])
+    assert '<table id="sources">' not in page and '<table id="lead-sets">' not in page
+    assert "Every record has the same source: Georgia." in page
+    assert "Every record has the same lead set: 12 leads." in page
+    assert "Training" not in page
+
+
+def test_model_section_shows_out_of_fold_scores(built):
+    out_of_fold = table_dict(parse_page(built).tables["out-of-fold"])
+    assert out_of_fold == {
+        "12 leads": ["77", "0.412", "0.800", "0.400", "0.300", "0.100"],
+        "2 leads: I, II": ["77", "0.311", "0.700", "0.300", "0.200", "0.050"],
+    }
+
+
+def test_text_is_escaped(folders, tmp_path):
+    labels = tmp_path / "<b>labels&"
+    shutil.copytree(folders[0], labels)
+    evaluation = report.load_evaluation(labels, folders[1])
+    page = report.render_html(evaluation, dict.fromkeys(report.FIGURE_FILES, b"png"), labels, folders[1])
+    assert "<b>labels&" not in page and "&lt;b&gt;labels&amp;" in page
+
+
+def test_missing_output_file_fails_like_evaluate_folders(folders, tmp_path):
+    outputs = tmp_path / "outputs"
+    shutil.copytree(folders[1], outputs)
+    (outputs / "HR06001.csv").unlink()
+    with pytest.raises(FileNotFoundError) as expected:
+        metric.evaluate_folders(folders[0], outputs)
+    with pytest.raises(FileNotFoundError) as raised:
+        report.build_report(folders[0], outputs, tmp_path / "report")
+    assert str(raised.value) == str(expected.value) and "HR06001.csv" in str(raised.value)
+    assert not (tmp_path / "report" / "index.html").exists()
+
+
+def test_missing_model_folder_is_an_error(folders, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        report.build_report(*folders, tmp_path / "report", model_dir=tmp_path / "nowhere")
+
+
+# Curves.
+def test_roc_curve_on_a_hand_example():
+    labels = np.array([1, 0, 1, 0, 1], dtype=bool)
+    scalars = np.array([0.9, 0.8, 0.8, 0.3, 0.1])
+    curve = report.class_curve(labels, scalars)
+    np.testing.assert_array_equal(curve.thresholds, [np.inf, 0.9, 0.8, 0.3, 0.1])
+    np.testing.assert_allclose(curve.tpr, [0, 1 / 3, 2 / 3, 2 / 3, 1])
+    np.testing.assert_allclose(curve.fpr, [0, 0, 0.5, 1, 1])
+    np.testing.assert_allclose(curve.precision, [np.nan, 1, 2 / 3, 1 / 2, 3 / 5])
+    # Of the 6 positive-negative pairs, 3 are ranked right and 1 is tied: AUROC 3.5 / 6.
+    area = np.trapezoid(curve.tpr, curve.fpr)
+    assert area == pytest.approx(7 / 12)
+    _, _, class_auroc, class_auprc = metric.compute_auc(labels[:, None], scalars[:, None])
+    assert area == pytest.approx(class_auroc[0])
+    assert np.sum(np.diff(curve.tpr) * curve.precision[1:]) == pytest.approx(class_auprc[0])
+
+
+def test_curves_agree_with_the_metric_on_random_outputs():
+    rng = np.random.default_rng(3)
+    labels = rng.random((200, 6)) < [0.02, 0.1, 0.3, 0.5, 0.9, 0.0]
+    scalars = (rng.random((200, 6)) * 0.6 + 0.4 * labels).round(2)  # rounded: many ties
+    scalars[:5, 0] = np.nan  # a non-finite output counts as 0
+    _, _, class_auroc, class_auprc = metric.compute_auc(labels, scalars)
+    for k in range(labels.shape[1]):
+        curve = report.class_curve(labels[:, k], scalars[:, k])
+        assert np.all(np.diff(curve.thresholds) < 0)
+        assert np.trapezoid(curve.tpr, curve.fpr) == pytest.approx(class_auroc[k], nan_ok=True)
+        assert np.sum(np.diff(curve.tpr) * curve.precision[1:]) == pytest.approx(class_auprc[k], nan_ok=True)
+    assert np.isnan(class_auroc[5]) and report.class_curve(labels[:, 5], scalars[:, 5]).positives == 0
+
+
+# Training curves.
+def test_training_log_is_read_per_fold(tmp_path):
+    log = tmp_path / "training_log.csv"
+    # Fold 1 logged epoch 2 twice (a resumed run): the later row counts. Folds sort numerically.
+    log.write_text(TRAINING_LOG + "1,2,0.60,0.33,0.7,0.001,3\n10,1,0.8,0.2,0.6,0.001,3\n")
+    folds = report.read_training_log(log)
+    assert list(folds) == ["0", "1", "10"]
+    np.testing.assert_array_equal(folds["0"]["epoch"], [1, 2, 3])
+    np.testing.assert_allclose(folds["1"]["train_loss"], [0.95, 0.60, 0.52])
+    np.testing.assert_allclose(folds["1"]["val_challenge"], [0.12, 0.33, 0.40])
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("fold,epoch,train_loss\n0,1,0.5\n", "no column val_challenge"),
+        ("fold,epoch,train_loss,val_challenge\n", "no rows"),
+        ("fold,epoch,train_loss,val_challenge\n0,1,oops,0.1\n", "line 2"),
+    ],
+)
+def test_bad_training_log_names_the_file(tmp_path, text, problem):
+    log = tmp_path / "training_log.csv"
+    log.write_text(text)
+    with pytest.raises(ValueError, match=problem) as raised:
+        report.read_training_log(log)
+    assert str(log) in str(raised.value)
+
+
+def test_plot_training_log_writes_a_png(tmp_path):
+    (tmp_path / "training_log.csv").write_text(TRAINING_LOG)
+    png = report.plot_training_log(tmp_path / "training_log.csv", tmp_path / "curves.png")
+    assert png == tmp_path / "curves.png"
+    width, height = png_size(png.read_bytes())
+    assert imread(png).shape[:2] == (height, width) and width > height > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "training_log.csv"]  # no temporary left
+
+
+# Command line.
+def run_module(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ecgnet.report", *map(str, args)], cwd=cwd, capture_output=True, text=True,
+        timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_command_line_writes_the_same_page(built, folders, model_dir, tmp_path):
+    result = run_module(*folders, "--out", tmp_path / "again", "--model", model_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "again" / "index.html")
+    # Deterministic: a second run gives the same document apart from the PNG bytes.
+    assert strip_images((tmp_path / "again" / "index.html").read_text()) == strip_images(built.read_text())
+
+
+def test_command_line_curves(model_dir, tmp_path):
+    result = run_module("curves", model_dir, "--out", tmp_path / "figures", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    png_size((tmp_path / "figures" / report.TRAINING_FIGURE).read_bytes())
+    missing = run_module("curves", tmp_path / "nowhere", "--out", tmp_path / "figures", cwd=tmp_path)
+    lines = missing.stderr.strip().splitlines()
+    assert missing.returncode == 1 and len(lines) == 1, missing.stderr
+    assert lines[0].startswith("python -m ecgnet.report: error: ") and "nowhere" in lines[0]
+
+
+def test_command_line_help_documents_curves(tmp_path):
+    result = run_module("--help", cwd=tmp_path)
+    assert result.returncode == 0 and "--model" in result.stdout and "curves MODEL_DIR" in result.stdout
+
+
+@pytest.mark.slow
+def test_report_of_a_trained_model_folder(trained_model, folders, tmp_path):
+    result = run_module(*folders, "--out", tmp_path / "report", "--model", trained_model, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = parse_page(tmp_path / "report" / "index.html")
+    png_size((tmp_path / "report" / report.TRAINING_FIGURE).read_bytes())
+    assert len(page.images) == len(report.FIGURE_FILES) + 1
+    # One out-of-fold row per lead set the model was tuned for, 12 leads first.
+    rows = table_dict(page.tables["out-of-fold"])
+    assert list(rows)[0] == "12 leads" and "2 leads: I, II" in rows and len(rows) == 5
+    assert len({row[0] for row in rows.values()}) == 1 and int(next(iter(rows.values()))[0]) > 0
