@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgnet.records import Header, RecordError, canonical_lead, read_record
-from ecgnet.signals import _rational_ratio, fill_non_finite, to_physical  # resample's own ratio, for the peaks
+from ecgnet.signals import fill_non_finite, rational_ratio, to_physical  # rational_ratio: resample's own, for the peaks
 
 R_PEAK_LEADS: tuple[str, ...] = ("II", "I")
 FEATURE_NAMES: tuple[str, ...] = (
@@ -152,7 +152,7 @@ def find_r_peaks(lead_mv: np.ndarray, fs: float) -> np.ndarray:
 
 def resampled_length(num_samples: int, from_hz: float, to_hz: float) -> int:
     """The number of samples :func:`ecgnet.signals.resample` gives for ``num_samples`` samples."""
-    up, down = _rational_ratio(from_hz, to_hz)
+    up, down = rational_ratio(from_hz, to_hz)
     if up == down:
         return int(num_samples)
     return -(-int(num_samples) * up // down)  # ceil(n * up / down), as resample_poly
@@ -164,7 +164,7 @@ def to_target_rate(peaks: np.ndarray, from_hz: float, to_hz: float, target_lengt
     peaks = np.asarray(peaks, dtype=np.int64).reshape(-1)
     if target_length < 1 or len(peaks) == 0:
         return _empty_peaks()
-    up, down = _rational_ratio(from_hz, to_hz)
+    up, down = rational_ratio(from_hz, to_hz)
     moved = np.rint(peaks * (up / down)).astype(np.int64)
     return np.unique(np.clip(moved, 0, target_length - 1))
 

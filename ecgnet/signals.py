@@ -64,7 +64,7 @@ def to_physical(
     return physical
 
 
-def _rational_ratio(from_hz: float, to_hz: float) -> tuple[int, int]:
+def rational_ratio(from_hz: float, to_hz: float) -> tuple[int, int]:
     """(up, down) with up/down close to to_hz/from_hz and both terms small."""
     ratio = Fraction(to_hz).limit_denominator(_MAX_RATIO_TERM) / Fraction(from_hz).limit_denominator(_MAX_RATIO_TERM)
     if ratio.numerator > _MAX_RATIO_TERM or ratio.denominator > _MAX_RATIO_TERM:
@@ -94,7 +94,7 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     if not (from_hz > 0 and to_hz > 0 and math.isfinite(from_hz) and math.isfinite(to_hz)):
         raise ValueError(f"sampling rates must be positive and finite, got {from_hz} -> {to_hz}")
     signal = np.asarray(signal, dtype=np.float32)
-    up, down = _rational_ratio(from_hz, to_hz)
+    up, down = rational_ratio(from_hz, to_hz)
     if up == down:
         return signal.copy()
     if signal.shape[-1] == 0:
