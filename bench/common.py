@@ -20,10 +20,11 @@ if str(REPO) not in sys.path:
 from ecgnet.artifacts import save_model_description, save_weights, weight_file  # noqa: E402
 from ecgnet.config import RunConfig  # noqa: E402
 from ecgnet.data import lead_set_name  # noqa: E402
+from ecgnet.inference import build_network  # noqa: E402
 from ecgnet.labels import default_class_table  # noqa: E402
 from ecgnet.records import LEAD_SETS  # noqa: E402
 from ecgnet.synthetic import generate_dataset  # noqa: E402
-from models import count_parameters, create_model_from_config  # noqa: E402
+from models import count_parameters  # noqa: E402
 
 
 def synthetic_records(directory: Path, count: int, seed: int = 0, frequency: float = 500.0,
@@ -40,7 +41,7 @@ def untrained_model_folder(directory: Path, config: RunConfig, seed: int = 0) ->
     torch.manual_seed(seed)
     parameters = 0
     for fold in range(config.training.folds):
-        network = create_model_from_config(config.model, len(table))
+        network = build_network(config, len(table))
         parameters = count_parameters(network)
         save_weights(weight_file(directory, fold), network.state_dict())
     thresholds = {lead_set_name(LEAD_SETS[n]): np.full(len(table), 0.5) for n in (12, 6, 4, 3, 2)}

@@ -33,10 +33,9 @@ from ecgnet import explain, signals
 from ecgnet.config import RunConfig
 from ecgnet.data import lead_set_name
 from ecgnet.device import resolve_device
-from ecgnet.inference import Ensemble, PreparedRecord, predict_prepared, prepare_record
+from ecgnet.inference import Ensemble, PreparedRecord, build_network, predict_prepared, prepare_record
 from ecgnet.labels import default_class_table
 from ecgnet.records import LEAD_SETS, read_record, standard_leads
-from models import create_model_from_config
 
 DEFAULT_RECORD = REPO.parent / "shared" / "data" / "cinc2021" / "training" / "A0689.hea"
 
@@ -45,7 +44,7 @@ def untrained_ensemble(config: RunConfig, device: torch.device, seed: int = 0) -
     """The recipe's ensemble with freshly initialised networks, in eval mode, thresholds 0.5."""
     table = default_class_table()
     torch.manual_seed(seed)
-    networks = [create_model_from_config(config.model, len(table)).to(device).eval()
+    networks = [build_network(config, len(table)).to(device).eval()
                 for _ in range(config.training.folds)]
     thresholds = {lead_set_name(LEAD_SETS[n]): np.full(len(table), 0.5) for n in (12, 6, 4, 3, 2)}
     batch_size = 1024 if device.type == "cuda" else 64

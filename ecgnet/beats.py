@@ -121,14 +121,11 @@ def _join(beats: np.ndarray, groups: int, config: BeatConfig) -> np.ndarray:
 
 
 def _choose_beats(num_beats: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """``k`` beat indices in time order: distinct ones at random when there are enough; otherwise every
-    beat as often as fits and the rest drawn at random (so no beat is left out needlessly)."""
-    if num_beats >= k:
-        chosen = rng.choice(num_beats, size=k, replace=False)
-    else:
-        extra = rng.choice(num_beats, size=k % num_beats, replace=False)
-        chosen = np.concatenate([np.tile(np.arange(num_beats), k // num_beats), extra])
-    return np.sort(chosen)
+    """``k`` beat indices: distinct ones at random, in time order, when there are enough; otherwise the
+    beats repeated cyclically (0, 1, 0, 1, ...), exactly as :func:`beat_groups` repeats them at inference."""
+    if num_beats < k:
+        return np.resize(np.arange(num_beats), k)
+    return np.sort(rng.choice(num_beats, size=k, replace=False))
 
 
 def random_beat_combination(

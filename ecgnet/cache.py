@@ -403,6 +403,8 @@ def annotations_cached(index: RecordIndex, sample_rate: int, cache_dir: str | os
         joined = np.concatenate(peaks).astype(np.int64) if peaks else np.zeros(0, dtype=np.int64)
         for name, array in (("peaks", joined), ("peak_offsets", offsets), ("features", values)):
             np.save(partial / f"{name}.npy", array, allow_pickle=False)
+        if folder.exists() and _open_annotations(folder, len(index)) is None:
+            _discard(folder)  # an invalid folder under the key would block every later build
         try:
             os.rename(partial, folder)
         except OSError:

@@ -5,7 +5,6 @@ the torch dataset that draws training windows and lead subsets from them.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,22 +25,11 @@ from .records import (
     find_header_files,
     read_header,
     recording_path,
+    source_of,
     standard_leads,
 )
 
-# Record-name prefixes of the Challenge's sources (DESIGN.md section 4).
-_SOURCE_PREFIXES = (("HR", "PTB-XL"), ("JS", "Chapman-Ningbo"), ("A", "CPSC"), ("Q", "CPSC-Extra"),
-                    ("I", "INCART"), ("S", "PTB"), ("E", "Georgia"))
 REDUCED_LEAD_SETS: tuple[tuple[str, ...], ...] = tuple(LEAD_SETS[n] for n in (6, 4, 3, 2))
-
-
-def source_of(record_id: str) -> str:
-    """The data source of a record, from its name prefix (``HR00001`` -> ``PTB-XL``)."""
-    letters = re.match(r"[A-Za-z]*", record_id).group(0).upper()
-    for prefix, source in _SOURCE_PREFIXES:
-        if letters == prefix:
-            return source
-    return "other"
 
 
 def lead_set_name(leads: Sequence[str]) -> str:

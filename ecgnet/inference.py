@@ -1,8 +1,9 @@
 """Networks -> probabilities -> thresholds -> outputs.
 
 :class:`Ensemble` holds the trained networks of a model folder. A record is preprocessed, cut into
-overlapping windows that cover all of it, every window goes through every network, and the
-probabilities are averaged over networks and windows. The one-record path (:func:`predict_record`)
+overlapping windows that cover all of it (or, with beat sampling, into a fixed set of groups of its beats),
+every window goes through every network (with the record's hand-made features when the model takes them),
+and the probabilities are averaged over networks and windows. The one-record path (:func:`predict_record`)
 and the batched folder path (:func:`run_folder`) share these steps, so they give the same numbers.
 """
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ecgnet.data import source_of
+from ecgnet.records import source_of
 
 SOURCE_TABLE_COLUMNS = ("record", "source")
 # Below this, a batch's Challenge-score denominator counts as 0 (its labels score no better than sinus

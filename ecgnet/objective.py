@@ -80,6 +80,9 @@ class Objective:
         num_sources = 0 if label_mask is None else len(label_mask)
         mask = None
         if settings.label_masking and label_mask is not None:
+            # A class no training source labels is learnt as a negative everywhere rather than not at all
+            # (an untrained output would feed noise to the thresholds).
+            label_mask = label_mask | ~label_mask.any(axis=0)
             every_row = losses.record_label_masks(np.arange(num_sources + 1), label_mask)  # + the unknown row
             mask = torch.tensor(every_row, dtype=torch.float32, device=device)
         rewards = torch.tensor(table.weights, dtype=torch.float32, device=device)
@@ -90,11 +93,16 @@ class Objective:
         """Which records come from a source the fold trains on."""
         return (sources >= 0) & (sources < self.num_sources)
 
+    def record_masks(self, sources: Tensor) -> Tensor | None:
+        """(B, C) 1 where a record's source labels the class (label masking), or None when off."""
+        if self.label_mask is None:
+            return None
+        # A record of an unknown source keeps every class (the table's last row).
+        return self.label_mask[torch.where(self.known(sources), sources, self.num_sources)]
+
     def element_weights(self, labels: Tensor, sources: Tensor) -> Tensor | None:
         """(B, C) weights of each record's per-class losses, or None when every weight is 1."""
-        weights = None
-        if self.label_mask is not None:  # a record of an unknown source keeps every class (the last row)
-            weights = self.label_mask[torch.where(self.known(sources), sources, self.num_sources)]
+        weights = self.record_masks(sources)
         if self.settings.reward_weights:
             reward = losses.reward_class_weights(labels, self.rewards, self.settings.reward_alpha)
             weights = reward if weights is None else weights * reward
@@ -109,6 +117,9 @@ class Objective:
             loss = losses.masked_bce(logits, labels, self.pos_weight, weights)
         if self.settings.challenge_loss_weight > 0:
             probabilities = torch.sigmoid(logits)
+            masks = self.record_masks(sources)
+            if masks is not None:  # a masked (unlabelled) class counts as answered correctly: no penalty
+                probabilities = torch.where(masks > 0, probabilities, labels)
             loss = loss + self.settings.challenge_loss_weight * losses.challenge_loss(
                 labels, probabilities, self.rewards, self.sinus_index)
         known = self.known(sources)

@@ -5,8 +5,9 @@ and a projection head; the NT-Xent loss pulls the two views of a record together
 records' views away. No label is used, so the unlabelled records count too. The projection head is thrown
 away afterwards and the network is fine-tuned from the pre-trained weights.
 
-Only the trunk's pooled features are projected: the lead mask, demographics and hand-made features are the
-same in both views of a record and would make the task trivial.
+Only the trunk's pooled features are projected: demographics and hand-made features are the same in both
+views of a record and would make the task trivial (the views' lead subsets are drawn independently, so the
+lead mask, which conditions the trunk, differs between them).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class ContrastivePairs(torch.utils.data.Dataset):
 
 
 class ContrastiveModel(torch.nn.Module):
-    """The network's trunk followed by a projection head."""
+    """The network's trunk followed by a projection head; the network's classifier is not used (it is frozen
+    while pre-training, so that DistributedDataParallel does not wait for its gradients)."""
 
     def __init__(self, network: torch.nn.Module):
         super().__init__()
@@ -64,8 +66,11 @@ class ContrastiveModel(torch.nn.Module):
         return self.projection(trunk_features(self.network, features))
 
 
-def _to(view: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {name: value.to(device, non_blocking=True) for name, value in view.items()}
+def _both_views(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
+                device: torch.device) -> dict[str, torch.Tensor]:
+    """The two views as one batch: one forward pass per step (DistributedDataParallel needs that), and
+    batch normalisation sees both."""
+    return {name: torch.cat([first[name], second[name]]).to(device, non_blocking=True) for name in first}
 
 
 def pretrain(network: torch.nn.Module, prepared: PreparedSignals, rows: np.ndarray, config: RunConfig,
@@ -79,33 +84,50 @@ def pretrain(network: torch.nn.Module, prepared: PreparedSignals, rows: np.ndarr
     """
     settings = config.training
     torch.manual_seed(seed)
-    model = ContrastiveModel(network).to(device)
-    wrapped = distributed.wrap(model, device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    dataset = ContrastivePairs(prepared, rows, config, seed)
-    sampler = distributed.training_sampler(dataset, seed=seed)
-    batch = max(2, settings.batch_size)
-    history = []
-    for epoch in range(settings.pretrain_epochs):
-        dataset.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        order = {"sampler": sampler} if sampler is not None else {
-            "shuffle": True, "generator": torch.Generator().manual_seed(seed + epoch)}
-        loader = torch.utils.data.DataLoader(dataset, batch_size=batch, drop_last=len(dataset) > batch, **order)
-        wrapped.train()
-        total, count = 0.0, 0
-        for first, second in tqdm(loader, desc=f"pre-training {epoch + 1}/{settings.pretrain_epochs}",
-                                  unit="batch", leave=False, disable=not progress):
-            if len(first["signal"]) < 2:  # a lone record has no negative
-                continue
-            loss = nt_xent(wrapped(_to(first, device)), wrapped(_to(second, device)), settings.pretrain_temperature)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
-            total, count = total + loss.item() * len(first["signal"]), count + len(first["signal"])
-        total, count = distributed.sum_over_processes(total, count)
-        history.append(total / max(count, 1))
-        log(f"pre-training epoch {epoch + 1}: contrastive loss {history[-1]:.4f}")
+    network.head.requires_grad_(False)
+    try:
+        model = ContrastiveModel(network).to(device)
+        wrapped = distributed.wrap(model, device)
+        trained = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trained, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        dataset = ContrastivePairs(prepared, rows, config, seed)
+        sampler = distributed.training_sampler(dataset, seed=seed)
+        history = []
+        for epoch in range(settings.pretrain_epochs):
+            wrapped.train()
+            total, count = 0.0, 0
+            for first, second in tqdm(_loader(dataset, sampler, settings.batch_size, seed, epoch),
+                                      desc=f"pre-training {epoch + 1}/{settings.pretrain_epochs}", unit="batch",
+                                      leave=False, disable=not progress):
+                n = len(first["signal"])
+                z = wrapped(_both_views(first, second, device))
+                loss = nt_xent(z[:n], z[n:], settings.pretrain_temperature)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trained, 5.0)
+                optimizer.step()
+                total, count = total + loss.item() * n, count + n
+            total, count = distributed.sum_over_processes(total, count)
+            history.append(total / max(count, 1))
+            log(f"pre-training epoch {epoch + 1}: contrastive loss {history[-1]:.4f}")
+    finally:
+        network.head.requires_grad_(True)
     return history
+
+
+def _loader(dataset: ContrastivePairs, sampler, batch_size: int, seed: int, epoch: int):
+    """This epoch's batches of pairs. Every batch holds at least 2 records (each needs negatives): the last
+    partial batch is dropped when this process has more than one batch, and a process with a single
+    record cannot pre-train (an error, not a silent no-op)."""
+    dataset.set_epoch(epoch)
+    if sampler is not None:
+        sampler.set_epoch(epoch)
+        order, per_process = {"sampler": sampler}, len(sampler)
+    else:
+        order = {"shuffle": True, "generator": torch.Generator().manual_seed(seed + epoch)}
+        per_process = len(dataset)
+    if per_process < 2:
+        raise ValueError(f"contrastive pre-training needs at least 2 records per process, not {per_process}")
+    batch = max(2, min(batch_size, per_process))
+    # Dropping the remainder only when it would be a lone record keeps every record in use otherwise.
+    return torch.utils.data.DataLoader(dataset, batch_size=batch, drop_last=per_process % batch == 1, **order)

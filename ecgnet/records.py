@@ -88,6 +88,19 @@ class Header:
         return np.array([s.baseline for s in self.signals], dtype=np.float64)
 
 
+# Record-name prefixes of the Challenge's sources (DESIGN.md section 4).
+_SOURCE_PREFIXES = (("HR", "PTB-XL"), ("JS", "Chapman-Ningbo"), ("A", "CPSC"), ("Q", "CPSC-Extra"),
+                    ("I", "INCART"), ("S", "PTB"), ("E", "Georgia"))
+
+
+def source_of(record_id: str) -> str:
+    """The data source of a record, from its name prefix (``HR00001`` -> ``PTB-XL``)."""
+    letters = re.match(r"[A-Za-z]*", record_id).group(0).upper()
+    for prefix, source in _SOURCE_PREFIXES:
+        if letters == prefix:
+            return source
+    return "other"
+
 def canonical_lead(name: str) -> str:
     """The standard spelling of a lead name (``AVR`` -> ``aVR``); other names are returned stripped."""
     name = name.strip()

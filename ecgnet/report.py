@@ -43,10 +43,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import metric
-from .data import source_of
 from .files import write_text_atomic
 from .labels import ClassTable, load_class_table
-from .records import STANDARD_LEADS, find_header_files, read_header, standard_leads
+from .records import STANDARD_LEADS, find_header_files, read_header, source_of, standard_leads
 
 PathLike = str | os.PathLike
 PROG = "python -m ecgnet.report"

@@ -66,8 +66,10 @@ class TrainingData:
     folds: np.ndarray
     fold_names: list[str]
     table: ClassTable
-    # Records left out for having no scored label: self-supervised pre-training uses them too.
+    # Records left out for having no scored label, and their sources: self-supervised pre-training uses those
+    # of the fold's training sources too.
     unlabelled: PreparedSignals | None = None
+    unlabelled_sources: list[str] | None = None
 
 
 def prepare(index: RecordIndex, config: RunConfig, progress: bool):
@@ -131,9 +133,10 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
     if settings.source_table:
         index.sources = losses.record_sources(index.record_ids, losses.read_source_table(settings.source_table))
     chosen = chosen_rows(index, settings)
-    unlabelled = None
+    unlabelled, unlabelled_sources = None, None
     if settings.pretrain_epochs and not settings.use_unlabelled:
-        unlabelled = prepared.subset(np.flatnonzero(~index.labels.any(axis=1)))
+        rows = np.flatnonzero(~index.labels.any(axis=1))
+        unlabelled, unlabelled_sources = prepared.subset(rows), [index.sources[r] for r in rows]
     index, prepared = index.subset(chosen), prepared.subset(chosen)
     if len(index) == 0:
         raise ValueError(f"{data_dir}: no usable labelled record")
@@ -146,7 +149,7 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
         names = [f"fold{k}" for k in range(settings.folds)]
     log(f"{len(index)} records, {int(index.labels.any(axis=1).sum())} with a scored label, "
         f"{len(names)} folds ({settings.validation})")
-    return TrainingData(index, prepared, folds, names, table, unlabelled)
+    return TrainingData(index, prepared, folds, names, table, unlabelled, unlabelled_sources)
 
 
 def validation_records(data: TrainingData, rows: np.ndarray, leads, config: RunConfig) -> list[PreparedRecord]:
@@ -425,12 +428,15 @@ def resume_fold(trainer: FoldTrainer, log: Callable[[str], None]) -> None:
 
 
 def pretrain_fold(trainer: FoldTrainer, progress: bool, log: Callable[[str], None]) -> None:
-    """Contrastive pre-training of the fold's network on its training records and the unlabelled ones (never
-    on its validation records, whose scores would otherwise flatter the method)."""
+    """Contrastive pre-training of the fold's network on its training records and the unlabelled records of
+    its training sources (never on its validation records, nor, leaving a source out, on that source's
+    unlabelled records: either would flatter the method's validation score)."""
     data = trainer.data
     prepared = data.prepared.subset(trainer.train_rows)
     if data.unlabelled is not None:
-        prepared = join_prepared(prepared, data.unlabelled)
+        training_sources = set(trainer.source_names)
+        rows = [i for i, source in enumerate(data.unlabelled_sources) if source in training_sources]
+        prepared = join_prepared(prepared, data.unlabelled.subset(rows))
     log(f"fold {trainer.fold}: pre-training on {len(prepared.lead_masks)} records")
     pretrain(trainer.network, prepared, np.arange(len(prepared.lead_masks)), trainer.config, trainer.device,
              seed=trainer.loader_seed() + 17, progress=progress, log=log)
@@ -469,7 +475,10 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
                            thresholds)
     write_json(model_dir / "summary.json", summary)
     save_arrays(model_dir / "out_of_fold.npz", labels=labels, folds=data.folds, **oof)
-    plot_training_log(model_dir / "training_log.csv", model_dir / "training_curves.png")
+    try:
+        plot_training_log(model_dir / "training_log.csv", model_dir / "training_curves.png")
+    except (OSError, ValueError) as error:  # a picture is not worth failing a finished training for
+        log(f"training curves not drawn: {error}")
     shutil.rmtree(model_dir / "checkpoints")  # the run is complete: nothing left to resume
     for name, scores in summary["out_of_fold"].items():
         log(f"out-of-fold {name}: Challenge metric {scores['challenge_metric']:.3f}, "

@@ -127,11 +127,12 @@ def test_random_combination_is_reproducible_and_varies_with_the_seed():
     assert not np.array_equal(first, other)
 
 
-def test_random_combination_with_few_beats_uses_each_beat():
+def test_random_combination_with_few_beats_repeats_them_as_inference_does():
     signal = ramp_signal(700)
     segment = random_beat_combination(signal, np.array([200, 450]), CONFIG, RATE, np.random.default_rng(0))
     every = cut_beats(signal, np.array([200, 450]), CONFIG.beat_samples, default_rr=200)
-    assert np.array_equal(beats_of(segment), every[[0, 0, 1, 1]])
+    assert np.array_equal(beats_of(segment), every[[0, 1, 0, 1]])
+    assert np.array_equal(segment, beat_groups(signal, np.array([200, 450]), CONFIG, RATE)[0])
 
 
 def test_random_combination_with_one_peak_repeats_it():

@@ -330,3 +330,25 @@ def test_training_windows_on_the_cached_store(folder, tmp_path):
     signal, mask, demographics, target = (windows[0][k] for k in ("signal", "lead_mask", "demographics", "labels"))
     assert signal.shape == (12, CONFIG.window_samples) and mask.shape == (12,) and demographics.shape == (4,)
     assert target.shape == (len(TABLE),)
+
+
+# R peaks and hand-made features.
+def test_annotations_are_cached_and_match_the_uncached_ones(folder, tmp_path):
+    from ecgnet.cache import annotations_cached, compute_annotations
+    from ecgnet.features import NUM_FEATURES
+
+    index = index_of(folder)
+    peaks, values = annotations_cached(index, 250, tmp_path / "cache", progress=False)
+    expected_peaks, expected_values = compute_annotations(index.header_paths, 250, progress=False)
+    assert values.shape == (len(index), NUM_FEATURES)
+    np.testing.assert_array_equal(values, expected_values)
+    assert all(np.array_equal(a, b) for a, b in zip(peaks, expected_peaks))
+    broken = index.header_paths.index(folder / "SYN00004.hea")
+    assert len(peaks[broken]) == 0 and not values[broken].any()  # unreadable: no peaks, features missing
+    assert sum(len(p) > 3 for p in peaks) >= len(index) - 2  # 5 s synthetic ECGs have several beats
+    folders = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith("annotations-")]
+    assert len(folders) == 1
+    # A damaged cache folder is replaced, not trusted and not an obstacle.
+    np.save(folders[0] / "features.npy", np.zeros((1, 1)), allow_pickle=False)
+    again_peaks, again_values = annotations_cached(index, 250, tmp_path / "cache", progress=False)
+    np.testing.assert_array_equal(again_values, expected_values)

@@ -118,3 +118,23 @@ def test_positive_weights(positives, expected):
     labels = np.zeros((1000, 1), dtype=bool) if positives == 1 else np.zeros((40, 1), dtype=bool)
     labels[:positives] = True  # one positive in 1,000 records: sqrt(999) is capped at 20
     assert positive_weights(labels).item() == pytest.approx(expected)
+
+
+def test_a_class_no_training_source_labels_is_learnt_as_negative_everywhere():
+    mask = np.ones((2, C), dtype=bool)
+    mask[:, 3] = False  # neither source has a positive of class 3
+    mask[1, 4] = False
+    logits, labels, sources = batch()
+    loss = objective(mask, label_masking=True)(logits, None, labels, sources)
+    (gradient,) = torch.autograd.grad(loss, logits)
+    assert (gradient[:, 3] != 0).all()
+    assert (gradient[(sources == 1).numpy(), 4] == 0).all()
+
+
+def test_challenge_term_ignores_masked_pairs():
+    mask = np.ones((2, C), dtype=bool)
+    mask[1, :10] = False
+    logits, labels, sources = batch()
+    shaped = objective(mask, label_masking=True, challenge_loss_weight=1.0)
+    (gradient,) = torch.autograd.grad(shaped(logits, None, labels, sources), logits)
+    assert (gradient[(sources == 1).numpy(), :10] == 0).all()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Re-make the README's pictures from the shared real records (about 10 minutes on 2 CPU cores):
+# a demo-recipe ensemble trained on the PTB-XL and CPSC 2018 records of ../shared/data, run on the 50
+# Challenge 2021 records it never saw (12-lead copies), scored with a report, and one record explained.
+# Usage: bash docs/make_pictures.sh [RECORD_ID]   (from the repository root, with the venv active)
+set -euo pipefail
+SHARED=${SHARED:-../shared/data}
+WORK=${WORK:-/tmp/ecgnet-pictures}
+RECORD=${1:-JS20004}
+mkdir -p "$WORK/train"
+for folder in ptbxl cpsc2018; do
+    ln -sf "$(realpath "$SHARED/$folder")"/* "$WORK/train/"
+done
+TEST="$SHARED/cinc2021/reduced_leads/twelve_leads"
+python train_model.py "$WORK/train" "$WORK/model" --config configs/demo.toml --epochs 8 --quiet
+python run_model.py "$WORK/model" "$TEST" "$WORK/outputs" --quiet
+python evaluate_model.py "$TEST" "$WORK/outputs" --report "$WORK/report" --model "$WORK/model"
+python -m ecgnet.explain "$WORK/model" "$TEST/$RECORD.hea" --out "$WORK/explain"
+cp "$WORK/report/class_scores.png" docs/report_class_scores.png
+cp "$WORK/report/confusion.png" docs/report_confusion.png
+cp "$WORK/model/training_curves.png" docs/training_curves.png
+cp "$WORK/explain/ecg.png" docs/explain_ecg.png
+for figure in "$WORK"/explain/attribution_*.png; do
+    cp "$figure" "docs/explain_$(basename "$figure")"
+done
