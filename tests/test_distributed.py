@@ -140,9 +140,24 @@ def test_two_cpu_processes_write_a_model_that_runs(shared_data, tmp_path):
     summary = json.loads((model_dir / "summary.json").read_text())["out_of_fold"]
     assert all(scores["records"] == 77 for scores in summary.values())
     with np.load(model_dir / "out_of_fold.npz") as oof:  # the gathered shares fill every record
-        assert all(np.all(oof[name].sum(axis=1) > 0) for name in oof.files if name != "labels")
+        assert all(np.all(oof[name].sum(axis=1) > 0) for name in oof.files if name not in ("labels", "folds"))
 
     outputs = tmp_path / "outputs"
     written, failures = inference.run_folder(model_dir, shared_data / "cinc2021" / "reduced_leads" / "two_leads",
                                              outputs, device="cpu", progress=False)
     assert (written, failures) == (50, [])
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_with_every_method_on(shared_data, tmp_path):
+    """Pre-training, the source classifier, beat sampling and the features under DistributedDataParallel."""
+    config = tmp_path / "methods.toml"
+    methods = {"label_masking = true", "domain_weight = 0.1", "reward_weights = true", "challenge_loss_weight = 0.5",
+               "pretrain_epochs = 1"}
+    text = TINY_TOML.replace("epochs = 2", "epochs = 1").replace("patience = 5", "patience = 5\n" + "\n".join(methods))
+    config.write_text(text + "\n[beats]\nenabled = true\n\n[features]\nenabled = true\n\n[augment]\ncutout = 0.5\n")
+    done = _torchrun(2, shared_data / "cinc2021" / "training", tmp_path / "model", "--config", config, "--device",
+                     "cpu", "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("pre-training epoch 1") == 2  # once per fold, logged by rank 0 only
+    assert (tmp_path / "model" / "fold_1.safetensors").is_file()
