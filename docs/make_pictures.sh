@@ -6,7 +6,7 @@
 set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-/tmp/ecgnet-pictures}
-RECORD=${1:-JS20004}
+RECORD=${1:-HR06003}
 mkdir -p "$WORK/train"
 for folder in ptbxl cpsc2018; do
     ln -sf "$(realpath "$SHARED/$folder")"/* "$WORK/train/"
