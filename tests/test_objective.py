@@ -113,11 +113,15 @@ def test_training_model_reverses_the_source_gradient_into_the_trunk():
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in net.head.parameters())
 
 
-@pytest.mark.parametrize("positives, expected", [(0, np.sqrt(40.0)), (40, 1.0), (10, np.sqrt(3.0)), (1, 20.0)])
-def test_positive_weights(positives, expected):
-    labels = np.zeros((1000, 1), dtype=bool) if positives == 1 else np.zeros((40, 1), dtype=bool)
-    labels[:positives] = True  # one positive in 1,000 records: sqrt(999) is capped at 20
-    assert positive_weights(labels).item() == pytest.approx(expected)
+def test_positive_weights_favour_rare_classes():
+    labels = np.zeros((100, 3), dtype=bool)
+    labels[:50, 0] = True
+    labels[:1, 1] = True
+    weights = positive_weights(labels).numpy()
+    assert weights[0] == pytest.approx(1.0)
+    assert weights[1] == pytest.approx(np.sqrt(99))
+    assert weights[2] == pytest.approx(10.0)  # no positives: sqrt(100), within the [1, 20] range
+    assert positive_weights(np.eye(1000, 1, dtype=bool)).item() == 20.0  # sqrt(999) is capped
 
 
 def test_a_class_no_training_source_labels_is_learnt_as_negative_everywhere():

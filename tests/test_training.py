@@ -94,16 +94,6 @@ def test_leave_source_out_makes_one_fold_per_source(shared_data, tmp_path):
     assert len(list(tmp_path.glob("fold_*.safetensors"))) == 4
 
 
-def test_positive_weights_favour_rare_classes():
-    labels = np.zeros((100, 3), dtype=bool)
-    labels[:50, 0] = True
-    labels[:1, 1] = True
-    weights = training.positive_weights(labels).numpy()
-    assert weights[0] == pytest.approx(1.0)
-    assert weights[1] == pytest.approx(np.sqrt(99))
-    assert weights[2] == pytest.approx(10.0)  # no positives: sqrt(100), within the [1, 20] range
-
-
 def test_learning_rate_warms_up_then_decays():
     factors = [training.learning_rate_factor(s, 100, 0.1) for s in range(100)]
     assert factors[0] == pytest.approx(0.1)
