@@ -116,9 +116,9 @@ def pretrain(network: torch.nn.Module, prepared: PreparedSignals, rows: np.ndarr
 
 
 def _loader(dataset: ContrastivePairs, sampler, batch_size: int, seed: int, epoch: int):
-    """This epoch's batches of pairs. Every batch holds at least 2 records (each needs negatives): the last
-    partial batch is dropped when this process has more than one batch, and a process with a single
-    record cannot pre-train (an error, not a silent no-op)."""
+    """This epoch's batches of pairs. Every batch holds at least 2 records (each needs negatives): a last
+    batch of a lone record is dropped, and a process with a single record cannot pre-train (an error, not a
+    silent no-op)."""
     dataset.set_epoch(epoch)
     if sampler is not None:
         sampler.set_epoch(epoch)
