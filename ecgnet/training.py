@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -53,6 +54,7 @@ from .records import LEAD_SETS
 from .report import plot_training_log
 from .thresholds import f1_thresholds, tune_thresholds
 
+T = TypeVar("T")
 LOG_FIELDS = ["fold", "epoch", "train_loss", "val_challenge", "val_auroc", "learning_rate", "seconds"]
 EVALUATED_LEAD_SETS = tuple(LEAD_SETS[n] for n in (12, 6, 4, 3, 2))
 
@@ -72,20 +74,27 @@ class TrainingData:
     unlabelled_sources: list[str] | None = None
 
 
-def prepare(index: RecordIndex, config: RunConfig, progress: bool):
-    """The preprocessed signals of ``index``: from the disk cache (built by the first process when
-    several train together) or, with ``cache = false``, computed in memory."""
+def _through_cache(config: RunConfig, cached: Callable[[Path, int], T], uncached: Callable[[int], T]) -> T:
+    """``cached(cache_dir, n_jobs)``, built by the first process while the others wait and then open it,
+    or with ``cache = false`` ``uncached(n_jobs)`` in memory."""
     settings = config.training
     n_jobs = max(1, settings.workers)
     if not settings.cache:
-        return prepare_signals(index, config.signals, n_jobs=n_jobs, progress=progress)
+        return uncached(n_jobs)
     cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
     if not distributed.is_main():
         distributed.barrier()  # wait for rank 0 to build it, then open it
-    prepared = prepare_cached(index, config.signals, cache_dir, n_jobs=n_jobs, progress=progress)
+    result = cached(cache_dir, n_jobs)
     if distributed.is_main():
         distributed.barrier()
-    return prepared
+    return result
+
+
+def prepare(index: RecordIndex, config: RunConfig, progress: bool):
+    """The preprocessed signals of ``index``, from the disk cache or computed in memory."""
+    return _through_cache(
+        config, lambda folder, n_jobs: prepare_cached(index, config.signals, folder, n_jobs=n_jobs, progress=progress),
+        lambda n_jobs: prepare_signals(index, config.signals, n_jobs=n_jobs, progress=progress))
 
 
 def annotate(index: RecordIndex, prepared: PreparedSignals, config: RunConfig, progress: bool) -> PreparedSignals:
@@ -93,17 +102,10 @@ def annotate(index: RecordIndex, prepared: PreparedSignals, config: RunConfig, p
     are on (from the disk cache, like the signals), else unchanged."""
     if not (config.beats.enabled or config.features.enabled):
         return prepared
-    settings, rate = config.training, config.signals.sample_rate
-    n_jobs = max(1, settings.workers)
-    if not settings.cache:
-        peaks, values = compute_annotations(index.header_paths, rate, n_jobs, progress)
-    else:
-        cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
-        if not distributed.is_main():
-            distributed.barrier()
-        peaks, values = annotations_cached(index, rate, cache_dir, n_jobs, progress)
-        if distributed.is_main():
-            distributed.barrier()
+    rate = config.signals.sample_rate
+    peaks, values = _through_cache(
+        config, lambda folder, n_jobs: annotations_cached(index, rate, folder, n_jobs, progress),
+        lambda n_jobs: compute_annotations(index.header_paths, rate, n_jobs, progress))
     return dataclasses.replace(prepared, peaks=peaks, features=values)
 
 
