@@ -14,7 +14,6 @@ Inputs are the (B, num_features) vectors of ``model.features(...)``. This module
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -40,19 +39,11 @@ def reverse_gradient(x: Tensor, scale: float = 1.0) -> Tensor:
     return _ReverseGradient.apply(x, scale)
 
 
-def reversal_schedule(progress: float, gamma: float = 10.0) -> float:
-    """Ganin & Lempitsky's ramp of the reversal scale, ``2 / (1 + exp(-gamma p)) - 1``: 0 at the start of
-    training (p = 0), close to 1 at the end (p = 1), so the domain classifier is not fooled by noise before
-    it has learnt anything. Set ``GradientReversal.scale`` to it (times a maximum) as training goes."""
-    progress = min(max(progress, 0.0), 1.0)
-    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
-
-
 class GradientReversal(nn.Module):
     """The gradient-reversal layer: identity forward, gradient times ``-scale`` backward.
 
     Whatever is below it is trained to *increase* the loss of whatever is above it. ``scale`` (lambda) is a
-    plain attribute, so a training loop may change it between steps (see :func:`reversal_schedule`).
+    plain attribute, so a training loop may change it between steps (training keeps it at 1).
     """
 
     def __init__(self, scale: float = 1.0) -> None:
