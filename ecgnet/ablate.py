@@ -7,6 +7,11 @@ Challenge metric, AUROC and F-measure per lead set (over all records, and mean a
 the folds), and the minutes each run took. ``--validation leave-source-out`` makes each fold one source
 left out, which is closer to the hidden test than k-fold.
 
+With ``--test TESTDIR``, the records of TESTDIR (by record id) are left out of training, and each run is
+then scored on them (:mod:`ecgnet.heldout`): ``DIR/heldout.md`` and ``DIR/heldout.csv`` give the held-out
+Challenge metric, AUROC and F-measure per lead set beside the out-of-fold estimate, for the final outputs
+and, for stacked runs, for the network alone and the feature model alone. Judge a change by these.
+
 Each run's model folder is kept in ``DIR/runs/<name>``; a run whose folder holds a finished model of the
 same recipe is not trained again, so a stopped ablation continues where it stopped.
 """
@@ -25,11 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import heldout
 from .artifacts import read_json, write_json
 from .cli import run_command
 from .config import AugmentConfig, RunConfig, load_config
 from .files import write_text_atomic
-from .training import EVALUATED_LEAD_SETS, train
+from .records import EVALUATED_LEAD_SETS
+from .training import train
 
 #: What each ``--vary`` name switches on (the rest of the recipe stays the base's).
 VARIANTS: dict[str, Callable[[RunConfig], RunConfig]] = {
@@ -41,6 +48,10 @@ VARIANTS: dict[str, Callable[[RunConfig], RunConfig]] = {
     "reward_weights": lambda c: c.override("training", reward_weights=True),
     "challenge_loss": lambda c: c.override("training", challenge_loss_weight=0.5),
     "pretraining": lambda c: c.override("training", pretrain_epochs=max(1, c.training.epochs // 2)),
+    "feature_model": lambda c: dataclasses.replace(
+        c, feature_model=dataclasses.replace(c.feature_model, enabled=not c.feature_model.enabled)),
+    "longer_training": lambda c: c.override("training", epochs=c.training.epochs * 2,
+                                            patience=c.training.patience * 2),
 }
 BASE = "base"
 SCORES = (("challenge_metric", "Challenge metric"), ("auroc", "AUROC"), ("f_measure", "F-measure"))
@@ -57,17 +68,23 @@ def variant_configs(base: RunConfig, names: Sequence[str]) -> dict[str, RunConfi
 
 
 def run_variant(data_dir: str | Path, run_dir: Path, config: RunConfig, progress: bool,
-                log: Callable[[str], None]) -> dict:
-    """Train one variant (or reuse its finished run of the same recipe); its summary and seconds."""
+                log: Callable[[str], None], test_dir: str | Path | None = None) -> dict:
+    """Train one variant (or reuse its finished run of the same recipe and test folder); its summary and
+    seconds, and with ``test_dir`` its held-out scores there (training leaves those records out)."""
     saved = run_dir / RESULT
+    test = None if test_dir is None else str(Path(test_dir).resolve())
     if saved.is_file():
         result = read_json(saved)
-        if result.get("config") == json.loads(json.dumps(config.to_dict())):
+        if result.get("config") == json.loads(json.dumps(config.to_dict())) and result.get("test") == test:
             log(f"{run_dir.name}: reusing the finished run")
             return result
     started = time.perf_counter()
-    summary = train(data_dir, run_dir, config, resume=True, progress=progress, log=log)
-    result = {"config": config.to_dict(), "seconds": time.perf_counter() - started, "summary": summary}
+    exclude = heldout.test_record_ids(test_dir) if test_dir is not None else ()
+    summary = train(data_dir, run_dir, config, resume=True, progress=progress, log=log, exclude=exclude)
+    result = {"config": config.to_dict(), "seconds": time.perf_counter() - started, "summary": summary,
+              "test": test}
+    if test_dir is not None:
+        result["heldout"] = heldout.evaluate(run_dir, test_dir, config.training.device, log=log)
     write_json(saved, result)
     return result
 
@@ -132,19 +149,78 @@ def to_markdown(rows: list[dict], validation: str, folds: int) -> str:
 
 
 def ablate(data_dir: str | Path, out_dir: str | Path, base: RunConfig, names: Sequence[str], progress: bool = True,
-           log: Callable[[str], None] = print) -> list[dict]:
-    """Train the base and each variant of ``names`` on ``data_dir``; write the tables into ``out_dir``."""
+           log: Callable[[str], None] = print, test_dir: str | Path | None = None) -> list[dict]:
+    """Train the base and each variant of ``names`` on ``data_dir`` (less the records of ``test_dir``, where
+    each run is then scored); write the tables into ``out_dir``."""
     out_dir = Path(out_dir)
     configs = variant_configs(base, names)
     results = {}
     for name, config in configs.items():
         log(f"== {name} ==")
-        results[name] = run_variant(data_dir, out_dir / "runs" / name, config, progress, log)
+        results[name] = run_variant(data_dir, out_dir / "runs" / name, config, progress, log, test_dir)
     rows = result_rows(results)
     folds = len(next(iter(results.values()))["summary"]["folds"])
     write_text_atomic(out_dir / "ablation.csv", to_csv(rows))
     write_text_atomic(out_dir / "ablation.md", to_markdown(rows, base.training.validation, folds) + "\n")
+    if test_dir is not None:
+        held = heldout_rows(results)
+        write_text_atomic(out_dir / "heldout.csv", heldout_csv(held))
+        write_text_atomic(out_dir / "heldout.md", heldout_markdown(held, str(test_dir), base.training.validation,
+                                                                   folds) + "\n")
     return rows
+
+
+#: The models of a run that are scored on held-out records: the final outputs, and for a stacked run each
+#: model alone (the names of :meth:`ecgnet.inference.Ensemble.combine` and of the summary's components).
+COMPONENTS = (("final", "final"), ("network", "network alone"), ("features", "feature model alone"))
+
+
+def heldout_rows(results: dict[str, dict]) -> list[dict]:
+    """One row per (variant, model, lead set, score): held-out and out-of-fold values."""
+    rows = []
+    for variant, result in results.items():
+        summary = result["summary"]
+        for lead_set, scores in result["heldout"].items():
+            for component, _ in COMPONENTS:
+                if component not in scores:
+                    continue
+                oof = summary["out_of_fold"] if component == "final" else summary["components"][component]
+                for score, _ in SCORES:
+                    rows.append({"variant": variant, "model": component,
+                                 "lead_set": LEAD_SET_NAMES.get(lead_set, lead_set), "score": score,
+                                 "heldout": scores[component][score], "out_of_fold": oof[lead_set][score],
+                                 "records": scores["records"]})
+    return rows
+
+
+def heldout_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ["variant", "model", "lead_set", "score", "heldout", "out_of_fold", "records"])
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _number(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def heldout_markdown(rows: list[dict], test_dir: str, validation: str, folds: int) -> str:
+    """One table per score: a row per variant and model, a column per lead set, ``held-out (out-of-fold)``."""
+    keys = list(dict.fromkeys((row["variant"], row["model"]) for row in rows))
+    lead_sets = list(dict.fromkeys(row["lead_set"] for row in rows))
+    cell = {(r["variant"], r["model"], r["lead_set"], r["score"]): r for r in rows}
+    records = max((r["records"] for r in rows), default=0)
+    names = dict(COMPONENTS)
+    lines = [f"Held-out scores on {records} records of `{test_dir}` that training never saw, each lead set by "
+             f"restricting the records to its leads; in brackets the out-of-fold estimate ({validation}, {folds} "
+             "folds) of the same model. Thresholds are tuned on the training folds only.", ""]
+    for score, title in SCORES:
+        lines += [f"### {title}", "", "| variant | model | " + " | ".join(lead_sets) + " |",
+                  "|---" * (len(lead_sets) + 2) + "|"]
+        for variant, model in keys:
+            cells = [f"{_number(row['heldout'])} ({_number(row['out_of_fold'])})"
+                     for row in (cell[(variant, model, lead_set, score)] for lead_set in lead_sets)]
+            lines.append(f"| {variant} | {names[model]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -155,6 +231,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help=f"comma-separated methods to switch on one at a time (default: all: {','.join(VARIANTS)})")
     parser.add_argument("--validation", choices=("kfold", "leave-source-out"), help="how folds are made")
     parser.add_argument("--out", required=True, help="folder for the tables and the runs")
+    parser.add_argument("--test", help="folder of labelled records left out of training, on which every run is scored")
     parser.add_argument("--epochs", type=int, help="maximum epochs per fold")
     parser.add_argument("--folds", type=int, help="number of folds (k-fold)")
     parser.add_argument("--max-records", type=int, help="train on a random subset of this many records")
@@ -170,8 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "training", validation=args.validation, epochs=args.epochs, folds=args.folds, max_records=args.max_records,
         device=args.device, seed=args.seed)
     names = [name.strip() for name in args.vary.split(",") if name.strip()]
-    ablate(args.data_directory, args.out, base, names, progress=not args.quiet)
-    print(f"tables written to {Path(args.out) / 'ablation.md'} and ablation.csv")
+    ablate(args.data_directory, args.out, base, names, progress=not args.quiet, test_dir=args.test)
+    print(f"tables written to {Path(args.out) / 'ablation.md'} and ablation.csv"
+          + (", heldout.md and heldout.csv" if args.test else ""))
     return 0
 
 

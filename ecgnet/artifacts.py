@@ -1,10 +1,13 @@
 """The model folder: what training writes and inference reads.
 
     config.json           the RunConfig of the run (inference needs nothing else)
-    model.json            format version, classes, folds and their weight files, thresholds per lead set
+    model.json            format version, classes, folds and their weight files, thresholds per lead set;
+                          with the feature model: the stack per lead set, and each model's own thresholds
     fold_<k>.safetensors  the weights of each network of the ensemble
+    trees.safetensors     the feature model's trees, when it is on (:mod:`ecgnet.trees`)
     training_log.csv      one row per fold and epoch
-    summary.json          out-of-fold scores per lead set
+    summary.json          out-of-fold scores per lead set (and of each model alone)
+    out_of_fold.npz       record ids, labels, folds and out-of-fold probabilities per lead set
 
 Only JSON and safetensors are read back: a model folder from a stranger cannot run code. Anything
 missing, corrupted or written by another format version fails with an error naming the file.
@@ -24,10 +27,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import RunConfig
-from .files import write_text_atomic
+from .files import atomic_path, write_text_atomic
 
 MODEL_FORMAT = "ecgnet-model"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2
+#: Version 1 folders (the network alone, without a stack) are still read.
+READABLE_VERSIONS = (1, 2)
+TREES_FILE = "trees.safetensors"
 
 
 class ModelFolderError(ValueError):
@@ -43,18 +49,25 @@ class ModelFolder:
     class_labels: list[str]
     thresholds: dict[str, np.ndarray]
     state_dicts: list[dict[str, torch.Tensor]]
+    # With the feature model: its trees (by ecgnet.feature_model.model_key), the stack per lead set, and the
+    # thresholds of each model alone ({"network": {lead set: ...}, "features": {...}}).
+    trees: dict[str, Any] | None = None
+    stacks: dict[str, Any] | None = None
+    component_thresholds: dict[str, dict[str, np.ndarray]] | None = None
 
 
 def weight_file(model_dir: str | os.PathLike, fold: int) -> Path:
     return Path(model_dir) / f"fold_{fold}.safetensors"
 
 
+def trees_file(model_dir: str | os.PathLike) -> Path:
+    return Path(model_dir) / TREES_FILE
+
+
 def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]) -> None:
     """Write one network's weights atomically as safetensors."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(temporary))
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(temporary))
 
 
 def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -93,22 +106,32 @@ def save_model_description(
     class_labels: list[str],
     folds: int,
     thresholds: dict[str, np.ndarray],
+    stacks: dict[str, Any] | None = None,
+    component_thresholds: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> None:
-    """Write ``config.json`` and ``model.json`` (weights are saved per fold with :func:`save_weights`)."""
+    """Write ``config.json`` and ``model.json`` (weights are saved per fold with :func:`save_weights`, the
+    trees with :func:`ecgnet.trees.save_trees`); ``stacks`` maps lead sets to :class:`ecgnet.stacking.Stack`."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     write_json(model_dir / "config.json", config.to_dict())
-    write_json(
-        model_dir / "model.json",
-        {
-            "format": MODEL_FORMAT,
-            "format_version": MODEL_FORMAT_VERSION,
-            "class_codes": class_codes,
-            "class_labels": class_labels,
-            "weight_files": [weight_file(model_dir, k).name for k in range(folds)],
-            "thresholds": {name: [float(x) for x in values] for name, values in thresholds.items()},
-        },
-    )
+    description = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "class_codes": class_codes,
+        "class_labels": class_labels,
+        "weight_files": [weight_file(model_dir, k).name for k in range(folds)],
+        "thresholds": _numbers(thresholds),
+    }
+    if stacks is not None:
+        description["trees_file"] = TREES_FILE
+        description["stacks"] = {name: stack.to_json() for name, stack in stacks.items()}
+        description["component_thresholds"] = {name: _numbers(values)
+                                               for name, values in (component_thresholds or {}).items()}
+    write_json(model_dir / "model.json", description)
+
+
+def _numbers(thresholds: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    return {name: [float(x) for x in values] for name, values in thresholds.items()}
 
 
 def _check_description(description: Any, path: Path) -> None:
@@ -116,7 +139,7 @@ def _check_description(description: Any, path: Path) -> None:
     if not isinstance(description, dict) or description.get("format") != MODEL_FORMAT:
         raise ModelFolderError(f"{path}: not an ecgnet model description")
     version = description.get("format_version")
-    if version != MODEL_FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ModelFolderError(
             f"{path}: model format version {version} cannot be read by this version "
             f"(which reads version {MODEL_FORMAT_VERSION}); retrain or use the matching release"
@@ -127,14 +150,9 @@ def _check_description(description: Any, path: Path) -> None:
     class_labels = description.get("class_labels", codes)
     if not _is_list_of(class_labels, str) or len(class_labels) != len(codes):
         raise ModelFolderError(f"{path}: class_labels must list one label per class ({len(codes)})")
-    thresholds = description.get("thresholds", {})
-    if not isinstance(thresholds, dict) or not thresholds:
-        raise ModelFolderError(f"{path}: thresholds must map at least one lead set to a list of numbers")
-    for name, values in thresholds.items():
-        if not _is_list_of(values, int | float) or any(isinstance(v, bool) for v in values):
-            raise ModelFolderError(f"{path}: thresholds for {name} must be a list of numbers")
-        if len(values) != len(codes):
-            raise ModelFolderError(f"{path}: thresholds for {name} have {len(values)} values, not {len(codes)}")
+    _check_thresholds(description.get("thresholds", {}), len(codes), path, "thresholds")
+    if "stacks" in description:
+        _check_stack_entries(description, len(codes), path)
     files = description.get("weight_files")
     if not _is_list_of(files, str) or not files:
         raise ModelFolderError(f"{path}: weight_files must be a non-empty list of file names")
@@ -142,6 +160,40 @@ def _check_description(description: Any, path: Path) -> None:
         # Plain file names only: a model folder must not make us read files outside it.
         if Path(name).name != name or not name.endswith(".safetensors"):
             raise ModelFolderError(f"{path}: weight file {name!r} is not a .safetensors file name in the folder")
+
+
+def _check_thresholds(thresholds: Any, classes: int, path: Path, what: str) -> None:
+    if not isinstance(thresholds, dict) or not thresholds:
+        raise ModelFolderError(f"{path}: {what} must map at least one lead set to a list of numbers")
+    for name, values in thresholds.items():
+        if not _is_list_of(values, int | float) or any(isinstance(v, bool) for v in values):
+            raise ModelFolderError(f"{path}: {what} for {name} must be a list of numbers")
+        if len(values) != classes:
+            raise ModelFolderError(f"{path}: {what} for {name} have {len(values)} values, not {classes}")
+
+
+def _check_stack_entries(description: dict, classes: int, path: Path) -> None:
+    """The stack's entries of model.json: its trees file, a stack per lead set, each model's thresholds."""
+    if description.get("trees_file") != TREES_FILE:
+        raise ModelFolderError(f"{path}: trees_file must be {TREES_FILE!r}")
+    stacks = description["stacks"]
+    if not isinstance(stacks, dict) or not stacks:
+        raise ModelFolderError(f"{path}: stacks must map at least one lead set to a stack")
+    components = description.get("component_thresholds")
+    if not isinstance(components, dict) or set(components) != {"network", "features"}:
+        raise ModelFolderError(f"{path}: component_thresholds must have thresholds for 'network' and 'features'")
+    for name, values in components.items():
+        _check_thresholds(values, classes, path, f"component_thresholds {name}")
+
+
+def _load_stacks(description: dict, classes: int, path: Path) -> dict[str, Any]:
+    from .stacking import Stack
+
+    try:
+        return {name: Stack.from_json(data, classes, f"stack for {name}")
+                for name, data in description["stacks"].items()}
+    except ValueError as error:
+        raise ModelFolderError(f"{path}: {error}") from None
 
 
 def _is_list_of(value: Any, kind: type | Any) -> bool:
@@ -163,10 +215,22 @@ def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
     except (TypeError, ValueError) as error:
         message = str(error)
         raise ModelFolderError(message if str(config_path) in message else f"{config_path}: {message}") from None
-    return ModelFolder(
+    folder = ModelFolder(
         config=config,
         class_codes=list(description["class_codes"]),
         class_labels=list(description.get("class_labels", description["class_codes"])),
-        thresholds={k: np.asarray(v, dtype=np.float64) for k, v in description.get("thresholds", {}).items()},
+        thresholds=_arrays(description["thresholds"]),
         state_dicts=[load_weights(model_dir / name) for name in description["weight_files"]],
     )
+    if "stacks" in description:
+        from .trees import load_trees  # ecgnet.trees raises this module's errors
+
+        folder.stacks = _load_stacks(description, len(folder.class_codes), description_path)
+        folder.component_thresholds = {name: _arrays(values)
+                                       for name, values in description["component_thresholds"].items()}
+        folder.trees = load_trees(trees_file(model_dir))
+    return folder
+
+
+def _arrays(thresholds: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    return {name: np.asarray(values, dtype=np.float64) for name, values in thresholds.items()}

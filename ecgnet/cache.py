@@ -39,7 +39,7 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -395,24 +395,32 @@ def annotations_cached(index: RecordIndex, sample_rate: int, cache_dir: str | os
     if opened is not None:
         return opened
     peaks, values = compute_annotations(index.header_paths, sample_rate, n_jobs, progress)
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    offsets = np.cumsum([0] + [len(p) for p in peaks]).astype(np.int64)
+    joined = np.concatenate(peaks).astype(np.int64) if peaks else np.zeros(0, dtype=np.int64)
+    _publish_arrays(folder, {"peaks": joined, "peak_offsets": offsets, "features": values},
+                    lambda: _open_annotations(folder, len(index)) is not None)
+    return peaks, values
+
+
+def _publish_arrays(folder: Path, arrays: dict[str, np.ndarray], valid: Callable[[], bool]) -> None:
+    """Save ``arrays`` as ``<name>.npy`` in a partial folder and publish it as ``folder`` with one rename;
+    ``valid()`` says whether what sits at ``folder`` is usable (a concurrent build may have won the race)."""
+    cache_dir = folder.parent
+    cache_dir.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f"{_PARTIAL}{folder.name}.{os.getpid()}@{socket.gethostname()}.",
                                     dir=cache_dir))
     try:
-        offsets = np.cumsum([0] + [len(p) for p in peaks]).astype(np.int64)
-        joined = np.concatenate(peaks).astype(np.int64) if peaks else np.zeros(0, dtype=np.int64)
-        for name, array in (("peaks", joined), ("peak_offsets", offsets), ("features", values)):
+        for name, array in arrays.items():
             np.save(partial / f"{name}.npy", array, allow_pickle=False)
-        if folder.exists() and _open_annotations(folder, len(index)) is None:
+        if folder.exists() and not valid():
             _discard(folder)  # an invalid folder under the key would block every later build
         try:
             os.rename(partial, folder)
         except OSError:
-            if _open_annotations(folder, len(index)) is None:  # not a concurrent build that won the race
+            if not valid():  # not a concurrent build that won the race
                 raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return peaks, values
 
 
 def _open_annotations(folder: Path, records: int) -> tuple[list[np.ndarray], np.ndarray] | None:
@@ -423,6 +431,73 @@ def _open_annotations(folder: Path, records: int) -> tuple[list[np.ndarray], np.
     if offsets.shape != (records + 1,) or len(values) != records or int(offsets[-1]) != len(joined):
         return None
     return [joined[a:b] for a, b in zip(offsets[:-1], offsets[1:])], values
+
+
+# The measurements of the feature model (ecgnet.measurements), per record and lead set: cached beside the signals.
+_MEASUREMENTS = "measurements-"
+
+
+def _measurement_key(paths: Sequence[str], stats: np.ndarray, lead_sets: Sequence[Sequence[str]]) -> str:
+    from . import features, measurements
+    digest = hashlib.sha256()
+    for module in (measurements, features, signals, records):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(f"format {FORMAT_VERSION} lead sets {[list(s) for s in lead_sets]} numpy {np.__version__} "
+                  f"scipy {scipy.__version__} neurokit2 {_neurokit_version()}\n".encode())
+    for path, row in zip(paths, stats.tolist()):
+        digest.update(f"{path}\0{row}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def _measure_task(paths: Sequence[Path], lead_sets: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    from . import measurements
+    results = []
+    for path in paths:
+        try:
+            results.append(measurements.measure_file(path, lead_sets))
+        except RecordError:  # its signals were already reported: every value missing
+            results.append(np.full((len(lead_sets), measurements.NUM_MEASUREMENTS), np.nan, dtype=np.float32))
+    return results
+
+
+def compute_measurements(header_paths: Sequence[Path], lead_sets: Sequence[Sequence[str]], n_jobs: int = 1,
+                         progress: bool = True) -> np.ndarray:
+    """float32 (records, lead sets, NUM_MEASUREMENTS): each record measured from each lead set's leads
+    (:func:`ecgnet.measurements.measure_file`), in parallel."""
+    from . import measurements
+    size = max(1, min(TASK_RECORDS, math.ceil(len(header_paths) / (4 * effective_n_jobs(n_jobs)))))
+    starts = range(0, len(header_paths), size)
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    tasks = parallel(delayed(_measure_task)(header_paths[s : s + size], lead_sets) for s in starts)
+    values = np.full((len(header_paths), len(lead_sets), measurements.NUM_MEASUREMENTS), np.nan, dtype=np.float32)
+    with tqdm(total=len(header_paths), desc="measurements", unit="rec", disable=not progress) as bar:
+        for start, results in zip(starts, tasks):
+            values[start : start + len(results)] = results
+            bar.update(len(results))
+    return values
+
+
+def measurements_cached(index: RecordIndex, lead_sets: Sequence[Sequence[str]], cache_dir: str | os.PathLike,
+                        n_jobs: int = 1, progress: bool = True) -> np.ndarray:
+    """:func:`compute_measurements` for the records of ``index`` through ``cache_dir`` (``measurements.npy``),
+    built once per set of records and lead sets like the annotations."""
+    from . import measurements
+    paths = _absolute_paths(index)
+    folder = Path(cache_dir) / (_MEASUREMENTS + _measurement_key(paths, record_stats(index), lead_sets))
+    shape = (len(index), len(lead_sets), measurements.NUM_MEASUREMENTS)
+
+    def opened() -> np.ndarray | None:
+        try:
+            values = _load(folder, "measurements")
+        except (OSError, ValueError):
+            return None
+        return values if values.shape == shape and values.dtype == np.float32 else None
+
+    values = opened()
+    if values is None:
+        values = compute_measurements(index.header_paths, lead_sets, n_jobs, progress)
+        _publish_arrays(folder, {"measurements": values}, lambda: opened() is not None)
+    return values
 
 
 # Opening.

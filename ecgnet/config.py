@@ -85,6 +85,40 @@ class FeatureConfig:
     enabled: bool = False
 
 
+@dataclass
+class FeatureModelConfig:
+    """The feature model beside the network (:mod:`ecgnet.feature_model`): gradient-boosted trees (scikit-learn's
+    HistGradientBoostingClassifier), one per class and per lead set, on the measurements a cardiologist reads
+    (:mod:`ecgnet.measurements`) and age and sex, trained on the network's folds. A second-stage model
+    (:mod:`ecgnet.stacking`) joins its probabilities to the network's; the thresholds are tuned on the stack's
+    out-of-fold outputs. Off: the network alone decides."""
+
+    enabled: bool = False
+    max_iter: int = 150
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 10
+    l2_regularization: float = 1.0
+    # The stack: "logistic" (per class, a logistic regression on the two models' logits, cross-fitted on
+    # the folds) or "mean" (the mean of the two logits).
+    stack: str = "logistic"
+    stack_regularization: float = 1.0  # C of the logistic regression: smaller is a stronger pull to zero
+
+    def __post_init__(self) -> None:
+        if self.stack not in STACK_METHODS:
+            raise ValueError(f"feature_model.stack must be one of {', '.join(STACK_METHODS)}, not {self.stack!r}")
+        for name in ("max_iter", "max_leaf_nodes", "min_samples_leaf"):
+            if getattr(self, name) < (2 if name == "max_leaf_nodes" else 1):
+                raise ValueError(f"feature_model.{name} is too small: {getattr(self, name)!r}")
+        for name in ("learning_rate", "stack_regularization"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"feature_model.{name} must be positive, not {getattr(self, name)!r}")
+        if self.l2_regularization < 0:
+            raise ValueError(f"feature_model.l2_regularization must not be negative, not {self.l2_regularization!r}")
+
+
+STACK_METHODS = ("logistic", "mean")
+THRESHOLD_METHODS = ("coordinate", "evolution", "fixed", "f1", "shrunk", "bagged")  # see ecgnet.thresholds
 AUGMENTATIONS = ("cutout", "gaussian_blur", "amplitude_scaling", "baseline_shift", "baseline_wander",
                  "powerline_noise", "lead_dropout", "lead_shuffle", "lead_inversion", "pad_crop")
 
@@ -165,7 +199,7 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         choices = {"device": ("auto", "cpu", "cuda"), "validation": ("kfold", "leave-source-out"),
-                   "threshold_method": ("coordinate", "evolution", "fixed")}
+                   "threshold_method": THRESHOLD_METHODS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"training.{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
@@ -197,6 +231,7 @@ class RunConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     beats: BeatConfig = field(default_factory=BeatConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    feature_model: FeatureModelConfig = field(default_factory=FeatureModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,14 +22,24 @@ from tqdm.auto import tqdm
 
 from models import create_model_from_config
 
-from . import features, signals
+from . import feature_model, features, measurements, signals
 from .artifacts import ModelFolderError, load_model_folder
 from .config import RunConfig
 from .data import lead_set_name, record_windows
 from .device import resolve_device
 from .files import write_text_atomic
 from .outputs import save_outputs
-from .records import Header, RecordError, find_header_files, read_header, read_record, standard_leads
+from .records import (
+    Header,
+    RecordError,
+    closest_lead_set,
+    find_header_files,
+    read_header,
+    read_record,
+    standard_leads,
+)
+from .stacking import Stack
+from .trees import TreeEnsemble
 
 
 @dataclass
@@ -42,6 +52,14 @@ class Ensemble:
     thresholds: dict[str, np.ndarray]
     device: torch.device
     batch_size: int = 64
+    # The feature model and the stack (see ecgnet.feature_model, ecgnet.stacking), when the model has them.
+    trees: dict[str, TreeEnsemble] | None = None
+    stacks: dict[str, Stack] | None = None
+    component_thresholds: dict[str, dict[str, np.ndarray]] | None = None
+
+    @property
+    def stacked(self) -> bool:
+        return self.stacks is not None
 
     def _tensor(self, values: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(self.device)
@@ -60,18 +78,23 @@ class Ensemble:
             out[part] = (total / len(self.networks)).cpu().numpy()
         return out
 
-    def thresholds_for(self, leads: Sequence[str]) -> np.ndarray:
-        """Thresholds tuned for ``leads``; for a lead set not tuned, those of the most similar tuned set."""
-        name = lead_set_name(leads)
-        if name in self.thresholds:
-            return self.thresholds[name]
-        wanted = set(name.split(","))
+    def thresholds_for(self, leads: Sequence[str], component: str = "final") -> np.ndarray:
+        """Thresholds tuned for ``leads``; for a lead set not tuned, those of the most similar tuned set.
+        ``component`` "network" or "features" gives the thresholds of that model alone (stacked models)."""
+        thresholds = self.thresholds
+        if component != "final" and self.stacked:
+            thresholds = self.component_thresholds[component]
+        return thresholds[closest_lead_set(lead_set_name(leads), list(thresholds))]
 
-        def similarity(key: str) -> float:  # Jaccard index of the two lead sets
-            tuned = set(key.split(","))
-            return len(wanted & tuned) / len(wanted | tuned)
-
-        return self.thresholds[max(self.thresholds, key=similarity)]
+    def combine(self, lead_set: str, network: np.ndarray, measurements: np.ndarray,
+                demographics: np.ndarray) -> dict[str, np.ndarray]:
+        """The probabilities (records, classes) of records of one lead set: ``final``, and with a stack
+        ``network``, ``features`` (the feature model) and ``stack`` (= ``final``)."""
+        if not self.stacked:
+            return {"final": network, "network": network}
+        features = feature_model.predict(self.trees, lead_set, self.class_codes, measurements, demographics)
+        stacked = self.stacks[closest_lead_set(lead_set, list(self.stacks))].combine(network, features)
+        return {"final": stacked, "network": network, "features": features, "stack": stacked}
 
 
 def build_network(config: RunConfig, num_classes: int) -> torch.nn.Module:
@@ -94,9 +117,25 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensembl
             raise ModelFolderError(f"{model_dir}: weights of fold {k} do not fit the configured network "
                                    f"({first_line})") from None
         networks.append(network.to(torch_device).eval())
+    if folder.stacks is not None:
+        check_trees(folder.trees, folder.stacks, folder.class_codes, Path(model_dir) / "trees.safetensors")
     # A GPU is only busy with large batches; on a CPU, 64 windows already amortise the per-call overhead.
     batch_size = 1024 if torch_device.type == "cuda" else 64
-    return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device, batch_size)
+    return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device, batch_size,
+                    folder.trees, folder.stacks, folder.component_thresholds)
+
+
+def check_trees(trees: dict[str, TreeEnsemble], stacks: dict[str, Stack], codes: list[str], path: Path) -> None:
+    """Every lead set with a stack has a model per class, each taking as many inputs as the measurements give."""
+    inputs = len(feature_model.feature_matrix(np.zeros((1, measurements.NUM_MEASUREMENTS)), np.zeros((1, 4)))[0])
+    for lead_set in stacks:
+        for code in codes:
+            model = trees.get(feature_model.model_key(lead_set, code))
+            if model is None:
+                raise ModelFolderError(f"{path}: no model for class {code} and leads {lead_set}")
+            if model.num_features != inputs:
+                raise ModelFolderError(f"{path}: the model for class {code} and leads {lead_set} takes "
+                                       f"{model.num_features} inputs, not {inputs}")
 
 
 @dataclass
@@ -108,6 +147,8 @@ class PreparedRecord:
     lead_mask: np.ndarray  # (12,)
     demographics: np.ndarray  # (4,)
     features: np.ndarray | None = None  # (NUM_FEATURES,) hand-made features, when the model takes them
+    lead_set: str = ""  # the leads it was prepared with (ecgnet.data.lead_set_name)
+    measurements: np.ndarray | None = None  # (NUM_MEASUREMENTS,) for the feature model, when the model has one
 
 
 def prepare_record(
@@ -124,7 +165,9 @@ def prepare_record(
     if not keep.any():  # the leads are there but hold no finite sample
         raise RecordError(source, f"has no usable sample in the model's leads ({', '.join(leads)})")
     extra = annotation.features if config.features.enabled else None
-    return PreparedRecord(header.record_id, windows, keep, signals.demographics(header.age, header.sex), extra)
+    measured = measurements.measure(recording, header, [leads], source)[0] if config.feature_model.enabled else None
+    return PreparedRecord(header.record_id, windows, keep, signals.demographics(header.age, header.sex), extra,
+                          lead_set_name(leads), measured)
 
 
 def combine_windows(window_probabilities: np.ndarray) -> np.ndarray:
@@ -133,7 +176,29 @@ def combine_windows(window_probabilities: np.ndarray) -> np.ndarray:
 
 
 def predict_prepared(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> np.ndarray:
-    """Probabilities (records, classes) for prepared records, all their windows in shared batches."""
+    """Final probabilities (records, classes) for prepared records (the networks', or with a stack the
+    stack's), all their windows in shared batches."""
+    return predict_components(ensemble, records)["final"]
+
+
+def predict_components(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> dict[str, np.ndarray]:
+    """Probabilities (records, classes) for prepared records, by :meth:`Ensemble.combine`: ``final`` and
+    ``network``, and with a stack ``features`` and ``stack``; each record combined for its own lead set."""
+    network = _network_probabilities(ensemble, records)
+    if not ensemble.stacked:
+        return {"final": network, "network": network}
+    out: dict[str, np.ndarray] = {}
+    for lead_set in dict.fromkeys(r.lead_set for r in records):
+        rows = [i for i, r in enumerate(records) if r.lead_set == lead_set]
+        combined = ensemble.combine(lead_set, network[rows], np.stack([records[i].measurements for i in rows]),
+                                    np.stack([records[i].demographics for i in rows]))
+        for name, values in combined.items():
+            out.setdefault(name, np.zeros_like(network))[rows] = values
+    return out
+
+
+def _network_probabilities(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> np.ndarray:
+    """The networks' probabilities (records, classes), all windows in shared batches."""
     if not records:
         return np.zeros((0, len(ensemble.class_codes)))
     counts = [len(r.windows) for r in records]
@@ -199,7 +264,9 @@ class _RecordLoader(torch.utils.data.Dataset):
             return path, error
 
 
-def _batches(paths, leads, config, workers: int, records_per_batch: int) -> Iterator[list]:
+def prepared_batches(paths: Sequence[Path], leads: Sequence[str], config: RunConfig, workers: int,
+                     records_per_batch: int) -> Iterator[list]:
+    """Lists of (path, PreparedRecord or RecordError), read and prepared in ``workers`` processes."""
     loader = torch.utils.data.DataLoader(
         _RecordLoader(paths, leads, config), batch_size=records_per_batch, num_workers=workers,
         collate_fn=list, persistent_workers=False,
@@ -232,7 +299,7 @@ def run_folder(
     bar = tqdm(total=total, desc="running", unit="rec", disable=not progress)
     for leads, paths in groups.items():
         thresholds = ensemble.thresholds_for(leads)
-        for batch in _batches(paths, leads, ensemble.config, workers, records_per_batch):
+        for batch in prepared_batches(paths, leads, ensemble.config, workers, records_per_batch):
             ok = [(p, r) for p, r in batch if not isinstance(r, RecordError)]
             failures += [(r.source, r.problem) for _, r in batch if isinstance(r, RecordError)]
             probabilities = predict_prepared(ensemble, [r for _, r in ok])

@@ -227,6 +227,16 @@ def evaluate(labels: Any, binary: Any, scalars: Any, table: ClassTable | None = 
     )
 
 
+SUMMARY_SCORES = ("challenge_metric", "auroc", "auprc", "f_measure", "accuracy")
+
+
+def summary_scores(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray,
+                   table: ClassTable | None = None) -> dict[str, float]:
+    """The five overall scores (:data:`SUMMARY_SCORES`) of ``probabilities >= thresholds``, by name."""
+    scores = evaluate(labels, probabilities >= thresholds, probabilities, table)
+    return {name: getattr(scores, name) for name in SUMMARY_SCORES}
+
+
 # Reading labels and outputs.
 def load_labels(header_files: Sequence[PathLike], table: ClassTable | None = None) -> np.ndarray:
     """Boolean (records, classes): the scored classes of each header's ``Dx`` line.

@@ -25,6 +25,8 @@ LEAD_SETS: dict[int, tuple[str, ...]] = {
     3: ("I", "II", "V2"),
     2: ("I", "II"),
 }
+#: The lead sets a model is tuned and scored on, 12 leads first.
+EVALUATED_LEAD_SETS: tuple[tuple[str, ...], ...] = tuple(LEAD_SETS[n] for n in (12, 6, 4, 3, 2))
 _CANONICAL_LEAD = {lead.upper(): lead for lead in STANDARD_LEADS}
 _RECORD_EXTENSIONS = (".mat", ".hea", ".dat")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -112,6 +114,21 @@ def standard_leads(leads: Sequence[str]) -> tuple[str, ...]:
     non-standard names are dropped)."""
     present = {canonical_lead(lead) for lead in leads}
     return tuple(lead for lead in STANDARD_LEADS if lead in present)
+
+
+def closest_lead_set(wanted: str, available: Sequence[str]) -> str:
+    """The lead-set key of ``available`` (comma-joined standard leads, as :func:`ecgnet.data.lead_set_name`
+    writes them) most like ``wanted``, by the Jaccard index of their leads: a model serves a lead set it was
+    not tuned for with what it learnt for the most similar one. ValueError when ``available`` is empty."""
+    if not available:
+        raise ValueError("no lead set to choose from")
+    leads = set(wanted.split(","))
+
+    def similarity(key: str) -> float:
+        other = set(key.split(","))
+        return len(leads & other) / len(leads | other)
+
+    return wanted if wanted in available else max(available, key=similarity)
 
 
 def strip_record_extension(name: str) -> str:

@@ -32,7 +32,6 @@ import html
 import io
 import json
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import metric
-from .files import write_text_atomic
+from .files import write_bytes_atomic, write_text_atomic
 from .labels import ClassTable, load_class_table
 from .records import STANDARD_LEADS, find_header_files, read_header, source_of, standard_leads
 
@@ -360,20 +359,6 @@ def training_figure(csv_path: PathLike) -> Figure:
 
 
 # Writing files.
-def write_bytes_atomic(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    # open(..., "xb") rather than mkstemp: the file gets the mode open() gives (mkstemp's is owner-only).
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as f:
-            f.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def plot_training_log(csv_path: PathLike, png_path: PathLike) -> Path:
     """Draw a model folder's ``training_log.csv`` (see :func:`training_figure`) as a PNG file; return its path."""
     png_path = Path(png_path)

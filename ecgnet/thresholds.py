@@ -16,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import differential_evolution
 
-METHODS = ("coordinate", "evolution", "fixed")
+from .config import THRESHOLD_METHODS as METHODS
+
+BAGS = 20  # bootstrap resamples of the "bagged" method
 
 
 def _candidates(probabilities: np.ndarray, count: int) -> np.ndarray:
@@ -169,13 +171,36 @@ def tune_thresholds(
     method: str = "coordinate",
     seed: int = 0,
 ) -> np.ndarray:
-    """Per-class thresholds for ``probabilities`` (records x classes) that maximise the Challenge metric."""
+    """Per-class thresholds for ``probabilities`` (records x classes) that maximise the Challenge metric.
+
+    Besides the searches: ``f1`` keeps each class's F1 optimum, ``shrunk`` takes the midpoint of the
+    coordinate result and the F1 optima, and ``bagged`` the median of coordinate searches on bootstrap
+    resamples of the records (both pull the thresholds away from what fits these records only).
+    """
     if method not in METHODS:
         raise ValueError(f"unknown threshold method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "fixed" or len(labels) == 0:
         return np.full(labels.shape[1], 0.5)
     start = f1_thresholds(labels, probabilities)
+    if method == "f1":
+        return start
+    if method == "bagged":
+        return _bagged(labels, probabilities, weights, sinus_index, seed)
     thresholds = coordinate_search(labels, probabilities, weights, sinus_index, start)
+    if method == "shrunk":
+        return (thresholds + start) / 2
     if method == "evolution":
         thresholds = evolution_search(labels, probabilities, weights, sinus_index, thresholds, seed)
     return thresholds
+
+
+def _bagged(labels: np.ndarray, probabilities: np.ndarray, weights: np.ndarray, sinus_index: int | None,
+            seed: int) -> np.ndarray:
+    """The per-class median of coordinate searches on :data:`BAGS` bootstrap resamples of the records."""
+    rng = np.random.default_rng(seed)
+    found = []
+    for _ in range(BAGS):
+        rows = rng.integers(0, len(labels), len(labels))
+        start = f1_thresholds(labels[rows], probabilities[rows])
+        found.append(coordinate_search(labels[rows], probabilities[rows], weights, sinus_index, start))
+    return np.median(found, axis=0)

@@ -20,7 +20,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -29,9 +29,23 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import distributed, losses, metric
-from .artifacts import read_json, save_model_description, save_weights, weight_file, write_json
-from .cache import annotations_cached, compute_annotations, default_cache_dir, prepare_cached
+from . import distributed, feature_model, losses, metric, stacking
+from .artifacts import (
+    read_json,
+    save_model_description,
+    save_weights,
+    trees_file,
+    weight_file,
+    write_json,
+)
+from .cache import (
+    annotations_cached,
+    compute_annotations,
+    compute_measurements,
+    default_cache_dir,
+    measurements_cached,
+    prepare_cached,
+)
 from .config import RunConfig, TrainingConfig
 from .data import (
     ExampleOptions,
@@ -46,17 +60,18 @@ from .data import (
     record_windows,
     stratified_folds,
 )
+from .files import atomic_path
 from .inference import Ensemble, PreparedRecord, build_network, predict_prepared
 from .labels import ClassTable, default_class_table
 from .objective import Objective, TrainingModel
 from .pretrain import pretrain
-from .records import LEAD_SETS
+from .records import EVALUATED_LEAD_SETS, LEAD_SETS
 from .report import plot_training_log
 from .thresholds import f1_thresholds, tune_thresholds
+from .trees import save_trees
 
 T = TypeVar("T")
 LOG_FIELDS = ["fold", "epoch", "train_loss", "val_challenge", "val_auroc", "learning_rate", "seconds"]
-EVALUATED_LEAD_SETS = tuple(LEAD_SETS[n] for n in (12, 6, 4, 3, 2))
 
 
 @dataclass
@@ -72,6 +87,8 @@ class TrainingData:
     # of the fold's training sources too.
     unlabelled: PreparedSignals | None = None
     unlabelled_sources: list[str] | None = None
+    # The feature model's measurements (records, lead sets of EVALUATED_LEAD_SETS, measurements) when it is on.
+    measurements: np.ndarray | None = None
 
 
 def _through_cache(config: RunConfig, cached: Callable[[Path, int], T], uncached: Callable[[int], T]) -> T:
@@ -109,6 +126,16 @@ def annotate(index: RecordIndex, prepared: PreparedSignals, config: RunConfig, p
     return dataclasses.replace(prepared, peaks=peaks, features=values)
 
 
+def measure(index: RecordIndex, config: RunConfig, progress: bool) -> np.ndarray | None:
+    """Each record's measurements for each evaluated lead set when the feature model is on (from the disk
+    cache, like the signals), else None."""
+    if not config.feature_model.enabled:
+        return None
+    return _through_cache(
+        config, lambda folder, n_jobs: measurements_cached(index, EVALUATED_LEAD_SETS, folder, n_jobs, progress),
+        lambda n_jobs: compute_measurements(index.header_paths, EVALUATED_LEAD_SETS, n_jobs, progress))
+
+
 def chosen_rows(index: RecordIndex, settings: TrainingConfig) -> np.ndarray:
     """The rows a recipe trains on: all, or those with a scored label, at most ``max_records`` of them."""
     rows = np.arange(len(index))
@@ -120,11 +147,15 @@ def chosen_rows(index: RecordIndex, settings: TrainingConfig) -> np.ndarray:
 
 
 def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress: bool = True,
-                       log: Callable[[str], None] = print) -> TrainingData:
-    """Index, filter and preprocess the records of ``data_dir`` and assign their folds."""
+                       log: Callable[[str], None] = print, exclude: Collection[str] = ()) -> TrainingData:
+    """Index, filter and preprocess the records of ``data_dir`` and assign their folds; records whose id is in
+    ``exclude`` (a held-out test set's) are left out."""
     settings = config.training
     table = default_class_table()
     index, failures = index_records(data_dir, table)
+    if exclude:
+        excluded = set(exclude)
+        index = index.subset([i for i, record_id in enumerate(index.record_ids) if record_id not in excluded])
     # Every record of the folder is prepared (and cached) once; the recipe's choice of records is made
     # afterwards, so that recipes choosing differently share one cache.
     prepared, kept, more_failures = prepare(index, config, progress)
@@ -132,6 +163,7 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
     for path, reason in failures + more_failures:
         log(f"skipped {path}: {reason}")
     prepared = annotate(index, prepared, config, progress)
+    measurements = measure(index, config, progress)
     if settings.source_table:
         index.sources = losses.record_sources(index.record_ids, losses.read_source_table(settings.source_table))
     chosen = chosen_rows(index, settings)
@@ -140,6 +172,7 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
         rows = np.flatnonzero(~index.labels.any(axis=1))
         unlabelled, unlabelled_sources = prepared.subset(rows), [index.sources[r] for r in rows]
     index, prepared = index.subset(chosen), prepared.subset(chosen)
+    measurements = None if measurements is None else measurements[chosen]
     if len(index) == 0:
         raise ValueError(f"{data_dir}: no usable labelled record")
     if settings.validation == "leave-source-out":
@@ -151,7 +184,7 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
         names = [f"fold{k}" for k in range(settings.folds)]
     log(f"{len(index)} records, {int(index.labels.any(axis=1).sum())} with a scored label, "
         f"{len(names)} folds ({settings.validation})")
-    return TrainingData(index, prepared, folds, names, table, unlabelled, unlabelled_sources)
+    return TrainingData(index, prepared, folds, names, table, unlabelled, unlabelled_sources, measurements)
 
 
 def validation_records(data: TrainingData, rows: np.ndarray, leads, config: RunConfig) -> list[PreparedRecord]:
@@ -248,9 +281,8 @@ class FoldTrainer:
             "epoch": self.epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs, "torch_rng": torch.get_rng_state(),
         }
-        temporary = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, self.checkpoint)
+        with atomic_path(self.checkpoint) as temporary:
+            torch.save(state, temporary)
 
     def load_checkpoint(self) -> bool:
         if not self.checkpoint.is_file():
@@ -367,34 +399,24 @@ def out_of_fold_probabilities(network, data: TrainingData, rows: np.ndarray, con
             for leads in EVALUATED_LEAD_SETS}
 
 
-SUMMARY_SCORES = ("challenge_metric", "auroc", "auprc", "f_measure", "accuracy")
-
-
-def _scores(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray, table: ClassTable) -> dict:
-    scores = metric.evaluate(labels, probabilities >= thresholds, probabilities, table)
-    return {name: getattr(scores, name) for name in SUMMARY_SCORES}
-
-
 def summarise(labels: np.ndarray, oof: dict[str, np.ndarray], thresholds: dict[str, np.ndarray],
               table: ClassTable, folds: np.ndarray) -> dict[str, dict]:
     """Out-of-fold scores per lead set with the tuned thresholds: over all records, and over each fold's
     (``per_fold``: lists in fold order, the spread that one pooled number hides)."""
     summary = {}
     for name, probabilities in oof.items():
-        pooled = _scores(labels, probabilities, thresholds[name], table)
-        each = [_scores(labels[folds == k], probabilities[folds == k], thresholds[name], table)
+        pooled = metric.summary_scores(labels, probabilities, thresholds[name], table)
+        each = [metric.summary_scores(labels[folds == k], probabilities[folds == k], thresholds[name], table)
                 for k in range(int(folds.max()) + 1)]
-        per_fold = {score: [fold[score] for fold in each] for score in SUMMARY_SCORES}
+        per_fold = {score: [fold[score] for fold in each] for score in metric.SUMMARY_SCORES}
         summary[name] = {"records": int(len(labels)), **pooled, "per_fold": per_fold}
     return summary
 
 
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:
     """An .npz file written through a temporary file and a rename: a resumed run trusts these files."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as f:
+    with atomic_path(path) as temporary, open(temporary, "wb") as f:
         np.savez(f, **arrays)
-    os.replace(temporary, path)
 
 
 def describe_run(config: RunConfig, device: torch.device) -> str:
@@ -463,20 +485,72 @@ def train_fold(trainer: FoldTrainer, model_dir: Path, training_log: Callable[[di
     return fold_oof
 
 
+@dataclass
+class SecondStage:
+    """The feature model and the stack, fitted on the folds: the trees (for inference), the stack per lead set,
+    and the out-of-fold probabilities of the feature model and of the stack."""
+
+    trees: dict
+    stacks: dict[str, stacking.Stack]
+    features_oof: dict[str, np.ndarray]
+    stack_oof: dict[str, np.ndarray]
+
+
+def fit_second_stage(data: TrainingData, network_oof: dict[str, np.ndarray], config: RunConfig,
+                     log: Callable[[str], None]) -> SecondStage:
+    """Fit the feature model on the network's folds, then the stack on both models' out-of-fold outputs."""
+    settings, labels = config.feature_model, data.index.labels
+    measured = {lead_set_name(leads): data.measurements[:, j] for j, leads in enumerate(EVALUATED_LEAD_SETS)}
+    features_oof, trees = feature_model.fit(measured, data.prepared.demographics, labels, data.folds,
+                                            data.table.codes, settings, config.training.seed, log)
+    stacks, stack_oof = {}, {}
+    for name, network in network_oof.items():
+        features = features_oof[name]
+        stacks[name] = stacking.fit(network, features, labels, settings.stack, settings.stack_regularization)
+        stack_oof[name] = stacking.cross_fitted(network, features, labels, data.folds, settings.stack,
+                                                settings.stack_regularization)
+    return SecondStage(trees, stacks, features_oof, stack_oof)
+
+
+def tune_all(labels: np.ndarray, oof: dict[str, np.ndarray], table: ClassTable, settings: TrainingConfig
+             ) -> dict[str, np.ndarray]:
+    """Thresholds per lead set, tuned on its out-of-fold probabilities."""
+    return {name: tune_thresholds(labels, p, table.weights, table.sinus_rhythm_index, settings.threshold_method,
+                                  settings.seed) for name, p in oof.items()}
+
+
 def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, oof: dict[str, np.ndarray],
                        log: Callable[[str], None]) -> dict:
-    """Tune the thresholds on the out-of-fold probabilities, write the rest of the model folder, drop
+    """Fit the feature model and the stack when they are on, tune the thresholds on the out-of-fold
+    probabilities of the final outputs (and of each model alone), write the rest of the model folder, drop
     the checkpoints; return the summary."""
     settings = config.training
     labels = data.index.labels
-    thresholds = {name: tune_thresholds(labels, p, data.table.weights, data.table.sinus_rhythm_index,
-                                        settings.threshold_method, settings.seed) for name, p in oof.items()}
+    components = {"network": oof}
+    second = None
+    if config.feature_model.enabled:
+        second = fit_second_stage(data, oof, config, log)
+        components = {"network": oof, "features": second.features_oof, "stack": second.stack_oof}
+    final = components["stack"] if second else oof
+    thresholds = {name: tune_all(labels, probabilities, data.table, settings)
+                  for name, probabilities in components.items()}
     summary = {"validation": settings.validation, "folds": data.fold_names,
-               "out_of_fold": summarise(labels, oof, thresholds, data.table, data.folds)}
+               "out_of_fold": summarise(labels, final, thresholds["stack" if second else "network"], data.table,
+                                        data.folds)}
+    if second:
+        summary["components"] = {name: summarise(labels, components[name], thresholds[name], data.table, data.folds)
+                                 for name in ("network", "features")}
+        save_trees(trees_file(model_dir), second.trees)
     save_model_description(model_dir, config, data.table.codes, data.table.labels, len(data.fold_names),
-                           thresholds)
+                           thresholds["stack" if second else "network"],
+                           stacks=second.stacks if second else None,
+                           component_thresholds={k: v for k, v in thresholds.items() if k != "stack"} if second
+                           else None)
     write_json(model_dir / "summary.json", summary)
-    save_arrays(model_dir / "out_of_fold.npz", labels=labels, folds=data.folds, **oof)
+    arrays = {f"{component}:{name}": p for component, probabilities in components.items() if component != "stack"
+              for name, p in probabilities.items()} if second else {}
+    save_arrays(model_dir / "out_of_fold.npz", record_ids=np.array(data.index.record_ids), labels=labels,
+                folds=data.folds, **final, **arrays)
     try:
         plot_training_log(model_dir / "training_log.csv", model_dir / "training_curves.png")
     except (OSError, ValueError) as error:  # a picture is not worth failing a finished training for
@@ -493,15 +567,16 @@ def _discard(_: object) -> None:
 
 
 def train(data_dir: str | os.PathLike, model_dir: str | os.PathLike, config: RunConfig, resume: bool = False,
-          progress: bool = True, log: Callable[[str], None] = print) -> dict:
-    """Train the ensemble of ``config`` on ``data_dir`` and write the model folder; return the summary.
+          progress: bool = True, log: Callable[[str], None] = print, exclude: Collection[str] = ()) -> dict:
+    """Train the ensemble of ``config`` on ``data_dir`` (less the records whose id is in ``exclude``) and write
+    the model folder; return the summary.
 
     Under torchrun every process calls this and gets the summary; only rank 0 logs and writes.
     """
     with distributed.process_group(config.training.device) as device:
         main = distributed.is_main()
         return _train(data_dir, Path(model_dir), config, device, resume, progress and main,
-                      log if main else _discard)
+                      log if main else _discard, exclude)
 
 
 def run_identity(config: RunConfig, data: TrainingData) -> dict:
@@ -529,12 +604,12 @@ def check_same_run(model_dir: Path, config: RunConfig, data: TrainingData, resum
 
 
 def _train(data_dir: str | os.PathLike, model_dir: Path, config: RunConfig, device: torch.device, resume: bool,
-           progress: bool, log: Callable[[str], None]) -> dict:
+           progress: bool, log: Callable[[str], None], exclude: Collection[str]) -> dict:
     checkpoint_dir = model_dir / "checkpoints"
     if distributed.is_main():
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
     log(describe_run(config, device))
-    data = load_training_data(data_dir, config, progress, log)
+    data = load_training_data(data_dir, config, progress, log, exclude)
     if distributed.is_main():
         check_same_run(model_dir, config, data, resume)
     oof = {lead_set_name(leads): np.zeros(data.index.labels.shape) for leads in EVALUATED_LEAD_SETS}

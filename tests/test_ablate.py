@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import pytest
 from conftest import tiny_config
 
-from ecgnet import ablate
+from ecgnet import ablate, heldout
 from ecgnet.synthetic import generate_dataset
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,9 @@ def test_every_variant_switches_on_its_method_only():
                for name, config in configs.items() if name != "base"}
     assert changed == {"beat_sampling": {"beats"}, "features": {"features"}, "label_masking": {"training"},
                        "augmentation": {"augment"}, "domain": {"training"}, "reward_weights": {"training"},
-                       "challenge_loss": {"training"}, "pretraining": {"training"}}
+                       "challenge_loss": {"training"}, "pretraining": {"training"}, "feature_model": set(),
+                       "longer_training": {"training"}}
+    assert configs["feature_model"].feature_model.enabled != base.feature_model.enabled
     assert configs["pretraining"].training.pretrain_epochs >= 1
     with pytest.raises(ValueError, match="unknown method"):
         ablate.variant_configs(base, ["dropout"])
@@ -64,3 +67,31 @@ def test_markdown_reports_pooled_spread_and_change_from_base():
     assert "| features | 0.450 (0.450 ± 0.010) +0.050 | 2.0 |" in markdown
     assert "| base | 0.400 (0.400 ± 0.010) | 2.0 |" in markdown
     assert ablate._spread([0.1, math.nan, 0.3]) == pytest.approx((0.2, 0.1))
+
+
+def test_with_a_test_folder_training_leaves_it_out_and_every_run_is_scored_there(tmp_path):
+    import shutil
+
+    from ecgnet.training import load_training_data
+
+    generate_dataset(tmp_path / "data", 40, seed=5, progress=False, frequency=250.0)
+    generate_dataset(tmp_path / "test", 12, seed=6, progress=False, frequency=250.0, prefix="TST")
+    for suffix in (".hea", ".mat"):  # a training record that is also a test record: left out of training
+        shutil.copy(tmp_path / "data" / f"SYN0001{suffix}", tmp_path / "test")
+    base = tiny_config(epochs=1, folds=2)
+    base = base.override("feature_model", enabled=True, max_iter=5, max_leaf_nodes=4, min_samples_leaf=3)
+    ablate.ablate(tmp_path / "data", tmp_path / "out", base, [], progress=False, log=lambda _: None,
+                  test_dir=tmp_path / "test")
+    result = json.loads((tmp_path / "out" / "runs" / "base" / ablate.RESULT).read_text())
+    assert all(scores["records"] == 13 for scores in result["heldout"].values())
+    data = load_training_data(tmp_path / "data", base, progress=False, log=lambda _: None,
+                              exclude=heldout.test_record_ids(tmp_path / "test"))
+    assert "SYN0001" not in data.index.record_ids and len(data.index) == 39
+    markdown = (tmp_path / "out" / "heldout.md").read_text()
+    assert "13 records" in markdown
+    for model in ("final", "network alone", "feature model alone"):
+        assert f"| base | {model} |" in markdown
+    with open(tmp_path / "out" / "heldout.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * 5 * len(ablate.SCORES)
+    assert all(-1 <= float(r["heldout"]) <= 1 for r in rows if r["heldout"] != "n/a")

@@ -41,7 +41,7 @@ def test_default_toml_matches_default_path_and_reads_values():
 def test_json_of_a_config_is_plain_json(tmp_path):
     RunConfig().save_json(tmp_path / "c.json")
     data = json.loads((tmp_path / "c.json").read_text())
-    assert set(data) == {"version", "signals", "model", "training", "beats", "features", "augment"}
+    assert set(data) == {"version", "signals", "model", "training", "beats", "features", "feature_model", "augment"}
     assert data["model"]["stage_channels"] == [64, 128, 192, 256]
 
 
