@@ -52,6 +52,7 @@ VARIANTS: dict[str, Callable[[RunConfig], RunConfig]] = {
         c, feature_model=dataclasses.replace(c.feature_model, enabled=not c.feature_model.enabled)),
     "longer_training": lambda c: c.override("training", epochs=c.training.epochs * 2,
                                             patience=c.training.patience * 2),
+    "weight_averaging": lambda c: c.override("training", ema_decay=0.99),
 }
 BASE = "base"
 SCORES = (("challenge_metric", "Challenge metric"), ("auroc", "AUROC"), ("f_measure", "F-measure"))
@@ -84,7 +85,8 @@ def run_variant(data_dir: str | Path, run_dir: Path, config: RunConfig, progress
     result = {"config": config.to_dict(), "seconds": time.perf_counter() - started, "summary": summary,
               "test": test}
     if test_dir is not None:
-        result["heldout"] = heldout.evaluate(run_dir, test_dir, config.training.device, log=log)
+        result["heldout"] = heldout.evaluate(run_dir, test_dir, config.training.device, config.training.workers,
+                                             log=log)
     write_json(saved, result)
     return result
 
@@ -182,9 +184,10 @@ def heldout_rows(results: dict[str, dict]) -> list[dict]:
         summary = result["summary"]
         for lead_set, scores in result["heldout"].items():
             for component, _ in COMPONENTS:
-                if component not in scores:
-                    continue
-                oof = summary["out_of_fold"] if component == "final" else summary["components"][component]
+                estimates = {"final": summary["out_of_fold"], **summary.get("components", {})}
+                if component not in scores or component not in estimates:
+                    continue  # a run without the stack has its final outputs only
+                oof = estimates[component]
                 for score, _ in SCORES:
                     rows.append({"variant": variant, "model": component,
                                  "lead_set": LEAD_SET_NAMES.get(lead_set, lead_set), "score": score,

@@ -196,6 +196,9 @@ class TrainingConfig:
     # training records and the unlabelled ones, before fine-tuning; 0 epochs = off.
     pretrain_epochs: int = 0
     pretrain_temperature: float = 0.1
+    # An exponential moving average of the weights, validated and kept (per step: w_ema = d w_ema + (1 - d) w);
+    # 0 = off.
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         choices = {"device": ("auto", "cpu", "cuda"), "validation": ("kfold", "leave-source-out"),
@@ -215,6 +218,8 @@ class TrainingConfig:
         for name in ("domain_weight", "reward_alpha", "challenge_loss_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"training.{name} must not be negative, not {getattr(self, name)!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"training.ema_decay must be in [0, 1), not {self.ema_decay!r}")
         if not self.pretrain_temperature > 0:
             raise ValueError(f"training.pretrain_temperature must be positive, not {self.pretrain_temperature!r}")
         if not self.learning_rate > 0 or self.weight_decay < 0:

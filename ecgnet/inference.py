@@ -91,7 +91,7 @@ class Ensemble:
         """The probabilities (records, classes) of records of one lead set: ``final``, and with a stack
         ``network``, ``features`` (the feature model) and ``stack`` (= ``final``)."""
         if not self.stacked:
-            return {"final": network, "network": network}
+            return {"final": network}
         features = feature_model.predict(self.trees, lead_set, self.class_codes, measurements, demographics)
         stacked = self.stacks[closest_lead_set(lead_set, list(self.stacks))].combine(network, features)
         return {"final": stacked, "network": network, "features": features, "stack": stacked}
@@ -182,11 +182,11 @@ def predict_prepared(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> n
 
 
 def predict_components(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> dict[str, np.ndarray]:
-    """Probabilities (records, classes) for prepared records, by :meth:`Ensemble.combine`: ``final`` and
-    ``network``, and with a stack ``features`` and ``stack``; each record combined for its own lead set."""
+    """Probabilities (records, classes) for prepared records, by :meth:`Ensemble.combine`: ``final``, and
+    with a stack ``network``, ``features`` and ``stack``; each record combined for its own lead set."""
     network = _network_probabilities(ensemble, records)
     if not ensemble.stacked:
-        return {"final": network, "network": network}
+        return {"final": network}
     out: dict[str, np.ndarray] = {}
     for lead_set in dict.fromkeys(r.lead_set for r in records):
         rows = [i for i, r in enumerate(records) if r.lead_set == lead_set]

@@ -272,12 +272,23 @@ class FoldTrainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast and self.amp_dtype == torch.float16)
         self.epoch, self.best_score, self.best_epoch, self.bad_epochs = 0, -math.inf, -1, 0
         self.best_state = copy.deepcopy(self.network.state_dict())
+        # An exponential moving average of the weights (buffers too), validated and kept instead of the raw
+        # weights when ema_decay > 0; its first update copies the weights, so pre-training is picked up.
+        self.ema = None
+        if settings.ema_decay > 0:
+            self.ema = torch.optim.swa_utils.AveragedModel(
+                self.network, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema_decay),
+                use_buffers=True)
+
+    def evaluated_network(self) -> torch.nn.Module:
+        """What is validated and kept: the moving average of the weights when there is one."""
+        return self.network if self.ema is None else self.ema.module
 
     def save_checkpoint(self) -> None:
         state = {
             "trainable": self.trainable.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-            "best_state": self.best_state,
+            "best_state": self.best_state, "ema": self.ema.state_dict() if self.ema is not None else {},
             "epoch": self.epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs, "torch_rng": torch.get_rng_state(),
         }
@@ -295,6 +306,8 @@ class FoldTrainer:
         if state.get("scaler"):  # empty when loss scaling is off
             self.scaler.load_state_dict(state["scaler"])
         self.best_state = state["best_state"]
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.epoch, self.best_score = state["epoch"], state["best_score"]
         self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
         torch.set_rng_state(state["torch_rng"].cpu())
@@ -342,6 +355,8 @@ class FoldTrainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.network)
             total += loss.item() * len(labels)
             count += len(labels)
             bar.set_postfix(loss=f"{total / count:.4f}")
@@ -356,7 +371,7 @@ class FoldTrainer:
             started = time.perf_counter()
             loss = self.train_epoch(progress)
             distributed.broadcast_buffers(self.network)
-            probabilities = predict_rows(self.network, self.data, self.val_rows, LEAD_SETS[12], self.config,
+            probabilities = predict_rows(self.evaluated_network(), self.data, self.val_rows, LEAD_SETS[12], self.config,
                                          self.device)
             # Rank 0 scores and every process follows its score: the early-stopping decision must be
             # the same everywhere, or the processes that go on training wait forever for the others.
@@ -365,7 +380,7 @@ class FoldTrainer:
             self.epoch += 1
             if score > self.best_score:
                 self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch, 0
-                self.best_state = copy.deepcopy(self.network.state_dict())
+                self.best_state = copy.deepcopy(self.evaluated_network().state_dict())
             else:
                 self.bad_epochs += 1
             log_row({"fold": self.fold, "epoch": self.epoch, "train_loss": round(loss, 5),

@@ -98,3 +98,23 @@ def test_thresholds_for_an_untuned_lead_set_fall_back_to_the_closest(trained_mod
     assert ensemble.thresholds_for(("I", "II", "V1")) is ensemble.thresholds["I,II"]
     assert ensemble.thresholds_for(("I", "II", "V2", "V3")) is ensemble.thresholds["I,II,V2"]
     np.testing.assert_array_equal(ensemble.thresholds_for(("II", "I")), ensemble.thresholds["I,II"])
+
+
+def test_a_stacked_model_folder_loads_without_unpickling(trained_model, shared_data, monkeypatch):
+    """Weights, trees and stack come from safetensors and JSON: unpickling anything would raise here."""
+    import pickle
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a model folder must never be unpickled")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    monkeypatch.setattr(np, "load", refuse)
+    ensemble = inference.load_ensemble(trained_model, "cpu")
+    assert ensemble.stacked and len(ensemble.trees) == 5 * 26
+    header_file = shared_data / "cinc2021" / "reduced_leads" / "three_leads" / "E07500.hea"
+    header = helper_code.load_header(str(header_file))
+    recording = helper_code.load_recording(str(header_file.with_suffix(".mat")))
+    model = team_code.load_model(str(trained_model), helper_code.get_leads(header))
+    _, labels, probabilities = team_code.run_model(model, header, recording)
+    assert np.isfinite(probabilities).all() and len(labels) == 26

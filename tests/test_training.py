@@ -49,13 +49,31 @@ def test_training_log_has_a_row_per_fold_and_epoch(trained_model):
     assert all(float(r["train_loss"]) > 0 for r in rows)
 
 
-def _train(data, model_dir, resume=False):
-    return training.train(data, model_dir, tiny_config(), resume=resume, progress=False, log=lambda _: None)
+def test_model_folder_holds_the_stack_and_each_model_alone(trained_model):
+    description = json.loads((trained_model / "model.json").read_text())
+    lead_sets = {lead_set_name(LEAD_SETS[n]) for n in (12, 6, 4, 3, 2)}
+    assert description["trees_file"] == "trees.safetensors" and (trained_model / "trees.safetensors").is_file()
+    assert set(description["stacks"]) == lead_sets
+    assert set(description["component_thresholds"]) == {"network", "features"}
+    summary = json.loads((trained_model / "summary.json").read_text())
+    assert set(summary["components"]) == {"network", "features"}
+    assert all(set(scores) == lead_sets for scores in summary["components"].values())
+    with np.load(trained_model / "out_of_fold.npz", allow_pickle=False) as saved:
+        assert len(saved["record_ids"]) == 77 and str(saved["record_ids"][0]).startswith(("A", "E", "HR", "JS"))
+        assert {f"{model}:{name}" for model in ("network", "features") for name in lead_sets} <= set(saved.files)
+        assert lead_sets <= set(saved.files)
 
 
-def test_resume_continues_a_stopped_run_to_the_same_weights(shared_data, tmp_path, monkeypatch):
+def _train(data, model_dir, resume=False, config=None):
+    return training.train(data, model_dir, config or tiny_config(), resume=resume, progress=False,
+                          log=lambda _: None)
+
+
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_continues_a_stopped_run_to_the_same_weights(shared_data, tmp_path, monkeypatch, ema_decay):
     data = shared_data / "cinc2021" / "training"
-    _train(data, tmp_path / "straight")
+    config = tiny_config().override("training", ema_decay=ema_decay)
+    _train(data, tmp_path / "straight", config=config)
 
     original = training.FoldTrainer.train_epoch
     calls = {"n": 0}
@@ -68,15 +86,15 @@ def test_resume_continues_a_stopped_run_to_the_same_weights(shared_data, tmp_pat
 
     monkeypatch.setattr(training.FoldTrainer, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        _train(data, tmp_path / "stopped")
+        _train(data, tmp_path / "stopped", config=config)
     assert (tmp_path / "stopped" / "checkpoints" / "fold_1.pt").is_file()
     assert not (tmp_path / "stopped" / "model.json").exists()
 
     monkeypatch.setattr(training.FoldTrainer, "train_epoch", original)
     with pytest.raises(ValueError, match="another recipe"):
-        training.train(data, tmp_path / "stopped", tiny_config(epochs=3), resume=True, progress=False,
-                       log=lambda _: None)
-    _train(data, tmp_path / "stopped", resume=True)
+        training.train(data, tmp_path / "stopped", config.override("training", epochs=3), resume=True,
+                       progress=False, log=lambda _: None)
+    _train(data, tmp_path / "stopped", resume=True, config=config)
     for fold in (0, 1):
         straight = load_weights(weight_file(tmp_path / "straight", fold))
         resumed = load_weights(weight_file(tmp_path / "stopped", fold))
@@ -118,3 +136,18 @@ def test_every_method_on_trains_and_serves(tmp_path):
     assert len(summary["out_of_fold"]) == 5
     written, failures = run_folder(tmp_path / "model", tmp_path / "test", tmp_path / "out", progress=False)
     assert written == 4 and not failures
+
+
+def test_weight_averaging_keeps_the_moving_average(shared_data, tmp_path):
+    import torch
+
+    config = tiny_config(epochs=1).override("training", ema_decay=0.5)
+    data = training.load_training_data(shared_data / "cinc2021" / "training", config, progress=False,
+                                       log=lambda _: None)
+    trainer = training.FoldTrainer(data, 0, config, torch.device("cpu"), tmp_path)
+    assert trainer.evaluated_network() is trainer.ema.module
+    trainer.train_epoch(progress=False)
+    raw, averaged = trainer.network.state_dict(), trainer.evaluated_network().state_dict()
+    assert any(not torch.equal(raw[k], averaged[k]) for k in raw if raw[k].is_floating_point())
+    kept = trainer.run(lambda _: None, progress=False)
+    assert all(torch.equal(kept[k], trainer.ema.module.state_dict()[k]) for k in kept)
