@@ -116,8 +116,9 @@ def _number(value: float | None, digits: int = 3) -> str:
 
 
 def to_csv(rows: list[dict]) -> str:
+    """The rows of :func:`result_rows` or :func:`heldout_rows` as CSV, numbers to 4 decimals."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, ["variant", "lead_set", "score", "pooled", "fold_mean", "fold_std", "minutes"])
+    writer = csv.DictWriter(buffer, list(rows[0]) if rows else [])
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _number(v, 4) if isinstance(v, float) else v for k, v in row.items()})
@@ -166,7 +167,7 @@ def ablate(data_dir: str | Path, out_dir: str | Path, base: RunConfig, names: Se
     write_text_atomic(out_dir / "ablation.md", to_markdown(rows, base.training.validation, folds) + "\n")
     if test_dir is not None:
         held = heldout_rows(results)
-        write_text_atomic(out_dir / "heldout.csv", heldout_csv(held))
+        write_text_atomic(out_dir / "heldout.csv", to_csv(held))
         write_text_atomic(out_dir / "heldout.md", heldout_markdown(held, str(test_dir), base.training.validation,
                                                                    folds) + "\n")
     return rows
@@ -194,15 +195,6 @@ def heldout_rows(results: dict[str, dict]) -> list[dict]:
                                  "heldout": scores[component][score], "out_of_fold": oof[lead_set][score],
                                  "records": scores["records"]})
     return rows
-
-
-def heldout_csv(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, ["variant", "model", "lead_set", "score", "heldout", "out_of_fold", "records"])
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _number(v, 4) if isinstance(v, float) else v for k, v in row.items()})
-    return buffer.getvalue()
 
 
 def heldout_markdown(rows: list[dict], test_dir: str, validation: str, folds: int) -> str:

@@ -332,16 +332,22 @@ def _build(folder: Path, index: RecordIndex, paths: list[str], stats: np.ndarray
 _ANNOTATIONS = "annotations-"
 
 
-def _annotation_key(paths: Sequence[str], stats: np.ndarray, sample_rate: int) -> str:
-    from . import features
+def _derived_key(paths: Sequence[str], stats: np.ndarray, modules: Sequence[Any], settings: str) -> str:
+    """The key of values computed from the records themselves (annotations, measurements): the code of the
+    modules that compute them, their settings, the library versions, and every record's identity."""
     digest = hashlib.sha256()
-    for module in (features, signals, records):
+    for module in (*modules, signals, records):
         digest.update(Path(module.__file__).read_bytes())
-    digest.update(f"format {FORMAT_VERSION} rate {sample_rate} numpy {np.__version__} scipy {scipy.__version__} "
+    digest.update(f"format {FORMAT_VERSION} {settings} numpy {np.__version__} scipy {scipy.__version__} "
                   f"neurokit2 {_neurokit_version()}\n".encode())
     for path, row in zip(paths, stats.tolist()):
         digest.update(f"{path}\0{row}\n".encode())
     return digest.hexdigest()[:24]
+
+
+def _annotation_key(paths: Sequence[str], stats: np.ndarray, sample_rate: int) -> str:
+    from . import features
+    return _derived_key(paths, stats, [features], f"rate {sample_rate}")
 
 
 def _neurokit_version() -> str:
@@ -439,14 +445,7 @@ _MEASUREMENTS = "measurements-"
 
 def _measurement_key(paths: Sequence[str], stats: np.ndarray, lead_sets: Sequence[Sequence[str]]) -> str:
     from . import features, measurements
-    digest = hashlib.sha256()
-    for module in (measurements, features, signals, records):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(f"format {FORMAT_VERSION} lead sets {[list(s) for s in lead_sets]} numpy {np.__version__} "
-                  f"scipy {scipy.__version__} neurokit2 {_neurokit_version()}\n".encode())
-    for path, row in zip(paths, stats.tolist()):
-        digest.update(f"{path}\0{row}\n".encode())
-    return digest.hexdigest()[:24]
+    return _derived_key(paths, stats, [measurements, features], f"lead sets {[list(s) for s in lead_sets]}")
 
 
 def _measure_task(paths: Sequence[Path], lead_sets: Sequence[Sequence[str]]) -> list[np.ndarray]:

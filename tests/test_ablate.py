@@ -77,7 +77,7 @@ def test_with_a_test_folder_training_leaves_it_out_and_every_run_is_scored_there
     generate_dataset(tmp_path / "data", 40, seed=5, progress=False, frequency=250.0)
     generate_dataset(tmp_path / "test", 12, seed=6, progress=False, frequency=250.0, prefix="TST")
     for suffix in (".hea", ".mat"):  # a training record that is also a test record: left out of training
-        shutil.copy(tmp_path / "data" / f"SYN0001{suffix}", tmp_path / "test")
+        shutil.copy(tmp_path / "data" / f"SYN00001{suffix}", tmp_path / "test")
     base = tiny_config(epochs=1, folds=2)
     base = base.override("feature_model", enabled=True, max_iter=5, max_leaf_nodes=4, min_samples_leaf=3)
     ablate.ablate(tmp_path / "data", tmp_path / "out", base, [], progress=False, log=lambda _: None,
@@ -86,7 +86,7 @@ def test_with_a_test_folder_training_leaves_it_out_and_every_run_is_scored_there
     assert all(scores["records"] == 13 for scores in result["heldout"].values())
     data = load_training_data(tmp_path / "data", base, progress=False, log=lambda _: None,
                               exclude=heldout.test_record_ids(tmp_path / "test"))
-    assert "SYN0001" not in data.index.record_ids and len(data.index) == 39
+    assert "SYN00001" not in data.index.record_ids and len(data.index) == 39
     markdown = (tmp_path / "out" / "heldout.md").read_text()
     assert "13 records" in markdown
     for model in ("final", "network alone", "feature model alone"):
