@@ -17,13 +17,16 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ecgnet.artifacts import save_model_description, save_weights, weight_file  # noqa: E402
+from ecgnet import feature_model, stacking  # noqa: E402
+from ecgnet.artifacts import save_model_description, save_weights, trees_file, weight_file  # noqa: E402
 from ecgnet.config import RunConfig  # noqa: E402
 from ecgnet.data import lead_set_name  # noqa: E402
 from ecgnet.inference import build_network  # noqa: E402
 from ecgnet.labels import default_class_table  # noqa: E402
+from ecgnet.measurements import NUM_MEASUREMENTS  # noqa: E402
 from ecgnet.records import LEAD_SETS  # noqa: E402
 from ecgnet.synthetic import generate_dataset  # noqa: E402
+from ecgnet.trees import save_trees  # noqa: E402
 from models import count_parameters  # noqa: E402
 
 
@@ -45,8 +48,26 @@ def untrained_model_folder(directory: Path, config: RunConfig, seed: int = 0) ->
         parameters = count_parameters(network)
         save_weights(weight_file(directory, fold), network.state_dict())
     thresholds = {lead_set_name(LEAD_SETS[n]): np.full(len(table), 0.5) for n in (12, 6, 4, 3, 2)}
-    save_model_description(directory, config, table.codes, table.labels, config.training.folds, thresholds)
+    stacks, components = None, None
+    if config.feature_model.enabled:
+        stacks, components = untrained_stack(directory, config, list(thresholds), table.codes, seed)
+    save_model_description(directory, config, table.codes, table.labels, config.training.folds, thresholds,
+                           stacks, components)
     return parameters
+
+
+def untrained_stack(directory: Path, config: RunConfig, lead_sets: list[str], codes: list[str], seed: int):
+    """Trees of the recipe's size fitted to random labels (the cost of walking them is what is measured), a
+    mean stack per lead set and thresholds of each model alone; the trees are saved into ``directory``."""
+    rng = np.random.default_rng(seed)
+    inputs = len(feature_model.feature_matrix(np.zeros((1, NUM_MEASUREMENTS)), np.zeros((1, 4)))[0])
+    features, labels = rng.normal(size=(300, inputs)), rng.random((300, 1)) < 0.3
+    model = feature_model.fit_classes(features, labels, config.feature_model, seed)[0]
+    save_trees(trees_file(directory), {feature_model.model_key(name, code): model
+                                       for name in lead_sets for code in codes})
+    halves = {name: np.full(len(codes), 0.5) for name in lead_sets}
+    return ({name: stacking.mean_stack(len(codes)) for name in lead_sets},
+            {"network": halves, "features": halves})
 
 
 def peak_memory_mb(children: bool = False) -> float:

@@ -192,7 +192,7 @@ def _lead_mv(recording: np.ndarray, header: Header, row: int) -> np.ndarray | No
         return None
 
 
-def _best_detection(
+def best_detection(
     recording: np.ndarray, header: Header, keep_leads: Sequence[str] | None
 ) -> tuple[str, np.ndarray, np.ndarray] | None:
     """(lead, peaks, cleaned lead) of the first preferred lead with at least 2 peaks, else of the lead
@@ -231,7 +231,7 @@ def annotate(
         problem = f"recording shape {recording.shape} does not match the header's {header.num_leads} leads"
         raise RecordError(source, problem)
     target_length = resampled_length(recording.shape[1], header.frequency, target_rate)
-    found = _best_detection(recording, header, keep_leads)
+    found = best_detection(recording, header, keep_leads)
     if found is None:
         return Annotation(peaks=_empty_peaks(), features=compute_features(_empty_peaks(), np.zeros(0), 1.0),
                           peak_lead=None)

@@ -117,6 +117,10 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensembl
             raise ModelFolderError(f"{model_dir}: weights of fold {k} do not fit the configured network "
                                    f"({first_line})") from None
         networks.append(network.to(torch_device).eval())
+    if folder.config.feature_model.enabled != (folder.stacks is not None):
+        raise ModelFolderError(f"{Path(model_dir) / 'model.json'}: the recipe in config.json "
+                               f"{'has' if folder.config.feature_model.enabled else 'has no'} feature model, "
+                               f"but the folder {'has no' if folder.stacks is None else 'has a'} stack")
     if folder.stacks is not None:
         check_trees(folder.trees, folder.stacks, folder.class_codes, Path(model_dir) / "trees.safetensors")
     # A GPU is only busy with large batches; on a CPU, 64 windows already amortise the per-call overhead.

@@ -58,7 +58,7 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 from scipy.ndimage import uniform_filter1d
 
-from ecgnet.features import _best_detection
+from ecgnet.features import best_detection
 from ecgnet.records import STANDARD_LEADS, Header, RecordError, canonical_lead, read_record
 from ecgnet.signals import bandpass, fill_non_finite, to_physical
 
@@ -285,7 +285,7 @@ def _record(recording: np.ndarray, header: Header) -> _Record:
     filtered = bandpass(signal, fs, *BAND_HZ, FILTER_ORDER).astype(np.float64)
     filtered[~usable] = 0.0  # a constant lead leaves float residue after filtering; it is exactly flat
     statistics = _statistics(filtered, present)
-    found = _best_detection(recording, header, None)
+    found = best_detection(recording, header, None)
     if found is None or not usable[_LEAD[found[0]]]:
         return _Record(usable, statistics, {}, math.nan, None)
     peaks = _align(found[1], filtered[_LEAD[found[0]]], fs)

@@ -58,11 +58,13 @@ def tiny_config(epochs: int = 2, folds: int = 2):
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory, shared_data) -> Path:
-    """A model folder trained with the small recipe (2 epochs, 2 folds) on the 77 real training records."""
+    """A model folder trained with the small recipe (2 epochs, 2 folds, fewer trees) on the 77 real training
+    records: the network, the feature model and the stack."""
     from ecgnet.config import RunConfig
     from ecgnet.training import train
 
     config = RunConfig.from_toml(REPO / "configs" / "small.toml").override("training", epochs=2, folds=2, device="cpu")
+    config = config.override("feature_model", max_iter=30)
     model_dir = tmp_path_factory.mktemp("model")
     train(shared_data / "cinc2021" / "training", model_dir, config, progress=False, log=lambda _: None)
     return model_dir

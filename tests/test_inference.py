@@ -118,3 +118,41 @@ def test_a_stacked_model_folder_loads_without_unpickling(trained_model, shared_d
     model = team_code.load_model(str(trained_model), helper_code.get_leads(header))
     _, labels, probabilities = team_code.run_model(model, header, recording)
     assert np.isfinite(probabilities).all() and len(labels) == 26
+
+
+def test_stack_entries_that_do_not_fit_fail_clearly(trained_model, tmp_path):
+    import json
+
+    from ecgnet.trees import load_trees, save_trees
+
+    def broken(name, edit):
+        folder = tmp_path / name
+        shutil.copytree(trained_model, folder)
+        edit(folder)
+        return folder
+
+    def without_feature_model(folder):
+        config = json.loads((folder / "config.json").read_text())
+        config["feature_model"]["enabled"] = False
+        (folder / "config.json").write_text(json.dumps(config))
+
+    def missing_class(folder):
+        trees = load_trees(folder / "trees.safetensors")
+        del trees[next(iter(trees))]
+        save_trees(folder / "trees.safetensors", trees)
+
+    def bad_stack(folder):
+        description = json.loads((folder / "model.json").read_text())
+        description["stacks"]["I,II"]["intercepts"][0] = "x"
+        (folder / "model.json").write_text(json.dumps(description))
+
+    for name, edit, message in (("config", without_feature_model, "has no feature model, but the folder has a stack"),
+                                ("trees", missing_class, "trees.safetensors: no model for class"),
+                                ("stack", bad_stack, "model.json: stack for I,II")):
+        with pytest.raises(ModelFolderError, match=message):
+            inference.load_ensemble(broken(name, edit), "cpu")
+    (tmp_path / "gone").mkdir()
+    shutil.copytree(trained_model, tmp_path / "gone" / "model")
+    (tmp_path / "gone" / "model" / "trees.safetensors").unlink()
+    with pytest.raises(ModelFolderError, match="trees.safetensors: trees file is missing"):
+        inference.load_ensemble(tmp_path / "gone" / "model", "cpu")
