@@ -539,33 +539,27 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
     """Fit the feature model and the stack when they are on, tune the thresholds on the out-of-fold
     probabilities of the final outputs (and of each model alone), write the rest of the model folder, drop
     the checkpoints; return the summary."""
-    settings = config.training
-    labels = data.index.labels
-    components = {"network": oof}
-    second = None
-    if config.feature_model.enabled:
-        second = fit_second_stage(data, oof, config, log)
-        components = {"network": oof, "features": second.features_oof, "stack": second.stack_oof}
-    final = components["stack"] if second else oof
-    thresholds = {name: tune_all(labels, probabilities, data.table, settings)
-                  for name, probabilities in components.items()}
-    summary = {"validation": settings.validation, "folds": data.fold_names,
-               "out_of_fold": summarise(labels, final, thresholds["stack" if second else "network"], data.table,
-                                        data.folds)}
+    labels, table, folds = data.index.labels, data.table, data.folds
+    models = {"network": oof}  # each model alone, by the names of Ensemble.combine
+    second = fit_second_stage(data, oof, config, log) if config.feature_model.enabled else None
     if second:
-        summary["components"] = {name: summarise(labels, components[name], thresholds[name], data.table, data.folds)
-                                 for name in ("network", "features")}
+        models["features"] = second.features_oof
+    final = second.stack_oof if second else oof
+    thresholds = {name: tune_all(labels, p, table, config.training) for name, p in models.items()}
+    final_thresholds = tune_all(labels, final, table, config.training) if second else thresholds["network"]
+    summary = {"validation": config.training.validation, "folds": data.fold_names,
+               "out_of_fold": summarise(labels, final, final_thresholds, table, folds)}
+    if second:
+        summary["components"] = {name: summarise(labels, p, thresholds[name], table, folds)
+                                 for name, p in models.items()}
         save_trees(trees_file(model_dir), second.trees)
-    save_model_description(model_dir, config, data.table.codes, data.table.labels, len(data.fold_names),
-                           thresholds["stack" if second else "network"],
+    save_model_description(model_dir, config, table.codes, table.labels, len(data.fold_names), final_thresholds,
                            stacks=second.stacks if second else None,
-                           component_thresholds={k: v for k, v in thresholds.items() if k != "stack"} if second
-                           else None)
+                           component_thresholds=thresholds if second else None)
     write_json(model_dir / "summary.json", summary)
-    arrays = {f"{component}:{name}": p for component, probabilities in components.items() if component != "stack"
-              for name, p in probabilities.items()} if second else {}
+    each_model = {f"{model}:{name}": p for model, per_set in models.items() for name, p in per_set.items()}
     save_arrays(model_dir / "out_of_fold.npz", record_ids=np.array(data.index.record_ids), labels=labels,
-                folds=data.folds, **final, **arrays)
+                folds=folds, **final, **(each_model if second else {}))
     try:
         plot_training_log(model_dir / "training_log.csv", model_dir / "training_curves.png")
     except (OSError, ValueError) as error:  # a picture is not worth failing a finished training for
