@@ -352,3 +352,26 @@ def test_annotations_are_cached_and_match_the_uncached_ones(folder, tmp_path):
     np.save(folders[0] / "features.npy", np.zeros((1, 1)), allow_pickle=False)
     again_peaks, again_values = annotations_cached(index, 250, tmp_path / "cache", progress=False)
     np.testing.assert_array_equal(again_values, expected_values)
+
+
+def test_measurements_are_cached_per_lead_set_and_match_the_uncached_ones(folder, tmp_path, monkeypatch):
+    from ecgnet import cache, measurements
+    from ecgnet.records import EVALUATED_LEAD_SETS
+
+    index = index_of(folder)
+    values = cache.measurements_cached(index, EVALUATED_LEAD_SETS, tmp_path / "cache", progress=False)
+    expected = cache.compute_measurements(index.header_paths, EVALUATED_LEAD_SETS, progress=False)
+    assert values.shape == (len(index), 5, measurements.NUM_MEASUREMENTS) and values.dtype == np.float32
+    np.testing.assert_array_equal(values, expected)
+    broken = index.header_paths.index(folder / "SYN00004.hea")
+    assert np.isnan(values[broken]).all()  # unreadable: every value missing
+    assert np.isfinite(values[:, :, measurements.MEASUREMENT_NAMES.index("heart_rate_mean")]).sum() >= 5 * (
+        len(index) - 2)
+    # The second call opens the cache; a damaged one is rebuilt.
+    monkeypatch.setattr(cache, "compute_measurements", lambda *a, **k: pytest.fail("measured again"))
+    np.testing.assert_array_equal(cache.measurements_cached(index, EVALUATED_LEAD_SETS, tmp_path / "cache"), values)
+    (folder_path,) = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith("measurements-")]
+    np.save(folder_path / "measurements.npy", np.zeros((1, 1), dtype=np.float32), allow_pickle=False)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(cache.measurements_cached(index, EVALUATED_LEAD_SETS, tmp_path / "cache",
+                                                            progress=False), values)

@@ -178,10 +178,10 @@ def test_methods_recipe_spells_out_every_switch_and_changes_nothing():
     text = tomllib.loads((REPO / "configs" / "methods.toml").read_text())
     methods = RunConfig.from_toml(REPO / "configs" / "methods.toml")
     assert methods == RunConfig.from_toml(REPO / "configs" / "small.toml")
-    for section in ("beats", "features", "augment"):
+    for section in ("beats", "features", "feature_model", "augment"):
         assert set(text[section]) == {f.name for f in dataclasses.fields(getattr(methods, section))}
     switches = {"label_masking", "domain_weight", "reward_weights", "reward_alpha", "challenge_loss_weight",
-                "pretrain_epochs", "pretrain_temperature"}
+                "pretrain_epochs", "pretrain_temperature", "ema_decay", "threshold_method"}
     assert switches <= set(text["training"])
 
 
@@ -191,6 +191,11 @@ def test_methods_recipe_spells_out_every_switch_and_changes_nothing():
     ("training", {"domain_weight": -1.0}, "training.domain_weight must not be negative"),
     ("training", {"pretrain_epochs": -1}, "training.pretrain_epochs must be at least 0"),
     ("training", {"pretrain_temperature": 0.0}, "training.pretrain_temperature must be positive"),
+    ("training", {"ema_decay": 1.0}, r"training.ema_decay must be in \[0, 1\)"),
+    ("feature_model", {"stack": "vote"}, "feature_model.stack must be one of logistic, mean"),
+    ("feature_model", {"max_leaf_nodes": 1}, "feature_model.max_leaf_nodes is too small"),
+    ("feature_model", {"learning_rate": 0.0}, "feature_model.learning_rate must be positive"),
+    ("feature_model", {"l2_regularization": -1.0}, "feature_model.l2_regularization must not be negative"),
 ])
 def test_method_settings_out_of_range_are_named(section, values, message):
     with pytest.raises(ValueError, match=message):

@@ -45,7 +45,7 @@ def test_requirements_name_every_runtime_dependency():
     names = {re.split(r"[<>=!~ ]", line.strip())[0].lower()
              for line in (REPO / "requirements.txt").read_text().splitlines()
              if line.strip() and not line.startswith("#")}
-    assert {"torch", "numpy", "scipy", "neurokit2", "joblib", "safetensors", "tqdm"} <= names
+    assert {"torch", "numpy", "scipy", "neurokit2", "joblib", "safetensors", "tqdm", "scikit-learn"} <= names
 
 
 def test_makefile_and_ci_use_the_readme_commands():
@@ -58,7 +58,8 @@ def test_makefile_and_ci_use_the_readme_commands():
 
 
 @pytest.mark.parametrize("command", [["train_model.py"], ["run_model.py"], ["evaluate_model.py"],
-                                     ["-m", "ecgnet.synthetic"]])
+                                     ["-m", "ecgnet.synthetic"], ["-m", "ecgnet.ablate"],
+                                     ["bench/heldout_split.py"], ["bench/thresholds.py"]])
 def test_every_command_has_help(command):
     result = subprocess.run([sys.executable, *command, "--help"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
