@@ -80,7 +80,7 @@ def run_variant(data_dir: str | Path, run_dir: Path, config: RunConfig, progress
             log(f"{run_dir.name}: reusing the finished run")
             return result
     started = time.perf_counter()
-    exclude = heldout.test_record_ids(test_dir) if test_dir is not None else ()
+    exclude = heldout.held_out_ids(test_dir) if test_dir is not None else ()
     summary = train(data_dir, run_dir, config, resume=True, progress=progress, log=log, exclude=exclude)
     result = {"config": config.to_dict(), "seconds": time.perf_counter() - started, "summary": summary,
               "test": test}

@@ -1,9 +1,9 @@
 """Scores on records a model never saw: the held-out benchmark.
 
-:func:`evaluate` runs a model folder on the records of a test folder, once per
-Challenge lead set (each record restricted to those leads, as the Challenge's reduced-lead test files are),
-and scores the final outputs and, for a stacked model, the network alone and the feature model alone, each
-with its own thresholds tuned on the training folds. Nothing is tuned on the test records.
+:func:`evaluate` runs a model folder on the records of a test folder, once per Challenge lead set (each
+record restricted to those leads, as the Challenge's reduced-lead test files are), and scores the final
+outputs and, for a stacked model, the network alone and the feature model alone, each with its own
+thresholds tuned on the training folds. Nothing is tuned on the test records.
 
 ``python -m ecgnet.ablate DATA --test TESTDIR`` trains on DATA less the test records (by record id) and
 reports these scores beside the out-of-fold estimate.
@@ -24,7 +24,7 @@ from .labels import default_class_table
 from .records import EVALUATED_LEAD_SETS, RecordError
 
 
-def test_record_ids(test_dir: str | os.PathLike) -> set[str]:
+def held_out_ids(test_dir: str | os.PathLike) -> set[str]:
     """The record ids of a test folder: training leaves these out."""
     return set(index_records(test_dir, default_class_table())[0].record_ids)
 

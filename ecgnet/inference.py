@@ -41,6 +41,9 @@ from .records import (
 from .stacking import Stack
 from .trees import TreeEnsemble
 
+#: What a stacked model gives per record (:meth:`Ensemble.combine`): the final outputs, each model alone, the stack.
+STACKED_OUTPUTS = ("final", "network", "features", "stack")
+
 
 @dataclass
 class Ensemble:
@@ -94,7 +97,7 @@ class Ensemble:
             return {"final": network}
         features = feature_model.predict(self.trees, lead_set, self.class_codes, measurements, demographics)
         stacked = self.stacks[closest_lead_set(lead_set, list(self.stacks))].combine(network, features)
-        return {"final": stacked, "network": network, "features": features, "stack": stacked}
+        return dict(zip(STACKED_OUTPUTS, (stacked, network, features, stacked)))
 
 
 def build_network(config: RunConfig, num_classes: int) -> torch.nn.Module:
@@ -191,13 +194,13 @@ def predict_components(ensemble: Ensemble, records: Sequence[PreparedRecord]) ->
     network = _network_probabilities(ensemble, records)
     if not ensemble.stacked:
         return {"final": network}
-    out: dict[str, np.ndarray] = {}
+    out = {name: np.zeros_like(network) for name in STACKED_OUTPUTS}  # no records: every output empty
     for lead_set in dict.fromkeys(r.lead_set for r in records):
         rows = [i for i, r in enumerate(records) if r.lead_set == lead_set]
         combined = ensemble.combine(lead_set, network[rows], np.stack([records[i].measurements for i in rows]),
                                     np.stack([records[i].demographics for i in rows]))
         for name, values in combined.items():
-            out.setdefault(name, np.zeros_like(network))[rows] = values
+            out[name][rows] = values
     return out
 
 

@@ -85,7 +85,7 @@ def test_with_a_test_folder_training_leaves_it_out_and_every_run_is_scored_there
     result = json.loads((tmp_path / "out" / "runs" / "base" / ablate.RESULT).read_text())
     assert all(scores["records"] == 13 for scores in result["heldout"].values())
     data = load_training_data(tmp_path / "data", base, progress=False, log=lambda _: None,
-                              exclude=heldout.test_record_ids(tmp_path / "test"))
+                              exclude=heldout.held_out_ids(tmp_path / "test"))
     assert "SYN00001" not in data.index.record_ids and len(data.index) == 39
     markdown = (tmp_path / "out" / "heldout.md").read_text()
     assert "13 records" in markdown

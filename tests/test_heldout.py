@@ -40,11 +40,11 @@ def test_restricting_leads_scores_as_the_reduced_lead_files_do(trained_model, sh
     assert results["I,II"]["final"]["challenge_metric"] == pytest.approx(official.challenge_metric, abs=1e-9)
 
 
-def test_test_record_ids_are_what_training_leaves_out(shared_data, tmp_path):
+def test_held_out_ids_are_what_training_leaves_out(shared_data, tmp_path):
     for name in ("E07500", "HR06001"):
         for suffix in (".hea", ".mat"):
             shutil.copy(shared_data / "cinc2021" / "reduced_leads" / "six_leads" / f"{name}{suffix}", tmp_path)
-    assert heldout.test_record_ids(tmp_path) == {"E07500", "HR06001"}
+    assert heldout.held_out_ids(tmp_path) == {"E07500", "HR06001"}
 
 
 def test_a_record_that_cannot_be_read_is_counted_not_fatal(trained_model, shared_data, tmp_path):

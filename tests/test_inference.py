@@ -156,3 +156,18 @@ def test_stack_entries_that_do_not_fit_fail_clearly(trained_model, tmp_path):
     (tmp_path / "gone" / "model" / "trees.safetensors").unlink()
     with pytest.raises(ModelFolderError, match="trees.safetensors: trees file is missing"):
         inference.load_ensemble(tmp_path / "gone" / "model", "cpu")
+
+
+def test_a_batch_of_only_broken_records_does_not_stop_a_stacked_run(trained_model, shared_data, tmp_path):
+    source = shared_data / "cinc2021" / "reduced_leads" / "twelve_leads"
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("E07500", "E07501", "E07502"):
+        for suffix in (".hea", ".mat"):
+            shutil.copy(source / f"{name}{suffix}", data)
+    for name in ("E07500", "E07501"):  # the first batch of two: both unreadable
+        (data / f"{name}.mat").write_bytes(b"garbage")
+    written, failures = inference.run_folder(trained_model, data, tmp_path / "out", records_per_batch=2,
+                                             progress=False)
+    assert written == 1 and len(failures) == 2
+    assert (tmp_path / "out" / "E07502.csv").is_file()
