@@ -140,7 +140,9 @@ def test_two_cpu_processes_write_a_model_that_runs(shared_data, tmp_path):
     summary = json.loads((model_dir / "summary.json").read_text())["out_of_fold"]
     assert all(scores["records"] == 77 for scores in summary.values())
     with np.load(model_dir / "out_of_fold.npz") as oof:  # the gathered shares fill every record
-        assert all(np.all(oof[name].sum(axis=1) > 0) for name in oof.files if name not in ("labels", "folds"))
+        probabilities = [name for name in oof.files if name not in ("labels", "folds", "record_ids")]
+        assert all(np.all(oof[name].sum(axis=1) > 0) for name in probabilities)
+        assert len(oof["record_ids"]) == 77
 
     outputs = tmp_path / "outputs"
     written, failures = inference.run_folder(model_dir, shared_data / "cinc2021" / "reduced_leads" / "two_leads",
