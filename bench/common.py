@@ -23,7 +23,6 @@ from ecgnet.config import RunConfig  # noqa: E402
 from ecgnet.data import lead_set_name  # noqa: E402
 from ecgnet.inference import build_network  # noqa: E402
 from ecgnet.labels import default_class_table  # noqa: E402
-from ecgnet.measurements import NUM_MEASUREMENTS  # noqa: E402
 from ecgnet.records import LEAD_SETS  # noqa: E402
 from ecgnet.synthetic import generate_dataset  # noqa: E402
 from ecgnet.trees import save_trees  # noqa: E402
@@ -60,8 +59,7 @@ def untrained_stack(directory: Path, config: RunConfig, lead_sets: list[str], co
     """Trees of the recipe's size fitted to random labels (the cost of walking them is what is measured), a
     mean stack per lead set and thresholds of each model alone; the trees are saved into ``directory``."""
     rng = np.random.default_rng(seed)
-    inputs = len(feature_model.feature_matrix(np.zeros((1, NUM_MEASUREMENTS)), np.zeros((1, 4)))[0])
-    features, labels = rng.normal(size=(300, inputs)), rng.random((300, 1)) < 0.3
+    features, labels = rng.normal(size=(300, feature_model.NUM_INPUTS)), rng.random((300, 1)) < 0.3
     model = feature_model.fit_classes(features, labels, config.feature_model, seed)[0]
     save_trees(trees_file(directory), {feature_model.model_key(name, code): model
                                        for name in lead_sets for code in codes})

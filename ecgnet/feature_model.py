@@ -17,12 +17,14 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .config import FeatureModelConfig
+from .measurements import NUM_MEASUREMENTS
 from .records import closest_lead_set
 from .trees import TreeEnsemble, constant, from_sklearn
 
 #: Fewer positives (or negatives) than this among a fit's records: the class gets a constant model, the
 #: share of positives, instead of trees that would memorise a handful of records.
 MIN_CLASS_RECORDS = 3
+NUM_INPUTS = NUM_MEASUREMENTS + 2  # the measurements, age and sex: see feature_matrix
 
 
 def feature_matrix(measurements: np.ndarray, demographics: np.ndarray) -> np.ndarray:

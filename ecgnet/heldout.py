@@ -58,8 +58,6 @@ def evaluate(model_dir: str | os.PathLike, test_dir: str | os.PathLike, device: 
         labels = index.labels[rows]
         results[name] = {"records": len(rows), "failed": failed}
         for component, probabilities in components.items():
-            if component == "stack":
-                continue  # the same as final
             thresholds = ensemble.thresholds_for(leads, component)
             results[name][component] = metric.summary_scores(labels, probabilities, thresholds, table)
         final = results[name]["final"]

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from models import create_model_from_config
 
 from . import feature_model, features, measurements, signals
-from .artifacts import ModelFolderError, load_model_folder
+from .artifacts import ModelFolderError, load_model_folder, trees_file
 from .config import RunConfig
 from .data import lead_set_name, record_windows
 from .device import resolve_device
@@ -41,8 +41,8 @@ from .records import (
 from .stacking import Stack
 from .trees import TreeEnsemble
 
-#: What a stacked model gives per record (:meth:`Ensemble.combine`): the final outputs, each model alone, the stack.
-STACKED_OUTPUTS = ("final", "network", "features", "stack")
+#: What a stacked model gives per record (:meth:`Ensemble.combine`): the final outputs (the stack's), each model alone.
+STACKED_OUTPUTS = ("final", "network", "features")
 
 
 @dataclass
@@ -91,13 +91,13 @@ class Ensemble:
 
     def combine(self, lead_set: str, network: np.ndarray, measurements: np.ndarray,
                 demographics: np.ndarray) -> dict[str, np.ndarray]:
-        """The probabilities (records, classes) of records of one lead set: ``final``, and with a stack
-        ``network``, ``features`` (the feature model) and ``stack`` (= ``final``)."""
+        """The probabilities (records, classes) of records of one lead set: ``final`` (the stack's, when there
+        is one), and with a stack ``network`` and ``features`` (the feature model) alone."""
         if not self.stacked:
             return {"final": network}
         features = feature_model.predict(self.trees, lead_set, self.class_codes, measurements, demographics)
         stacked = self.stacks[closest_lead_set(lead_set, list(self.stacks))].combine(network, features)
-        return dict(zip(STACKED_OUTPUTS, (stacked, network, features, stacked)))
+        return dict(zip(STACKED_OUTPUTS, (stacked, network, features)))
 
 
 def build_network(config: RunConfig, num_classes: int) -> torch.nn.Module:
@@ -125,7 +125,7 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensembl
                                f"{'has' if folder.config.feature_model.enabled else 'has no'} feature model, "
                                f"but the folder {'has no' if folder.stacks is None else 'has a'} stack")
     if folder.stacks is not None:
-        check_trees(folder.trees, folder.stacks, folder.class_codes, Path(model_dir) / "trees.safetensors")
+        check_trees(folder.trees, folder.stacks, folder.class_codes, trees_file(model_dir))
     # A GPU is only busy with large batches; on a CPU, 64 windows already amortise the per-call overhead.
     batch_size = 1024 if torch_device.type == "cuda" else 64
     return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device, batch_size,
@@ -134,7 +134,7 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensembl
 
 def check_trees(trees: dict[str, TreeEnsemble], stacks: dict[str, Stack], codes: list[str], path: Path) -> None:
     """Every lead set with a stack has a model per class, each taking as many inputs as the measurements give."""
-    inputs = len(feature_model.feature_matrix(np.zeros((1, measurements.NUM_MEASUREMENTS)), np.zeros((1, 4)))[0])
+    inputs = feature_model.NUM_INPUTS
     for lead_set in stacks:
         for code in codes:
             model = trees.get(feature_model.model_key(lead_set, code))
@@ -190,7 +190,7 @@ def predict_prepared(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> n
 
 def predict_components(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> dict[str, np.ndarray]:
     """Probabilities (records, classes) for prepared records, by :meth:`Ensemble.combine`: ``final``, and
-    with a stack ``network``, ``features`` and ``stack``; each record combined for its own lead set."""
+    with a stack ``network`` and ``features``; each record combined for its own lead set."""
     network = _network_probabilities(ensemble, records)
     if not ensemble.stacked:
         return {"final": network}
