@@ -9,9 +9,11 @@ recording is broken.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
+from ecgnet import discovery as _discovery
 from ecgnet import outputs as _outputs
 from ecgnet import records as _records
 
@@ -45,14 +47,10 @@ def is_finite_number(x) -> bool:
 
 # Files.
 def find_challenge_files(data_directory: str) -> tuple[list[str], list[str]]:
-    """Sorted header files of ``data_directory`` that have a recording, and those recordings."""
-    header_files, recording_files = [], []
-    for header in _records.find_header_files(data_directory):
-        recording = _records.recording_path(header)
-        if recording.is_file():
-            header_files.append(str(header))
-            recording_files.append(str(recording))
-    return header_files, recording_files
+    """Sorted header files of ``data_directory`` (and the folders below it) that have a recording, and
+    those recordings (:func:`ecgnet.discovery.find_records`)."""
+    found = _discovery.find_records(data_directory).records
+    return [str(r.header_path) for r in found], [str(r.signal_paths[0]) for r in found]
 
 
 def load_header(header_file: str) -> str:
@@ -62,8 +60,15 @@ def load_header(header_file: str) -> str:
 
 
 def load_recording(recording_file: str, header: str | None = None, leads=None, key: str = "val") -> np.ndarray:
-    """The recording (leads x samples, digital units); rows reordered to ``leads`` when both are given."""
-    recording = _records.read_recording(recording_file, key)
+    """The recording (leads x samples, digital units); rows reordered to ``leads`` when both are given.
+
+    A ``.mat`` file is read as MATLAB (variable ``key``); any other signal file through ``wfdb``, with the
+    header of the same name beside it."""
+    path = Path(recording_file)
+    if path.suffix == ".mat":
+        recording = _records.read_recording(path, key)
+    else:
+        recording = _records.read_wfdb_signals(path.with_suffix(".hea"))
     if header and leads is not None and len(leads) > 0:  # ``leads`` may be an array: no truth value
         recording = choose_leads(recording, header, leads)
     return recording

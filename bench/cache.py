@@ -25,9 +25,9 @@ from joblib import effective_n_jobs
 
 from ecgnet.cache import STORE_DTYPE, cache_path, prepare_cached
 from ecgnet.config import SignalConfig
-from ecgnet.data import index_records, prepare_signals
+from ecgnet.discovery import index_records
 from ecgnet.labels import default_class_table
-from ecgnet.signals import prepare_file
+from ecgnet.prepare import PrepareOptions, prepare_file, prepare_index
 
 
 def cpu_seconds() -> float:
@@ -49,11 +49,11 @@ def folder_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.iterdir()) / 1e6
 
 
-def float16_error(index, prepared, kept: list[int], config: SignalConfig, count: int) -> str:
+def float16_error(index, prepared, kept: list[int], options: PrepareOptions, count: int) -> str:
     """Largest absolute, RMS and largest relative error of the stored values against float32 ones."""
     worst, squares, values, relative = 0.0, 0.0, 0, 0.0
     for position, row in enumerate(kept[:count]):
-        exact = prepare_file(index.header_paths[row], config)[0]
+        exact = prepare_file(index.header_paths[row], options).signal
         error = np.abs(prepared.signals[position] - exact)
         worst, squares, values = max(worst, float(error.max())), squares + float((error**2).sum()), values + error.size
         big = np.abs(exact) > 1e-3  # relative error is meaningless near zero
@@ -66,10 +66,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--records", type=int, default=300)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--compare", action="store_true", help="also time the uncached prepare_signals")
+    parser.add_argument("--compare", action="store_true", help="also time the uncached prepare_index")
     args = parser.parse_args()
 
-    config = SignalConfig()
+    config = PrepareOptions(SignalConfig())  # signals only: the network's input
     cores = min(effective_n_jobs(args.jobs), os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
@@ -101,9 +101,9 @@ def main() -> None:
         print(float16_error(index, prepared, kept, config, count=200))
         if args.compare:
             started = time.perf_counter()
-            prepare_signals(index, config, n_jobs=args.jobs, progress=False)
+            prepare_index(index, config, n_jobs=args.jobs, progress=False)
             uncached = time.perf_counter() - started
-            print(f"uncached prepare_signals: {uncached:.1f} s = {args.records / uncached:.0f} records/s, "
+            print(f"uncached prepare_index: {uncached:.1f} s = {args.records / uncached:.0f} records/s, "
                   f"peak RSS then {peak_memory_mb():.0f} MB")
 
 

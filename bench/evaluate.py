@@ -27,9 +27,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ecgnet import metric  # noqa: E402
+from ecgnet.discovery import find_records  # noqa: E402
 from ecgnet.labels import ClassTable, default_class_table  # noqa: E402
 from ecgnet.outputs import format_outputs  # noqa: E402
-from ecgnet.records import find_header_files  # noqa: E402
 from tests.test_metric import reference_scores, scores_dict, vectorised_scores  # noqa: E402
 
 TOLERANCE = 1e-9
@@ -96,7 +96,7 @@ def loop_time(labels, binary, scalars, table: ClassTable, loop_records: int) -> 
 
 def read_folders(label_dir: Path, output_dir: Path, table: ClassTable):
     """Labels, binary and scalar outputs read from the files, as evaluate_folders reads them."""
-    header_files = find_header_files(label_dir)
+    header_files = find_records(label_dir, need_signals=False).header_paths
     labels = metric.load_labels(header_files, table)
     return (labels, *metric.load_outputs(metric.output_files_for(header_files, output_dir), table))
 

@@ -29,13 +29,13 @@ import numpy as np
 import torch
 from common import REPO, synthetic_records
 
-from ecgnet import explain, signals
+from ecgnet import attribution, signals
 from ecgnet.config import RunConfig
-from ecgnet.data import lead_set_name
 from ecgnet.device import resolve_device
-from ecgnet.inference import Ensemble, PreparedRecord, build_network, predict_prepared, prepare_record
+from ecgnet.inference import Ensemble, ModelInput, predict_prepared, record_input
 from ecgnet.labels import default_class_table
-from ecgnet.records import LEAD_SETS, read_record, standard_leads
+from ecgnet.records import LEAD_SETS, lead_set_name, read_record, standard_leads
+from models import build_network
 
 DEFAULT_RECORD = REPO.parent / "shared" / "data" / "cinc2021" / "training" / "A0689.hea"
 
@@ -51,7 +51,7 @@ def untrained_ensemble(config: RunConfig, device: torch.device, seed: int = 0) -
     return Ensemble(config, networks, table.codes, thresholds, device, batch_size)
 
 
-def gradient_times_input(ensemble: Ensemble, record: PreparedRecord, class_index: int) -> np.ndarray:
+def gradient_times_input(ensemble: Ensemble, record: ModelInput, class_index: int) -> np.ndarray:
     """The baseline method: d logit / d input x input per window, averaged over the networks."""
     total = None
     for network in ensemble.networks:
@@ -80,13 +80,13 @@ def best_time(run: Callable[[], object], repeats: int, device: torch.device) -> 
     return min(times)
 
 
-def load_record(path: Path | None, config: RunConfig, scratch: Path) -> tuple[PreparedRecord, int, str]:
+def load_record(path: Path | None, config: RunConfig, scratch: Path) -> tuple[ModelInput, int, str]:
     """The prepared record, its length at the model rate, and its name."""
     if path is None or not path.is_file():
         path = synthetic_records(scratch, 1, jobs=1)[0]
     record = read_record(path)
     leads = standard_leads(record.header.leads)
-    prepared = prepare_record(record.recording, record.header, leads, config, path)
+    prepared = record_input(record.recording, record.header, leads, config, path)
     length = signals.preprocess(record.recording, record.header, config.signals, path, leads)[0].shape[1]
     return prepared, length, f"{path.stem} ({record.header.num_samples / record.header.frequency:g} s)"
 
@@ -116,7 +116,7 @@ def main() -> None:
     gradient = best_time(lambda: gradient_times_input(ensemble, record, 0), args.repeats, device)
     rows = [("prediction only (26 classes)", "-", predict), ("gradient x input (1 class)", "1", gradient)]
     for steps in (int(s) for s in args.steps.split(",")):
-        seconds = best_time(lambda s=steps: explain.record_attributions(ensemble, record, 0, s, length),
+        seconds = best_time(lambda s=steps: attribution.record_attributions(ensemble, record, 0, s, length),
                             args.repeats, device)
         rows.append(("integrated gradients (1 class)", str(steps), seconds))
     print("\n| method | steps | seconds | x gradient x input |\n| --- | --- | --- | --- |")

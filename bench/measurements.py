@@ -29,8 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from ecgnet.discovery import find_records  # noqa: E402
 from ecgnet.measurements import MEASUREMENT_NAMES, measure_file  # noqa: E402
-from ecgnet.records import LEAD_SETS, find_header_files, read_header  # noqa: E402
+from ecgnet.records import LEAD_SETS, read_header  # noqa: E402
 
 KEY_MEASUREMENTS = ("heart_rate_mean", "pr_interval", "qrs_duration", "qt_interval", "qrs_axis")
 SET_SIZES = (12, 6, 4, 3, 2)
@@ -38,13 +39,13 @@ SET_SIZES = (12, 6, 4, 3, 2)
 
 def groups(data: Path) -> dict[str, list[Path]]:
     """The four groups of records, each in path order."""
-    ptbxl = find_header_files(data / "ptbxl")
+    ptbxl = find_records(data / "ptbxl").header_paths
     rates = {path: read_header(path)[1].frequency for path in ptbxl}
     return {
-        "Challenge 500 Hz": find_header_files(data / "cinc2021" / "training"),
+        "Challenge 500 Hz": find_records(data / "cinc2021" / "training").header_paths,
         "PTB-XL 500 Hz": [path for path in ptbxl if rates[path] == 500],
         "PTB-XL 100 Hz": [path for path in ptbxl if rates[path] == 100],
-        "CPSC 2018 500 Hz": find_header_files(data / "cpsc2018"),
+        "CPSC 2018 500 Hz": find_records(data / "cpsc2018").header_paths,
     }
 
 

@@ -18,7 +18,7 @@ python evaluate_model.py "$TEST" "$WORK/outputs" --report "$WORK/report" --model
 python -m ecgnet.explain "$WORK/model" "$TEST/$RECORD.hea" --out "$WORK/explain"
 cp "$WORK/report/class_scores.png" docs/report_class_scores.png
 cp "$WORK/report/confusion.png" docs/report_confusion.png
-cp "$WORK/model/training_curves.png" docs/training_curves.png
+cp "$WORK/report/training_curves.png" docs/training_curves.png
 cp "$WORK/explain/ecg.png" docs/explain_ecg.png
 for figure in "$WORK"/explain/attribution_*.png; do
     cp "$figure" "docs/explain_$(basename "$figure")"

@@ -16,7 +16,9 @@ missing, corrupted or written by another format version fails with an error nami
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ MODEL_FORMAT_VERSION = 2
 #: Version 1 folders (the network alone, without a stack) are still read.
 READABLE_VERSIONS = (1, 2)
 TREES_FILE = "trees.safetensors"
+_CLASS_CODE = re.compile(r"[0-9]+(\|[0-9]+)*")
 
 
 class ModelFolderError(ValueError):
@@ -71,6 +74,8 @@ def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]) -
 
 
 def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """One network's weights; ModelFolderError naming ``path`` when it is missing, unreadable, empty or holds a
+    value that is not finite (every output would be NaN)."""
     path = Path(path)
     if not path.is_file():
         raise ModelFolderError(f"{path}: weight file is missing")
@@ -80,7 +85,20 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise ModelFolderError(f"{path}: not a readable safetensors file ({error})") from None
     if not state:
         raise ModelFolderError(f"{path}: holds no tensors")
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFolderError(f"{path}: weights {name} hold values that are not finite")
     return state
+
+
+def folder_file(model_dir: str | os.PathLike, name: str) -> Path:
+    """The file ``name`` of a model folder, with symbolic links resolved; ModelFolderError when it lies
+    outside the folder (a folder from a stranger must not make us read other files)."""
+    folder = Path(model_dir).resolve()
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder):
+        raise ModelFolderError(f"{Path(model_dir) / name}: links outside the model folder, to {path}")
+    return path
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -95,6 +113,8 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelFolderError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise ModelFolderError(f"{path}: nested too deeply to be a model file") from None
     except OSError as error:
         raise ModelFolderError(f"{path}: cannot be read ({error.strerror or error})") from None
 
@@ -147,6 +167,9 @@ def _check_description(description: Any, path: Path) -> None:
     codes = description.get("class_codes")
     if not _is_list_of(codes, str) or not codes:
         raise ModelFolderError(f"{path}: class_codes must be a non-empty list of class codes")
+    for code in codes:  # SNOMED codes: anything else could break an output file's comma-separated lines
+        if not _CLASS_CODE.fullmatch(code):
+            raise ModelFolderError(f"{path}: class code {code!r} is not a code of digits (or codes joined by '|')")
     class_labels = description.get("class_labels", codes)
     if not _is_list_of(class_labels, str) or len(class_labels) != len(codes):
         raise ModelFolderError(f"{path}: class_labels must list one label per class ({len(codes)})")
@@ -170,6 +193,8 @@ def _check_thresholds(thresholds: Any, classes: int, path: Path, what: str) -> N
             raise ModelFolderError(f"{path}: {what} for {name} must be a list of numbers")
         if len(values) != classes:
             raise ModelFolderError(f"{path}: {what} for {name} have {len(values)} values, not {classes}")
+        if not all(math.isfinite(v) for v in values):
+            raise ModelFolderError(f"{path}: {what} for {name} hold values that are not finite")
 
 
 def _check_stack_entries(description: dict, classes: int, path: Path) -> None:
@@ -206,10 +231,10 @@ def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
     if not model_dir.is_dir():
         raise ModelFolderError(f"{model_dir}: model folder is missing")
     description_path = model_dir / "model.json"
-    description = read_json(description_path)
+    description = read_json(folder_file(model_dir, description_path.name))
     _check_description(description, description_path)
     config_path = model_dir / "config.json"
-    config_data = read_json(config_path)
+    config_data = read_json(folder_file(model_dir, config_path.name))
     try:
         config = RunConfig.from_dict(config_data, str(config_path))
     except (TypeError, ValueError) as error:
@@ -220,7 +245,7 @@ def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
         class_codes=list(description["class_codes"]),
         class_labels=list(description.get("class_labels", description["class_codes"])),
         thresholds=_arrays(description["thresholds"]),
-        state_dicts=[load_weights(model_dir / name) for name in description["weight_files"]],
+        state_dicts=[load_weights(folder_file(model_dir, name)) for name in description["weight_files"]],
     )
     if "stacks" in description:
         from .trees import load_trees  # ecgnet.trees raises this module's errors
@@ -228,7 +253,7 @@ def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
         folder.stacks = _load_stacks(description, len(folder.class_codes), description_path)
         folder.component_thresholds = {name: _arrays(values)
                                        for name, values in description["component_thresholds"].items()}
-        folder.trees = load_trees(trees_file(model_dir))
+        folder.trees = load_trees(folder_file(model_dir, TREES_FILE))
     return folder
 
 

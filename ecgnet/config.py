@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .files import write_text_atomic
+
 CONFIG_VERSION = 1
 CONFIG_ENV = "ECGNET_CONFIG"
+MIN_SAMPLE_RATE = 50
+MIN_WINDOW_SECONDS = 1.0
 
 
 @dataclass
@@ -33,6 +37,12 @@ class SignalConfig:
         for name in ("sample_rate", "window_seconds", "inference_stride_seconds", "filter_order"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"signals.{name} must be positive, not {getattr(self, name)!r}")
+        # Below these a window holds less than a beat, or the network's strides leave it no samples.
+        if self.sample_rate < MIN_SAMPLE_RATE:
+            raise ValueError(f"signals.sample_rate must be at least {MIN_SAMPLE_RATE} Hz, not {self.sample_rate!r}")
+        if self.window_seconds < MIN_WINDOW_SECONDS:
+            raise ValueError(f"signals.window_seconds must be at least {MIN_WINDOW_SECONDS:g}, "
+                             f"not {self.window_seconds!r}")
 
     @property
     def window_samples(self) -> int:
@@ -45,17 +55,38 @@ class SignalConfig:
 
 @dataclass
 class ModelConfig:
-    """Which network and its shape; the fields are passed to the architecture's constructor."""
+    """Which network: an architecture registered in ``models`` by name, and its own hyper-parameters.
+
+    In TOML the ``[model]`` table holds ``architecture`` and that architecture's keyword arguments; they are
+    checked against its constructor, and those left out are filled in with its defaults, so that a saved
+    config names every value. A new architecture is one file in ``models/`` and needs nothing here.
+    """
 
     architecture: str = "seresnet"
-    stem_channels: int = 64
-    stage_channels: tuple[int, ...] = (64, 128, 192, 256)
-    blocks_per_stage: tuple[int, ...] = (2, 2, 2, 2)
-    stem_kernel: int = 15
-    kernel_size: int = 7
-    se_reduction: int = 8
-    dropout: float = 0.2
-    use_demographics: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from models import architecture_parameters  # the registry knows each constructor (imports torch)
+
+        self.params = architecture_parameters(self.architecture, self.params)
+
+    def to_table(self) -> dict[str, Any]:
+        """The ``[model]`` table: ``architecture`` and the hyper-parameters side by side."""
+        return {"architecture": self.architecture, **self.params}
+
+    @classmethod
+    def from_table(cls, table: Any, source: str) -> ModelConfig:
+        """A ``[model]`` table as a config; ValueError naming ``source`` when it does not fit the architecture."""
+        if not isinstance(table, dict):
+            raise ValueError(f"{source}: must be a table of settings, not {table!r}")
+        params = dict(table)
+        architecture = params.pop("architecture", cls.architecture)
+        if not isinstance(architecture, str):
+            raise ValueError(f"{source} architecture must be a string, not {architecture!r}")
+        try:
+            return cls(architecture, params)
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
 
 
 @dataclass
@@ -240,7 +271,7 @@ class RunConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": CONFIG_VERSION, **dataclasses.asdict(self)}
+        return {"version": CONFIG_VERSION, **dataclasses.asdict(self), "model": self.model.to_table()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
@@ -272,7 +303,7 @@ class RunConfig:
         return cls.from_dict(data, str(path))
 
     def save_json(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load_json(cls, path: str | os.PathLike) -> RunConfig:
@@ -288,11 +319,14 @@ class RunConfig:
         if section not in {f.name for f in dataclasses.fields(self)}:
             raise ValueError(f"unknown config section {section!r}")
         current = getattr(self, section)
-        updated = _build_section(type(current), {**dataclasses.asdict(current), **values}, section)
+        table = current.to_table() if isinstance(current, ModelConfig) else dataclasses.asdict(current)
+        updated = _build_section(type(current), {**table, **values}, section)
         return dataclasses.replace(self, **{section: updated})
 
 
 def _build_section(section_cls: type, values: Any, source: str) -> Any:
+    if section_cls is ModelConfig:
+        return ModelConfig.from_table(values, source)
     if not isinstance(values, dict):
         raise ValueError(f"{source}: must be a table of settings, not {values!r}")
     names = {f.name: f for f in dataclasses.fields(section_cls)}

@@ -1,197 +1,21 @@
-"""Records -> training examples: the index of a data folder, its preprocessed signals, the folds, and
-the torch dataset that draws training windows and lead subsets from them.
+"""Prepared records -> training examples: the folds, and the torch dataset that draws training windows and
+lead subsets from the prepared records (:mod:`ecgnet.prepare`).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed
-from tqdm.auto import tqdm
 
 from . import augment, beats, signals
-from .config import AugmentConfig, BeatConfig, SignalConfig
-from .labels import ClassTable
-from .records import (
-    LEAD_SETS,
-    STANDARD_LEADS,
-    Header,
-    RecordError,
-    find_header_files,
-    read_header,
-    recording_path,
-    source_of,
-    standard_leads,
-)
+from .config import AugmentConfig, BeatConfig
+from .prepare import PreparedSignals
+from .records import LEAD_SETS, STANDARD_LEADS
 
 REDUCED_LEAD_SETS: tuple[tuple[str, ...], ...] = tuple(LEAD_SETS[n] for n in (6, 4, 3, 2))
-
-
-def lead_set_name(leads: Sequence[str]) -> str:
-    """A stable key for a lead set: its standard leads, each once, in standard order, joined by commas.
-
-    Names are compared in their standard spelling (``AVR`` is ``aVR``); non-standard names are dropped.
-    """
-    return ",".join(standard_leads(leads))
-
-
-@dataclass
-class RecordIndex:
-    """The labelled records of a data folder, read from their headers only."""
-
-    header_paths: list[Path]
-    record_ids: list[str]
-    sources: list[str]
-    labels: np.ndarray  # (records, classes) bool
-
-    def __len__(self) -> int:
-        return len(self.header_paths)
-
-    def subset(self, rows: Sequence[int] | np.ndarray) -> RecordIndex:
-        rows = np.asarray(rows, dtype=int)
-        return RecordIndex(
-            header_paths=[self.header_paths[i] for i in rows],
-            record_ids=[self.record_ids[i] for i in rows],
-            sources=[self.sources[i] for i in rows],
-            labels=self.labels[rows],
-        )
-
-
-def _readable_headers(data_dir, recursive: bool, failures: list[tuple[str, str]]) -> dict[str, tuple[Path, Header]]:
-    """One header per record id: a record found more than once (a folder holding the same record as
-    12-lead and reduced-lead copies) is kept once, the copy with the most leads, so that no record can
-    sit in a training fold and its own validation fold."""
-    chosen: dict[str, tuple[Path, Header]] = {}
-    for header_path in find_header_files(data_dir, recursive=recursive):
-        try:
-            _, header = read_header(header_path)
-            if not recording_path(header_path).is_file():
-                raise RecordError(recording_path(header_path), "recording file is missing")
-        except RecordError as error:
-            failures.append((str(header_path), error.problem))
-            continue
-        record_id = header_path.stem
-        if record_id in chosen:
-            kept_path, kept = chosen[record_id]
-            if header.num_leads > kept.num_leads:
-                chosen[record_id] = (header_path, header)
-                header_path = kept_path
-            failures.append((str(header_path), f"another copy of record {record_id} with more leads is used"))
-            continue
-        chosen[record_id] = (header_path, header)
-    return chosen
-
-
-def index_records(
-    data_dir: str | os.PathLike, table: ClassTable, recursive: bool = True
-) -> tuple[RecordIndex, list[tuple[str, str]]]:
-    """Index every header of ``data_dir`` that has its recording; return the index and (file, reason)
-    for each record that was skipped (unreadable header, missing recording, duplicate record id)."""
-    failures: list[tuple[str, str]] = []
-    chosen = _readable_headers(data_dir, recursive, failures)
-    paths = [path for path, _ in chosen.values()]
-    headers = [header for _, header in chosen.values()]
-    labels = table.encode_many([h.labels for h in headers]) if headers else np.zeros((0, len(table)), dtype=bool)
-    index = RecordIndex(
-        header_paths=paths,
-        record_ids=list(chosen),
-        sources=[source_of(record_id) for record_id in chosen],
-        labels=labels,
-    )
-    return index, failures
-
-
-@dataclass
-class PreparedSignals:
-    """Preprocessed signals of indexed records, in memory, with demographics and lead masks; and, when
-    beat sampling or hand-made features are on, each record's R peaks (at the model rate) and features
-    (see :mod:`ecgnet.features`)."""
-
-    signals: Sequence[np.ndarray]  # each (12, samples) float32 at the model rate: a list or a cache store
-    lead_masks: np.ndarray  # (records, 12) bool
-    demographics: np.ndarray  # (records, 4) float32
-    peaks: Sequence[np.ndarray] | None = None  # each (P,) int64 sample indices at the model rate
-    features: np.ndarray | None = None  # (records, NUM_FEATURES) float32
-
-    def subset(self, rows: Sequence[int] | np.ndarray) -> PreparedSignals:
-        """The prepared signals of some rows, in that order (signals are not copied)."""
-        rows = np.asarray(rows, dtype=int)
-        return PreparedSignals(_Rows(self.signals, rows), self.lead_masks[rows], self.demographics[rows],
-                               None if self.peaks is None else _Rows(self.peaks, rows),
-                               None if self.features is None else self.features[rows])
-
-
-def join_prepared(first: PreparedSignals, second: PreparedSignals) -> PreparedSignals:
-    """The records of ``first`` then those of ``second`` (signals and peaks are not copied)."""
-    def joined(a, b):
-        return None if a is None or b is None else _Joined(a, b)
-
-    features = None
-    if first.features is not None and second.features is not None:
-        features = np.concatenate([first.features, second.features])
-    return PreparedSignals(_Joined(first.signals, second.signals),
-                           np.concatenate([first.lead_masks, second.lead_masks]),
-                           np.concatenate([first.demographics, second.demographics]),
-                           joined(first.peaks, second.peaks), features)
-
-
-class _Joined(Sequence):
-    """Two sequences of arrays, one after the other, read on demand."""
-
-    def __init__(self, first: Sequence[np.ndarray], second: Sequence[np.ndarray]):
-        self.first, self.second = first, second
-
-    def __len__(self) -> int:
-        return len(self.first) + len(self.second)
-
-    def __getitem__(self, item: int) -> np.ndarray:
-        item = int(item)
-        return self.first[item] if item < len(self.first) else self.second[item - len(self.first)]
-
-
-class _Rows(Sequence):
-    """Some rows of a sequence of signals, read on demand."""
-
-    def __init__(self, signals: Sequence[np.ndarray], rows: np.ndarray):
-        self.signals, self.rows = signals, rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, item: int) -> np.ndarray:
-        return self.signals[int(self.rows[item])]
-
-
-def prepare_signals(
-    index: RecordIndex, config: SignalConfig, n_jobs: int = 1, progress: bool = True
-) -> tuple[PreparedSignals, list[int], list[tuple[str, str]]]:
-    """Read and preprocess every indexed record in parallel. Returns the prepared signals, the index
-    rows they belong to, and (file, reason) for each record that could not be read."""
-
-    def attempt(path: Path):
-        try:
-            return signals.prepare_file(path, config)
-        except RecordError as error:
-            return error
-
-    iterator = tqdm(index.header_paths, desc="preprocessing", unit="rec", disable=not progress)
-    results = Parallel(n_jobs=n_jobs, batch_size=16)(delayed(attempt)(p) for p in iterator)
-    kept, failures, prepared = [], [], []
-    for row, result in enumerate(results):
-        if isinstance(result, RecordError):
-            failures.append((result.source, result.problem))
-        else:
-            kept.append(row)
-            prepared.append(result)
-    if not prepared:
-        return PreparedSignals([], np.zeros((0, 12), bool), np.zeros((0, 4), np.float32)), kept, failures
-    sigs, masks, demo = zip(*prepared)
-    return PreparedSignals(list(sigs), np.stack(masks), np.stack(demo).astype(np.float32)), kept, failures
 
 
 def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
@@ -350,23 +174,3 @@ class TrainingWindows(torch.utils.data.Dataset):
             "labels": torch.from_numpy(self.labels[row]),
             "source": torch.tensor(source, dtype=torch.int64),
         }
-
-
-def record_windows(
-    signal: np.ndarray,
-    lead_mask: np.ndarray,
-    keep_leads: Iterable[str],
-    config: SignalConfig,
-    beat_config: BeatConfig | None = None,
-    peaks: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The inference windows of one preprocessed record restricted to ``keep_leads``: (W, 12, T) and
-    the (12,) lead mask actually used. Sliding windows that cover the record, or, with beat sampling on,
-    the record's deterministic groups of beats (``peaks`` at the model rate)."""
-    keep = np.isin(STANDARD_LEADS, standard_leads(keep_leads)) & np.asarray(lead_mask, dtype=bool)
-    masked = np.where(keep[:, None], signal, 0.0).astype(np.float32)
-    if beat_config is not None and beat_config.enabled:
-        if peaks is None:
-            raise ValueError("beat sampling needs the record's R peaks")
-        return beats.beat_groups(masked, peaks, beat_config, config.sample_rate), keep
-    return signals.sliding_windows(masked, config.window_samples, config.stride_samples), keep

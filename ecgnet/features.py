@@ -1,9 +1,8 @@
 """R peaks and hand-made rhythm features of a record, computed once per record from the record itself.
 
-Peaks are found with neurokit2 in one lead (II, else I: both are in every Challenge lead set) in
-physical units at the record's own sampling rate, so that amplitudes are in mV and RR intervals are
-not blurred by resampling. The peaks are then moved to the model's sampling rate, where
-:mod:`ecgnet.beats` cuts the preprocessed signal into beats.
+Peaks are found with neurokit2 in one lead (II, else I: both are in every Challenge lead set) of the
+signal in physical units (mV) resampled to the model's rate (:func:`ecgnet.prepare.prepare`), so that
+they index the very samples :mod:`ecgnet.beats` cuts into beats, with amplitudes in mV.
 
 The features (:data:`FEATURE_NAMES`) are RR, R-amplitude and heart-rate statistics, each with a
 missing-value flag. Age and sex are not among them: they are already the network's demographics input
@@ -24,15 +23,13 @@ rate 20-300 bpm) and amplitudes to +-10 mV before any statistic is taken.
 from __future__ import annotations
 
 import math
-import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from ecgnet.records import Header, RecordError, canonical_lead, read_record
-from ecgnet.signals import fill_non_finite, rational_ratio, to_physical  # rational_ratio: resample's own, for the peaks
+from ecgnet.signals import fill_non_finite
 
 R_PEAK_LEADS: tuple[str, ...] = ("II", "I")
 FEATURE_NAMES: tuple[str, ...] = (
@@ -58,9 +55,9 @@ _INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 @dataclass
 class Annotation:
-    """What is computed once per record: R peaks at a target sampling rate and the features.
+    """What is computed once per record: R peaks and the features.
 
-    ``peaks``: int64 sample indices at the target rate, sorted, unique, within [0, target length).
+    ``peaks``: int64 sample indices at the signal's rate, sorted, unique, within the signal.
     ``features``: float32 (NUM_FEATURES,). ``peak_lead``: the lead the peaks came from, None when no lead
     gave any peak (then ``peaks`` is empty and every flag is 0).
     """
@@ -150,59 +147,15 @@ def find_r_peaks(lead_mv: np.ndarray, fs: float) -> np.ndarray:
     return _detect(lead_mv, fs)[0]
 
 
-def resampled_length(num_samples: int, from_hz: float, to_hz: float) -> int:
-    """The number of samples :func:`ecgnet.signals.resample` gives for ``num_samples`` samples."""
-    up, down = rational_ratio(from_hz, to_hz)
-    if up == down:
-        return int(num_samples)
-    return -(-int(num_samples) * up // down)  # ceil(n * up / down), as resample_poly
-
-
-def to_target_rate(peaks: np.ndarray, from_hz: float, to_hz: float, target_length: int) -> np.ndarray:
-    """Peak indices at ``from_hz`` moved to ``to_hz`` with the ratio :func:`ecgnet.signals.resample` uses
-    (so they land on the same instants), clipped to [0, target_length) and deduplicated."""
-    peaks = np.asarray(peaks, dtype=np.int64).reshape(-1)
-    if target_length < 1 or len(peaks) == 0:
-        return _empty_peaks()
-    up, down = rational_ratio(from_hz, to_hz)
-    moved = np.rint(peaks * (up / down)).astype(np.int64)
-    return np.unique(np.clip(moved, 0, target_length - 1))
-
-
-def _lead_rows(header: Header, keep_leads: Sequence[str] | None) -> list[tuple[str, int]]:
-    """(lead, header row) for the leads of :data:`R_PEAK_LEADS` that the header has and that are kept,
-    in order of preference; the first of repeated names wins, as in :func:`ecgnet.signals.preprocess`."""
-    keep = None if keep_leads is None else {canonical_lead(lead) for lead in keep_leads}
-    rows: list[tuple[str, int]] = []
-    for wanted in R_PEAK_LEADS:
-        if keep is not None and wanted not in keep:
-            continue
-        row = next((i for i, lead in enumerate(header.leads) if canonical_lead(lead) == wanted), None)
-        if row is not None:
-            rows.append((wanted, row))
-    return rows
-
-
-def _lead_mv(recording: np.ndarray, header: Header, row: int) -> np.ndarray | None:
-    """One row of the recording in mV, or None when its gain makes it unusable (a zero gain is a broken
-    header line, not a reason to fail here: the other lead may do)."""
-    try:
-        return to_physical(recording[row : row + 1], header.gains[row : row + 1], header.baselines[row : row + 1])[0]
-    except RecordError:
-        return None
-
-
-def best_detection(
-    recording: np.ndarray, header: Header, keep_leads: Sequence[str] | None
-) -> tuple[str, np.ndarray, np.ndarray] | None:
-    """(lead, peaks, cleaned lead) of the first preferred lead with at least 2 peaks, else of the lead
-    with the most peaks; None when no lead gives any peak."""
+def best_detection(leads_mv: Mapping[str, np.ndarray], fs: float) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(lead, peaks, cleaned lead) of the first lead of :data:`R_PEAK_LEADS` in ``leads_mv`` (lead name -> that
+    lead in mV at ``fs`` Hz) with at least 2 peaks, else of the lead with the most peaks; None when no lead
+    gives any peak."""
     best = None
-    for lead, row in _lead_rows(header, keep_leads):
-        physical = _lead_mv(recording, header, row)
-        if physical is None:
+    for lead in R_PEAK_LEADS:
+        if lead not in leads_mv:
             continue
-        peaks, cleaned = _detect(physical, header.frequency)
+        peaks, cleaned = _detect(leads_mv[lead], fs)
         if len(peaks) >= 2:
             return lead, peaks, cleaned
         if len(peaks) and (best is None or len(peaks) > len(best[1])):
@@ -210,39 +163,14 @@ def best_detection(
     return best
 
 
-def annotate(
-    recording: np.ndarray,
-    header: Header,
-    target_rate: int,
-    keep_leads: Sequence[str] | None = None,
-    source: str | os.PathLike = "<recording>",
-) -> Annotation:
-    """R peaks (at ``target_rate``) and features of a digital recording (rows in header order).
-
-    Peaks come from lead II, or lead I when II is missing, not kept (``keep_leads``: a model serving a
-    lead subset looks at those leads only) or gives fewer than 2 peaks. Detection and features use the
-    native rate ``header.frequency``; R amplitudes are the cleaned lead at the peaks, in mV. The peaks
-    are then moved to ``target_rate`` within the length that :func:`ecgnet.signals.resample` gives.
-    Without a usable lead or peak: empty peaks, all-zero features and ``peak_lead`` None. Raises
-    :class:`RecordError` naming ``source`` only when the recording's shape does not match the header.
-    """
-    recording = np.asarray(recording)
-    if recording.ndim != 2 or recording.shape[0] != header.num_leads:
-        problem = f"recording shape {recording.shape} does not match the header's {header.num_leads} leads"
-        raise RecordError(source, problem)
-    target_length = resampled_length(recording.shape[1], header.frequency, target_rate)
-    found = best_detection(recording, header, keep_leads)
+def annotate(leads_mv: Mapping[str, np.ndarray], fs: float) -> Annotation:
+    """R peaks and features of a record from its leads in mV at ``fs`` Hz (lead name -> lead; the leads a
+    model may look at): peaks from lead II, or lead I when II is missing or gives fewer than 2 peaks; R
+    amplitudes are the cleaned lead at the peaks. Without a usable lead or peak: empty peaks, all-zero
+    features and ``peak_lead`` None."""
+    found = best_detection(leads_mv, fs)
     if found is None:
         return Annotation(peaks=_empty_peaks(), features=compute_features(_empty_peaks(), np.zeros(0), 1.0),
                           peak_lead=None)
     lead, peaks, cleaned = found
-    features = compute_features(peaks, cleaned[peaks], header.frequency)
-    peaks = to_target_rate(peaks, header.frequency, target_rate, target_length)
-    return Annotation(peaks=peaks, features=features, peak_lead=lead)
-
-
-def annotate_file(header_path: str | os.PathLike, target_rate: int,
-                  keep_leads: Sequence[str] | None = None) -> Annotation:
-    """Read a record and :func:`annotate` it; raises :class:`RecordError` for an unreadable record."""
-    record = read_record(header_path)
-    return annotate(record.recording, record.header, target_rate, keep_leads, source=header_path)
+    return Annotation(peaks=peaks, features=compute_features(peaks, cleaned[peaks], fs), peak_lead=lead)

@@ -25,16 +25,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A fresh temporary path beside ``path`` for the block to write; renamed to ``path`` when the block ends
     without error (with the mode open() would have given it), removed when it fails or is interrupted."""
     path = Path(path)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise _naming(error, path) from None
     os.close(handle)
     temporary = Path(name)
     try:
         yield temporary
         os.chmod(temporary, _FILE_MODE)
         os.replace(temporary, path)
+    except OSError as error:  # a full disk, a lost permission: say which file could not be written
+        temporary.unlink(missing_ok=True)
+        raise _naming(error, path) from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """``error`` as an OSError whose message names ``path`` (the temporary file's name means nothing)."""
+    return OSError(error.errno, f"cannot write {path} ({error.strerror or error})")
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from . import metric
-from .data import index_records, lead_set_name
+from .discovery import index_records
 from .inference import Ensemble, load_ensemble, predict_components, prepared_batches
 from .labels import default_class_table
-from .records import EVALUATED_LEAD_SETS, RecordError
+from .records import EVALUATED_LEAD_SETS, RecordError, lead_set_name
 
 
 def held_out_ids(test_dir: str | os.PathLike) -> set[str]:

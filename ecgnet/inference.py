@@ -9,8 +9,6 @@ and the batched folder path (:func:`run_folder`) share these steps, so they give
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,21 +18,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from models import create_model_from_config
+from models import build_network
 
-from . import feature_model, features, measurements, signals
+from . import feature_model
 from .artifacts import ModelFolderError, load_model_folder, trees_file
 from .config import RunConfig
-from .data import lead_set_name, record_windows
 from .device import resolve_device
-from .files import write_text_atomic
-from .outputs import save_outputs
+from .discovery import FoundRecord, find_records
+from .outputs import record_failures, save_outputs
+from .prepare import PreparedRecord, PrepareOptions, prepare, record_windows
 from .records import (
     Header,
     RecordError,
     closest_lead_set,
-    find_header_files,
-    read_header,
+    lead_set_name,
     read_record,
     standard_leads,
 )
@@ -100,12 +97,6 @@ class Ensemble:
         return dict(zip(STACKED_OUTPUTS, (stacked, network, features)))
 
 
-def build_network(config: RunConfig, num_classes: int) -> torch.nn.Module:
-    """The (untrained) network a run's config describes, with the hand-made features input when they are on."""
-    extra = features.NUM_FEATURES if config.features.enabled else 0
-    return create_model_from_config(config.model, num_classes, extra_features=extra)
-
-
 def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensemble:
     """Build the ensemble of a model folder once; raises ModelFolderError naming the bad file."""
     folder = load_model_folder(model_dir)
@@ -146,35 +137,34 @@ def check_trees(trees: dict[str, TreeEnsemble], stacks: dict[str, Stack], codes:
 
 
 @dataclass
-class PreparedRecord:
-    """The inference windows of one record."""
+class ModelInput:
+    """What the ensemble takes for one record: its windows, and what goes with them."""
 
     record_id: str
     windows: np.ndarray  # (W, 12, T)
     lead_mask: np.ndarray  # (12,)
     demographics: np.ndarray  # (4,)
     features: np.ndarray | None = None  # (NUM_FEATURES,) hand-made features, when the model takes them
-    lead_set: str = ""  # the leads it was prepared with (ecgnet.data.lead_set_name)
+    lead_set: str = ""  # the leads it was prepared with (ecgnet.records.lead_set_name)
     measurements: np.ndarray | None = None  # (NUM_MEASUREMENTS,) for the feature model, when the model has one
 
 
-def prepare_record(
-    recording: np.ndarray, header: Header, leads: Sequence[str], config: RunConfig, source: str | os.PathLike
-) -> PreparedRecord:
-    """Preprocess the record's leads among ``leads`` (the others are never filtered) and cut it into windows
-    (or beat groups); with beat sampling or hand-made features on, R peaks are found in those leads only."""
-    signal, mask = signals.preprocess(recording, header, config.signals, source=source, keep_leads=leads)
-    annotation = None
-    if config.beats.enabled or config.features.enabled:
-        annotation = features.annotate(recording, header, config.signals.sample_rate, keep_leads=leads)
-    peaks = None if annotation is None else annotation.peaks
-    windows, keep = record_windows(signal, mask, leads, config.signals, config.beats, peaks)
-    if not keep.any():  # the leads are there but hold no finite sample
-        raise RecordError(source, f"has no usable sample in the model's leads ({', '.join(leads)})")
-    extra = annotation.features if config.features.enabled else None
-    measured = measurements.measure(recording, header, [leads], source)[0] if config.feature_model.enabled else None
-    return PreparedRecord(header.record_id, windows, keep, signals.demographics(header.age, header.sex), extra,
-                          lead_set_name(leads), measured)
+def model_input(prepared: PreparedRecord, leads: Sequence[str], config: RunConfig, record_id: str) -> ModelInput:
+    """The windows (or beat groups) of a record prepared with ``leads``, and what goes with them."""
+    windows, keep = record_windows(prepared, leads, config.signals, config.beats)
+    extra = prepared.features if config.features.enabled else None
+    # Measurements serve a record prepared for one lead set (a training record is measured for each evaluated set).
+    one_set = prepared.measurements is not None and len(prepared.measurements) == 1
+    measured = prepared.measurements[0] if one_set else None
+    return ModelInput(record_id, windows, keep, prepared.demographics, extra, lead_set_name(leads), measured)
+
+
+def record_input(recording: np.ndarray, header: Header, leads: Sequence[str], config: RunConfig,
+                 source: str | os.PathLike) -> ModelInput:
+    """Prepare a record with its leads among ``leads`` (:func:`ecgnet.prepare.prepare`) and cut it into
+    windows."""
+    prepared = prepare(recording, header, PrepareOptions.of(config), leads, source)
+    return model_input(prepared, leads, config, header.record_id)
 
 
 def combine_windows(window_probabilities: np.ndarray) -> np.ndarray:
@@ -182,13 +172,13 @@ def combine_windows(window_probabilities: np.ndarray) -> np.ndarray:
     return window_probabilities.mean(axis=0)
 
 
-def predict_prepared(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> np.ndarray:
+def predict_prepared(ensemble: Ensemble, records: Sequence[ModelInput]) -> np.ndarray:
     """Final probabilities (records, classes) for prepared records (the networks', or with a stack the
     stack's), all their windows in shared batches."""
     return predict_components(ensemble, records)["final"]
 
 
-def predict_components(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> dict[str, np.ndarray]:
+def predict_components(ensemble: Ensemble, records: Sequence[ModelInput]) -> dict[str, np.ndarray]:
     """Probabilities (records, classes) for prepared records, by :meth:`Ensemble.combine`: ``final``, and
     with a stack ``network`` and ``features``; each record combined for its own lead set."""
     network = _network_probabilities(ensemble, records)
@@ -204,7 +194,7 @@ def predict_components(ensemble: Ensemble, records: Sequence[PreparedRecord]) ->
     return out
 
 
-def _network_probabilities(ensemble: Ensemble, records: Sequence[PreparedRecord]) -> np.ndarray:
+def _network_probabilities(ensemble: Ensemble, records: Sequence[ModelInput]) -> np.ndarray:
     """The networks' probabilities (records, classes), all windows in shared batches."""
     if not records:
         return np.zeros((0, len(ensemble.class_codes)))
@@ -224,7 +214,7 @@ def predict_record(
     ensemble: Ensemble, recording: np.ndarray, header: Header, leads: Sequence[str], source: str = "recording"
 ) -> np.ndarray:
     """Probabilities (classes,) for one record."""
-    return predict_prepared(ensemble, [prepare_record(recording, header, leads, ensemble.config, source)])[0]
+    return predict_prepared(ensemble, [record_input(recording, header, leads, ensemble.config, source)])[0]
 
 
 def decide(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -235,21 +225,16 @@ def decide(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 # The folder runner used by run_model.py.
 
 
-def group_by_lead_set(header_files: Sequence[Path]) -> tuple[dict[tuple[str, ...], list], list[tuple[str, str]]]:
-    """Header files grouped by the standard leads they list; (file, reason) for unreadable headers."""
+def group_by_lead_set(found: Sequence[FoundRecord]) -> tuple[dict[tuple[str, ...], list], list[tuple[str, str]]]:
+    """Header files grouped by the standard leads their headers list; (file, reason) for those with none."""
     groups: dict[tuple[str, ...], list] = {}
     failures = []
-    for path in header_files:
-        try:
-            _, header = read_header(path)
-        except RecordError as error:
-            failures.append((error.source, error.problem))
-            continue
-        leads = standard_leads(header.leads)
+    for record in found:
+        leads = standard_leads(record.header.leads)
         if not leads:
-            failures.append((str(path), f"lists no standard lead ({', '.join(header.leads)})"))
+            failures.append((str(record.header_path), f"lists no standard lead ({', '.join(record.header.leads)})"))
             continue
-        groups.setdefault(leads, []).append(path)
+        groups.setdefault(leads, []).append(record.header_path)
     return groups, failures
 
 
@@ -266,14 +251,16 @@ class _RecordLoader(torch.utils.data.Dataset):
         path = self.paths[i]
         try:
             record = read_record(path)
-            return path, prepare_record(record.recording, record.header, self.leads, self.config, path)
+            return path, record_input(record.recording, record.header, self.leads, self.config, path)
         except RecordError as error:
             return path, error
+        except Exception as error:  # a failure this code did not foresee still stops only its own record
+            return path, RecordError(path, f"could not be prepared ({type(error).__name__}: {error})")
 
 
 def prepared_batches(paths: Sequence[Path], leads: Sequence[str], config: RunConfig, workers: int,
                      records_per_batch: int) -> Iterator[list]:
-    """Lists of (path, PreparedRecord or RecordError), read and prepared in ``workers`` processes."""
+    """Lists of (path, ModelInput or RecordError), read and prepared in ``workers`` processes."""
     loader = torch.utils.data.DataLoader(
         _RecordLoader(paths, leads, config), batch_size=records_per_batch, num_workers=workers,
         collate_fn=list, persistent_workers=False,
@@ -298,7 +285,9 @@ def run_folder(
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    groups, failures = group_by_lead_set(find_header_files(data_dir))
+    listing = find_records(data_dir)
+    groups, failures = group_by_lead_set(listing.records)
+    failures = listing.failures + failures
     ensemble = load_ensemble(model_dir, device)
     records_per_batch = records_per_batch or ensemble.batch_size // 2
     written = 0
@@ -316,15 +305,5 @@ def run_folder(
             written += len(ok)
             bar.update(len(batch))
     bar.close()
-    write_failures(output_dir / "failures.csv", failures)
+    record_failures(output_dir, data_dir, failures)
     return written, failures
-
-
-def write_failures(path: Path, failures: Sequence[tuple[str, str]]) -> None:
-    """``failures.csv``: one row per record that could not be run (file, reason)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["file", "reason"])
-    writer.writerows(failures)
-    write_text_atomic(path, buffer.getvalue())
-

@@ -58,8 +58,8 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 from scipy.ndimage import uniform_filter1d
 
-from ecgnet.features import best_detection
-from ecgnet.records import STANDARD_LEADS, Header, RecordError, canonical_lead, read_record
+from ecgnet.features import R_PEAK_LEADS, best_detection
+from ecgnet.records import STANDARD_LEADS, Header, RecordError, canonical_lead, read_record, standard_rows
 from ecgnet.signals import bandpass, fill_non_finite, to_physical
 
 GLOBAL_NAMES: tuple[str, ...] = (
@@ -185,23 +185,13 @@ def _at(ms: float) -> int:
     return int(np.clip(round(ms) + BEFORE_R_MS, 0, len(_GRID_MS) - 1))
 
 
-def _standard_rows(header: Header) -> dict[int, int]:
-    """Standard lead slot -> header row; the first of repeated names wins, as in preprocessing."""
-    rows: dict[int, int] = {}
-    for row, lead in enumerate(header.leads):
-        slot = _LEAD.get(canonical_lead(lead))
-        if slot is not None:
-            rows.setdefault(slot, row)
-    return rows
-
-
 def _physical(recording: np.ndarray, header: Header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(12, samples) float64 mV in standard slots, which slots hold a lead with finite samples, which of
     those are not flat. Non-finite samples are filled with the lead's mean; a lead whose gain is zero or
     not finite is absent (a broken header line should cost that lead, not the record)."""
     signal = np.zeros((len(STANDARD_LEADS), recording.shape[1]), dtype=np.float64)
     present = np.zeros(len(STANDARD_LEADS), dtype=bool)
-    for slot, row in _standard_rows(header).items():
+    for slot, row in standard_rows(header.leads).items():
         try:
             lead = to_physical(recording[row : row + 1], header.gains[row : row + 1], header.baselines[row : row + 1])
         except RecordError:
@@ -285,7 +275,7 @@ def _record(recording: np.ndarray, header: Header) -> _Record:
     filtered = bandpass(signal, fs, *BAND_HZ, FILTER_ORDER).astype(np.float64)
     filtered[~usable] = 0.0  # a constant lead leaves float residue after filtering; it is exactly flat
     statistics = _statistics(filtered, present)
-    found = best_detection(recording, header, None)
+    found = best_detection({lead: signal[_LEAD[lead]] for lead in R_PEAK_LEADS if present[_LEAD[lead]]}, fs)
     if found is None or not usable[_LEAD[found[0]]]:
         return _Record(usable, statistics, {}, math.nan, None)
     peaks = _align(found[1], filtered[_LEAD[found[0]]], fs)

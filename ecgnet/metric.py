@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from ecgnet import outputs as _outputs
+from ecgnet.discovery import FoundRecord, find_records
 from ecgnet.labels import ClassTable, default_class_table, load_class_table
-from ecgnet.records import find_header_files, read_header
+from ecgnet.records import read_header
 
 PathLike = str | os.PathLike
 
@@ -313,6 +314,15 @@ def output_files_for(header_files: Sequence[Path], output_dir: PathLike) -> list
     return output_files
 
 
+def label_records(label_dir: PathLike) -> list[FoundRecord]:
+    """The labelled records of ``label_dir`` and below (:func:`ecgnet.discovery.find_records`, signals not
+    needed); ValueError naming the folder when it has none."""
+    found = find_records(label_dir, need_signals=False).records
+    if not found:
+        raise ValueError(f"{label_dir}: no header (.hea) files to evaluate")
+    return found
+
+
 def evaluate_folders(label_dir: PathLike, output_dir: PathLike, weights_file: PathLike | None = None) -> Scores:
     """Scores of the outputs in ``output_dir`` against every header (``.hea``) in ``label_dir``.
 
@@ -320,9 +330,7 @@ def evaluate_folders(label_dir: PathLike, output_dir: PathLike, weights_file: Pa
     a folder is missing or empty, an output file is missing, or a file cannot be read.
     """
     table = load_class_table(weights_file)
-    header_files = find_header_files(label_dir)
-    if not header_files:
-        raise ValueError(f"{label_dir}: no header (.hea) files to evaluate")
+    header_files = [record.header_path for record in label_records(label_dir)]
     output_files = output_files_for(header_files, output_dir)
     labels = load_labels(header_files, table)
     binary, scalars = load_outputs(output_files, table)

@@ -7,6 +7,9 @@ is not a number is kept as text and judged by whoever interprets it.
 
 from __future__ import annotations
 
+import csv
+import fcntl
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -89,3 +92,42 @@ def to_probability(entry: str) -> float:
     except (TypeError, ValueError):
         return 0.0
     return value if math.isfinite(value) else 0.0
+
+
+FAILURES_FILE = "failures.csv"
+
+
+def record_failures(output_dir: str | os.PathLike, data_dir: str | os.PathLike,
+                    failures: Sequence[tuple[str, str]]) -> None:
+    """Write ``OUTPUTS/failures.csv`` (columns file, reason: one row per record file that could not be run).
+
+    Several runs may write to one OUTPUTS folder, at once or one after another: each keeps its rows. The
+    rows of a run over ``data_dir`` replace the earlier rows for files in ``data_dir`` only, under a lock.
+    """
+    path = Path(output_dir) / FAILURES_FILE
+    folder = os.path.realpath(data_dir)
+    with open(Path(output_dir) / f".{FAILURES_FILE}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        kept = [row for row in _read_failures(path) if not _is_in(row[0], folder)]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["file", "reason"])
+        writer.writerows(kept + [(file, " ".join(reason.split())) for file, reason in failures])
+        write_text_atomic(path, buffer.getvalue())
+
+
+def _read_failures(path: Path) -> list[tuple[str, str]]:
+    """The (file, reason) rows of an existing failures file; none when it is missing or not ours."""
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    if not rows or rows[0] != ["file", "reason"]:
+        return []
+    return [(row[0], row[1]) for row in rows[1:] if len(row) == 2]
+
+
+def _is_in(file: str, folder: str) -> bool:
+    real = os.path.realpath(file)
+    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)

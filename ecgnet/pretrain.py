@@ -22,9 +22,10 @@ from models.heads import ProjectionHead
 
 from . import distributed
 from .config import AugmentConfig, RunConfig
-from .data import ExampleOptions, PreparedSignals, TrainingWindows
+from .data import ExampleOptions, TrainingWindows
 from .losses import nt_xent
 from .objective import trunk_features
+from .prepare import PreparedSignals
 
 
 class ContrastivePairs(torch.utils.data.Dataset):

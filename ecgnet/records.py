@@ -1,8 +1,10 @@
-"""Reading and writing records in the Challenge format: a WFDB-style header (``.hea``) and a MATLAB v4
-``.mat`` file whose variable ``val`` holds the digital signal, leads x samples.
+"""Reading records: a WFDB header (``.hea``) and its signal file, either the Challenge's MATLAB ``.mat``
+(variable ``val``, leads x samples; MATLAB v4 or v5) or any WFDB signal file (``.dat`` in format 16, 212,
+80 and the others), read through the ``wfdb`` package.
 
-Parsing is defensive: every header variant met in the Challenge data is read correctly, and anything
-broken raises :class:`RecordError` whose message names the file and the problem in one line.
+Header parsing is our own and defensive: every header variant met in the Challenge data is read, and
+anything broken raises :class:`RecordError` whose message names the file and the problem in one line.
+What is plausible (sampling rate, gains, age, duration) is decided here once, in :func:`check_plausible`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,16 @@ EVALUATED_LEAD_SETS: tuple[tuple[str, ...], ...] = tuple(LEAD_SETS[n] for n in (
 _CANONICAL_LEAD = {lead.upper(): lead for lead in STANDARD_LEADS}
 _RECORD_EXTENSIONS = (".mat", ".hea", ".dat")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+# What a record may plausibly hold; anything outside is refused with a message, never computed on.
+#: Sampling rates, Hz: below 50 an ECG's QRS is not resolved; above 10 kHz nothing clinical is recorded.
+FREQUENCY_RANGE_HZ = (50.0, 10_000.0)
+#: Ages, years: outside this range an age is a typing or unit error and counts as unknown.
+AGE_RANGE_YEARS = (0.0, 120.0)
+#: Longest recording, seconds: Holter-length files belong to another tool; this bounds memory per record.
+MAX_DURATION_SECONDS = 3600.0
+#: Longest quoted excerpt of a file's content in an error message.
+_QUOTE_CHARACTERS = 60
 
 
 class RecordError(ValueError):
@@ -116,8 +129,16 @@ def standard_leads(leads: Sequence[str]) -> tuple[str, ...]:
     return tuple(lead for lead in STANDARD_LEADS if lead in present)
 
 
+def lead_set_name(leads: Sequence[str]) -> str:
+    """A stable key for a lead set: its standard leads, each once, in standard order, joined by commas.
+
+    Names are compared in their standard spelling (``AVR`` is ``aVR``); non-standard names are dropped.
+    """
+    return ",".join(standard_leads(leads))
+
+
 def closest_lead_set(wanted: str, available: Sequence[str]) -> str:
-    """The lead-set key of ``available`` (comma-joined standard leads, as :func:`ecgnet.data.lead_set_name`
+    """The lead-set key of ``available`` (comma-joined standard leads, as :func:`lead_set_name`
     writes them) most like ``wanted``, by the Jaccard index of their leads: a model serves a lead set it was
     not tuned for with what it learnt for the most similar one. ValueError when ``available`` is empty."""
     if not available:
@@ -139,6 +160,14 @@ def strip_record_extension(name: str) -> str:
     return name
 
 
+def _quote(text: str) -> str:
+    """``text`` quoted for an error message, cut short: a file that is not a header (a symbolic link to
+    something else) must not have its content copied into logs."""
+    if len(text) > _QUOTE_CHARACTERS:
+        text = text[:_QUOTE_CHARACTERS] + "..."
+    return repr(text)
+
+
 def parse_number(text: str) -> float | None:
     """A finite or non-finite float from ``text``, or None if it is not a number."""
     text = text.strip()
@@ -155,11 +184,11 @@ def _parse_gain(token: str, source: str, lead: str) -> tuple[float, float | None
         value, _, rest = value.partition("(")
         baseline_value = parse_number(rest.rstrip(")"))
         if baseline_value is None or not math.isfinite(baseline_value):
-            raise RecordError(source, f"lead {lead}: baseline in gain field {token!r} is not a number")
+            raise RecordError(source, f"lead {lead}: baseline in gain field {_quote(token)} is not a number")
         baseline = baseline_value
     gain = parse_number(value)
     if gain is None or not math.isfinite(gain):
-        raise RecordError(source, f"lead {lead}: gain {token!r} is not a number")
+        raise RecordError(source, f"lead {lead}: gain {_quote(token)} is not a number")
     return gain, baseline
 
 
@@ -167,14 +196,14 @@ def _parse_signal_line(line: str, source: str, index: int) -> SignalSpec:
     """One signal line: file, format, gain[(baseline)][/units], resolution, ADC zero, ..., lead name."""
     tokens = line.split()
     if len(tokens) < 3:
-        raise RecordError(source, f"signal line {index + 1} has too few fields: {line.strip()!r}")
+        raise RecordError(source, f"signal line {index + 1} has too few fields: {_quote(line.strip())}")
     lead = canonical_lead(tokens[8]) if len(tokens) > 8 else f"signal{index + 1}"
     gain, baseline = _parse_gain(tokens[2], source, lead)
     adc_zero = 0
     if len(tokens) > 4:
         parsed = parse_number(tokens[4])
         if parsed is None or not math.isfinite(parsed):
-            raise RecordError(source, f"lead {lead}: ADC zero {tokens[4]!r} is not a number")
+            raise RecordError(source, f"lead {lead}: ADC zero {_quote(tokens[4])} is not a number")
         adc_zero = int(parsed)
     if baseline is None:  # WFDB: without a baseline in parentheses the baseline is the ADC zero
         baseline = adc_zero
@@ -193,16 +222,16 @@ def _parse_record_line(line: str, source: str) -> tuple[str, int, float, int]:
     """The record line -> (record id, number of signals, frequency, samples per signal)."""
     tokens = line.split()
     if len(tokens) < 4:
-        raise RecordError(source, f"record line needs id, leads, frequency and samples: {line.strip()!r}")
+        raise RecordError(source, f"record line needs id, leads, frequency and samples: {_quote(line.strip())}")
     num_leads = _parse_count(tokens[1], 1)
     frequency = parse_number(tokens[2].split("/")[0])
     num_samples = _parse_count(tokens[3], 0)
     if num_leads is None:
-        raise RecordError(source, f"number of signals {tokens[1]!r} is not a positive integer")
+        raise RecordError(source, f"number of signals {_quote(tokens[1])} is not a positive integer")
     if frequency is None or not math.isfinite(frequency) or frequency <= 0:
-        raise RecordError(source, f"sampling frequency {tokens[2]!r} is not a positive number")
+        raise RecordError(source, f"sampling frequency {_quote(tokens[2])} is not a positive number")
     if num_samples is None:
-        raise RecordError(source, f"number of samples {tokens[3]!r} is not a non-negative integer")
+        raise RecordError(source, f"number of samples {_quote(tokens[3])} is not a non-negative integer")
     return strip_record_extension(tokens[0]), num_leads, frequency, num_samples
 
 
@@ -216,11 +245,15 @@ def _parse_comment(line: str) -> tuple[str, str] | None:
 
 
 def parse_age(text: str) -> float:
-    """Age in years, NaN when unknown (``NaN``, ``Unknown``, empty, negative)."""
+    """Age in years, NaN when unknown (``NaN``, ``Unknown``, empty, or outside :data:`AGE_RANGE_YEARS`)."""
     value = parse_number(text)
-    if value is None or not math.isfinite(value) or value < 0:
-        return math.nan
-    return value
+    return plausible_age(math.nan if value is None else value)
+
+
+def plausible_age(age: float) -> float:
+    """``age`` when it is a finite number within :data:`AGE_RANGE_YEARS`, otherwise NaN (unknown)."""
+    low, high = AGE_RANGE_YEARS
+    return age if math.isfinite(age) and low <= age <= high else math.nan
 
 
 def parse_labels(text: str) -> tuple[str, ...]:
@@ -262,18 +295,59 @@ def read_header(path: str | os.PathLike) -> tuple[str, Header]:
     return text, parse_header(text, path)
 
 
+def check_plausible(header: Header, source: str | os.PathLike) -> None:
+    """Raise :class:`RecordError` naming ``source`` unless the header's sampling rate, gains and duration are
+    within the plausible ranges of this module (the age is made unknown when implausible, at parsing)."""
+    low, high = FREQUENCY_RANGE_HZ
+    if not low <= header.frequency <= high:
+        raise RecordError(source, f"sampling frequency {header.frequency:g} Hz is outside {low:g}-{high:g} Hz")
+    for signal in header.signals:
+        if not (math.isfinite(signal.gain) and signal.gain > 0):
+            raise RecordError(source, f"lead {signal.lead} has ADC gain {signal.gain:g}; it must be positive")
+    check_duration(header.num_samples, header.frequency, source)
+
+
+def check_duration(num_samples: int, frequency: float, source: str | os.PathLike) -> None:
+    """Raise :class:`RecordError` naming ``source`` when ``num_samples`` last longer than the cap."""
+    if num_samples > MAX_DURATION_SECONDS * frequency:
+        raise RecordError(source, f"{num_samples / frequency / 60:.0f} minutes long; records of up to "
+                                  f"{MAX_DURATION_SECONDS / 60:.0f} minutes are read")
+
+
+def signal_files(header_path: str | os.PathLike, header: Header) -> list[Path]:
+    """The signal files a header names, each once, in the header's folder.
+
+    A Challenge record (the header names ``.mat`` files) is read from the ``.mat`` beside the header with
+    the header's own name, as the Challenge's helper reads it. Other names must be plain file names or
+    paths below the header's folder: a record never makes us read a file outside it.
+    """
+    header_path = Path(header_path)
+    names = list(dict.fromkeys(signal.file for signal in header.signals))
+    if all(name.endswith(".mat") for name in names):
+        return [recording_path(header_path)]
+    paths = []
+    for name in names:
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not parts:
+            raise RecordError(header_path, f"names signal file {_quote(name)} outside its folder")
+        paths.append(header_path.parent / name)
+    return paths
+
+
 def recording_path(header_path: str | os.PathLike) -> Path:
-    """The ``.mat`` file that belongs to a header."""
+    """The ``.mat`` file that belongs to a Challenge header."""
     return Path(header_path).with_suffix(".mat")
 
 
 def read_recording(path: str | os.PathLike, key: str = "val") -> np.ndarray:
-    """The 2-D array ``key`` of a MATLAB file, leads x samples, in its stored dtype."""
+    """The 2-D array ``key`` of a MATLAB v4 or v5 file, leads x samples, in its stored dtype."""
     path = Path(path)
     if not path.is_file():
         raise RecordError(path, "recording file is missing")
     try:
         contents = scipy.io.loadmat(path)
+    except OSError as error:
+        raise RecordError(path, f"cannot read recording ({error.strerror or error})") from None
     except Exception as error:  # scipy raises many types for damaged files; report them all the same way
         raise RecordError(path, f"not a readable MATLAB file ({type(error).__name__}: {error})") from None
     if key not in contents:
@@ -286,12 +360,49 @@ def read_recording(path: str | os.PathLike, key: str = "val") -> np.ndarray:
     return array
 
 
+def read_wfdb_signals(header_path: str | os.PathLike) -> np.ndarray:
+    """The digital signals (leads x samples, int64) of a WFDB record, read by the ``wfdb`` package from the
+    signal files its header names (``.dat`` in any WFDB format)."""
+    header_path = Path(header_path)
+    try:
+        with warnings.catch_warnings():  # wfdb's use of pandas warns of deprecations that are not ours to fix
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import wfdb  # a second to import: only records in WFDB's own signal formats need it
+
+            record = wfdb.rdrecord(str(header_path.with_suffix("")), physical=False)
+    except OSError as error:
+        raise RecordError(header_path, f"cannot read signal file ({error.strerror or error})") from None
+    except Exception as error:  # wfdb raises many types for damaged files; report them all the same way
+        raise RecordError(header_path, f"wfdb cannot read the signals ({type(error).__name__}: {error})") from None
+    if record.d_signal is None:
+        raise RecordError(header_path, "wfdb read no signal")
+    return np.ascontiguousarray(np.asarray(record.d_signal).T)
+
+
+def read_signals(header_path: str | os.PathLike, header: Header) -> tuple[np.ndarray, Path]:
+    """The digital recording of a header (leads x samples, rows in header order) and the file it came from."""
+    paths = signal_files(header_path, header)
+    for path in paths:
+        if not path.is_file():
+            raise RecordError(path, "recording file is missing")
+    if paths[0].suffix == ".mat" and len(paths) == 1:
+        return read_recording(paths[0]), paths[0]
+    return read_wfdb_signals(header_path), paths[0]
+
+
 def check_recording(recording: np.ndarray, header: Header, source: str | os.PathLike) -> np.ndarray:
-    """Check that a recording agrees with its header; return it unchanged."""
+    """Check that a recording agrees with its header (signals, samples; a header count of 0 means unknown)
+    and is not too long; return it unchanged."""
+    if recording.ndim != 2:
+        raise RecordError(source, f"recording has shape {recording.shape}, expected leads x samples")
     if recording.shape[0] != header.num_leads:
         raise RecordError(source, f"has {recording.shape[0]} signals but its header lists {header.num_leads}")
     if recording.shape[1] == 0:
         raise RecordError(source, "recording has 0 samples")
+    if header.num_samples and recording.shape[1] != header.num_samples:
+        raise RecordError(source, f"holds {recording.shape[1]} samples per signal but its header says "
+                                  f"{header.num_samples}")
+    check_duration(recording.shape[1], header.frequency, source)
     return recording
 
 
@@ -310,22 +421,30 @@ class Record:
         return self.header_path.stem
 
 
-def read_record(header_path: str | os.PathLike, key: str = "val") -> Record:
-    """Read and check a header and its recording."""
+def read_record(header_path: str | os.PathLike) -> Record:
+    """Read a header and its recording, and check both (:func:`check_plausible`, :func:`check_recording`)."""
     header_path = Path(header_path)
     text, header = read_header(header_path)
-    mat_path = recording_path(header_path)
-    recording = check_recording(read_recording(mat_path, key), header, mat_path)
+    check_plausible(header, header_path)
+    recording, source = read_signals(header_path, header)
+    check_recording(recording, header, source)
     return Record(header_path=header_path, header_text=text, header=header, recording=recording)
 
 
-def find_header_files(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """Every ``.hea`` file in ``directory`` (and below it when ``recursive``), sorted by path."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise RecordError(directory, "is not a directory")
-    pattern = "**/*.hea" if recursive else "*.hea"
-    return sorted(p for p in directory.glob(pattern) if p.is_file() and not p.name.startswith("."))
+def lead_positions(leads: Sequence[str]) -> dict[str, int]:
+    """Each lead name of ``leads`` (in its standard spelling, ``AVR`` is ``aVR``) -> the row that holds it: the
+    first of repeated names, as the Challenge's helper picks it."""
+    positions: dict[str, int] = {}
+    for row, lead in enumerate(leads):
+        positions.setdefault(canonical_lead(lead), row)
+    return positions
+
+
+def standard_rows(leads: Sequence[str]) -> dict[int, int]:
+    """Standard lead slot (the index in :data:`STANDARD_LEADS`) -> the row of ``leads`` that holds that lead
+    (:func:`lead_positions`), slots in standard order; non-standard names have no slot."""
+    positions = lead_positions(leads)
+    return {slot: positions[lead] for slot, lead in enumerate(STANDARD_LEADS) if lead in positions}
 
 
 def select_leads(recording: np.ndarray, available: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
@@ -336,9 +455,7 @@ def select_leads(recording: np.ndarray, available: Sequence[str], wanted: Sequen
     if recording.ndim != 2 or recording.shape[0] != len(available):
         raise ValueError(f"recording of shape {recording.shape} does not have one row per lead of {available}")
     chosen = np.zeros((len(wanted), recording.shape[1]), dtype=recording.dtype)
-    position: dict[str, int] = {}
-    for i, lead in enumerate(available):
-        position.setdefault(canonical_lead(lead), i)  # the first of repeated names, as the official helper
+    position = lead_positions(available)
     for i, lead in enumerate(wanted):
         j = position.get(canonical_lead(lead))
         if j is not None:

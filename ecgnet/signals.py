@@ -22,7 +22,14 @@ import numpy as np
 import scipy.signal
 
 from ecgnet.config import SignalConfig
-from ecgnet.records import STANDARD_LEADS, Header, RecordError, canonical_lead, read_record
+from ecgnet.records import (
+    STANDARD_LEADS,
+    Header,
+    RecordError,
+    canonical_lead,
+    plausible_age,
+    standard_rows,
+)
 
 # Largest numerator/denominator of the resampling ratio: keeps the polyphase filter (about
 # 20 * max(up, down) taps) small for odd rates while still matching the usual ones exactly.
@@ -65,8 +72,13 @@ def to_physical(
 
 
 def rational_ratio(from_hz: float, to_hz: float) -> tuple[int, int]:
-    """(up, down) with up/down close to to_hz/from_hz and both terms small."""
-    ratio = Fraction(to_hz).limit_denominator(_MAX_RATIO_TERM) / Fraction(from_hz).limit_denominator(_MAX_RATIO_TERM)
+    """(up, down) with up/down close to to_hz/from_hz and both terms small; ValueError for a rate that is
+    not positive and finite, or so small that it rounds to 0 Hz."""
+    to_rate, from_rate = (Fraction(rate).limit_denominator(_MAX_RATIO_TERM)
+                          if math.isfinite(rate) and rate > 0 else Fraction(0) for rate in (to_hz, from_hz))
+    if to_rate == 0 or from_rate == 0:
+        raise ValueError(f"cannot resample from {from_hz:g} Hz to {to_hz:g} Hz")
+    ratio = to_rate / from_rate
     if ratio.numerator > _MAX_RATIO_TERM or ratio.denominator > _MAX_RATIO_TERM:
         ratio = ratio.limit_denominator(_MAX_RATIO_TERM)
     if ratio.numerator == 0:  # to_hz far below from_hz: keep at least one sample per `down`
@@ -91,8 +103,6 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     500 -> 250 is 1/2): cost is linear in the length, and the output has ``ceil(n * up / down)``
     samples, so the duration is kept. Equal rates return a float32 copy.
     """
-    if not (from_hz > 0 and to_hz > 0 and math.isfinite(from_hz) and math.isfinite(to_hz)):
-        raise ValueError(f"sampling rates must be positive and finite, got {from_hz} -> {to_hz}")
     signal = np.asarray(signal, dtype=np.float32)
     up, down = rational_ratio(from_hz, to_hz)
     if up == down:
@@ -198,15 +208,59 @@ def standardise(signal: np.ndarray) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
-def _standard_rows(header: Header, keep: frozenset[str]) -> list[tuple[int, int]]:
-    """(header row, standard slot) pairs for the standard leads in ``keep``; the first of duplicates wins."""
-    slot_of = {lead: i for i, lead in enumerate(STANDARD_LEADS)}
-    pairs: dict[int, int] = {}
-    for row, lead in enumerate(header.leads):
-        slot = slot_of.get(canonical_lead(lead))
-        if slot is not None and STANDARD_LEADS[slot] in keep and slot not in pairs:
-            pairs[slot] = row
-    return [(row, slot) for slot, row in sorted(pairs.items())]
+@dataclass
+class LeadsAtRate:
+    """The standard leads a model may look at, in mV at its sampling rate (the first step of
+    :func:`preprocess`): ``values`` (k, samples) float32, one row per lead, in standard slot order."""
+
+    values: np.ndarray
+    slots: list[int]  # the standard slot (index in STANDARD_LEADS) of each row
+    absent: np.ndarray  # (k,) bool: the lead has no finite sample (it is zeros)
+    flat: np.ndarray  # (k,) bool: the lead is constant in the recording
+
+    def usable(self) -> dict[str, np.ndarray]:
+        """Lead name -> its values, for the leads that are there and not flat (what R peaks are found in)."""
+        return {STANDARD_LEADS[slot]: row for slot, row, gone, flat in
+                zip(self.slots, self.values, self.absent, self.flat) if not (gone or flat)}
+
+
+def leads_at_rate(recording: np.ndarray, header: Header, sample_rate: float, source: str | os.PathLike = "<recording>",
+                  keep_leads: Sequence[str] | None = None) -> LeadsAtRate:
+    """The standard leads of a digital recording (rows in the header's order) that are in ``keep_leads``
+    (all when None), converted to mV and resampled to ``sample_rate``; see :func:`preprocess`."""
+    recording = np.asarray(recording)
+    if recording.ndim != 2 or recording.shape[0] != header.num_leads:
+        problem = f"recording shape {recording.shape} does not match the header's {header.num_leads} leads"
+        raise RecordError(source, problem)
+    keep = frozenset(STANDARD_LEADS if keep_leads is None else (canonical_lead(x) for x in keep_leads))
+    pairs = [(row, slot) for slot, row in standard_rows(header.leads).items() if STANDARD_LEADS[slot] in keep]
+    if not pairs:
+        wanted = "standard lead" if keep_leads is None else f"lead of {sorted(keep)}"
+        raise RecordError(source, f"no {wanted} among the header's leads {list(header.leads)}")
+    rows = [row for row, _ in pairs]
+    names = [header.leads[row] for row in rows]
+    physical = to_physical(recording[rows], header.gains[rows], header.baselines[rows], source, names)
+    # Resampling and filtering spread one NaN over the whole lead, so gaps are filled first (with the
+    # lead's mean, which adds no step); a lead with no finite sample at all is treated as absent.
+    absent = fill_non_finite(physical)
+    # Flat leads are found before filtering: afterwards float rounding leaves tiny noise that
+    # standardisation would blow up to unit variance.
+    flat = np.ptp(physical, axis=-1) == 0 if physical.shape[-1] else np.ones(len(rows), dtype=bool)
+    values = resample(physical, header.frequency, sample_rate)
+    return LeadsAtRate(values=values, slots=[slot for _, slot in pairs], absent=absent, flat=flat)
+
+
+def network_input(leads: LeadsAtRate, config: SignalConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The second step of :func:`preprocess`: the leads band-passed and standardised in their standard slots."""
+    processed = bandpass(leads.values, config.sample_rate, config.bandpass_low, config.bandpass_high,
+                         config.filter_order)
+    processed = standardise(processed)
+    processed[leads.flat] = 0.0
+    signal = np.zeros((len(STANDARD_LEADS), processed.shape[-1]), dtype=np.float32)
+    mask = np.zeros(len(STANDARD_LEADS), dtype=bool)
+    signal[leads.slots] = processed
+    mask[leads.slots] = ~leads.absent
+    return signal, mask
 
 
 def preprocess(
@@ -226,34 +280,7 @@ def preprocess(
     NaN or infinite samples are filled; a lead without any finite sample is absent (mask False).
     Raises :class:`RecordError` naming ``source`` if no wanted standard lead is present.
     """
-    recording = np.asarray(recording)
-    if recording.ndim != 2 or recording.shape[0] != header.num_leads:
-        problem = f"recording shape {recording.shape} does not match the header's {header.num_leads} leads"
-        raise RecordError(source, problem)
-    keep = frozenset(STANDARD_LEADS if keep_leads is None else (canonical_lead(x) for x in keep_leads))
-    pairs = _standard_rows(header, keep)
-    if not pairs:
-        wanted = "standard lead" if keep_leads is None else f"lead of {sorted(keep)}"
-        raise RecordError(source, f"no {wanted} among the header's leads {list(header.leads)}")
-    rows = [row for row, _ in pairs]
-    names = [header.leads[row] for row in rows]
-    physical = to_physical(recording[rows], header.gains[rows], header.baselines[rows], source, names)
-    # Resampling and filtering spread one NaN over the whole lead, so gaps are filled first (with the
-    # lead's mean, which adds no step); a lead with no finite sample at all is treated as absent.
-    absent = fill_non_finite(physical)
-    # Flat leads are found before filtering: afterwards float rounding leaves tiny noise that
-    # standardisation would blow up to unit variance.
-    flat = np.ptp(physical, axis=-1) == 0 if physical.shape[-1] else np.ones(len(rows), dtype=bool)
-    processed = resample(physical, header.frequency, config.sample_rate)
-    processed = bandpass(processed, config.sample_rate, config.bandpass_low, config.bandpass_high, config.filter_order)
-    processed = standardise(processed)
-    processed[flat] = 0.0
-    signal = np.zeros((len(STANDARD_LEADS), processed.shape[-1]), dtype=np.float32)
-    mask = np.zeros(len(STANDARD_LEADS), dtype=bool)
-    slots = [slot for _, slot in pairs]
-    signal[slots] = processed
-    mask[slots] = ~absent
-    return signal, mask
+    return network_input(leads_at_rate(recording, header, config.sample_rate, source, keep_leads), config)
 
 
 def fill_non_finite(signal: np.ndarray) -> np.ndarray:
@@ -324,14 +351,14 @@ def sliding_windows(signal: np.ndarray, length: int, stride: int) -> np.ndarray:
 def demographics(age: float | None, sex: str | None) -> np.ndarray:
     """[age / 100 (0 if unknown), age known, is male, sex known] as float32 (4,).
 
-    Age is unknown when missing, NaN, infinite or negative. Sex is male for Male/M, female for
-    Female/F (any case); anything else is unknown, and then is_male is 0.
+    Age is unknown when missing or outside :data:`ecgnet.records.AGE_RANGE_YEARS`. Sex is male for Male/M,
+    female for Female/F (any case); anything else is unknown, and then is_male is 0.
     """
     try:
-        age_value = float(age) if age is not None else math.nan
-    except (TypeError, ValueError):
+        age_value = plausible_age(float(age) if age is not None else math.nan)
+    except (TypeError, ValueError, OverflowError):
         age_value = math.nan
-    age_known = math.isfinite(age_value) and age_value >= 0
+    age_known = not math.isnan(age_value)
     sex_text = (sex or "").strip().lower()
     is_male = sex_text in _MALE
     sex_known = is_male or sex_text in _FEMALE
@@ -339,11 +366,3 @@ def demographics(age: float | None, sex: str | None) -> np.ndarray:
         [age_value / 100 if age_known else 0.0, float(age_known), float(is_male), float(sex_known)],
         dtype=np.float32,
     )
-
-
-def prepare_file(header_path: str | os.PathLike, config: SignalConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read one record and return what training needs of it: the preprocessed signal (12, samples),
-    its lead mask (12,) and its demographics (4,)."""
-    record = read_record(header_path)
-    signal, mask = preprocess(record.recording, record.header, config, source=header_path)
-    return signal, mask, demographics(record.header.age, record.header.sex)

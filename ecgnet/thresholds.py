@@ -136,15 +136,8 @@ def coordinate_search(
     return thresholds if objective.score(thresholds) >= objective.score(start) else start
 
 
-def evolution_search(
-    labels: np.ndarray,
-    probabilities: np.ndarray,
-    weights: np.ndarray,
-    sinus_index: int | None,
-    start: np.ndarray,
-    seed: int = 0,
-    max_iterations: int = 60,
-) -> np.ndarray:
+def evolution_search(labels: np.ndarray, probabilities: np.ndarray, weights: np.ndarray, sinus_index: int | None,
+                     start: np.ndarray, seed: int = 0, max_iterations: int = 60) -> np.ndarray:
     """Differential evolution over all thresholds, seeded with ``start`` (never worse than ``start``)."""
     objective = _Objective(labels, probabilities, weights, sinus_index)
     start = np.asarray(start, dtype=np.float64)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import csv
-import dataclasses
+import io
 import json
 import math
 import os
@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from models import build_network
+
 from . import distributed, feature_model, losses, metric, stacking
 from .artifacts import (
     read_json,
@@ -38,35 +40,22 @@ from .artifacts import (
     weight_file,
     write_json,
 )
-from .cache import (
-    annotations_cached,
-    compute_annotations,
-    compute_measurements,
-    default_cache_dir,
-    measurements_cached,
-    prepare_cached,
-)
+from .cache import default_cache_dir, prepare_cached
 from .config import RunConfig, TrainingConfig
 from .data import (
     ExampleOptions,
-    PreparedSignals,
-    RecordIndex,
     TrainingWindows,
-    index_records,
-    join_prepared,
-    lead_set_name,
     leave_source_out_folds,
-    prepare_signals,
-    record_windows,
     stratified_folds,
 )
-from .files import atomic_path
-from .inference import Ensemble, PreparedRecord, build_network, predict_prepared
+from .discovery import RecordIndex, index_records
+from .files import atomic_path, write_text_atomic
+from .inference import Ensemble, ModelInput, model_input, predict_prepared
 from .labels import ClassTable, default_class_table
 from .objective import Objective, TrainingModel
+from .prepare import PreparedSignals, PrepareOptions, join_prepared, prepare_index
 from .pretrain import pretrain
-from .records import EVALUATED_LEAD_SETS, LEAD_SETS
-from .report import plot_training_log
+from .records import EVALUATED_LEAD_SETS, LEAD_SETS, lead_set_name
 from .thresholds import f1_thresholds, tune_thresholds
 from .trees import save_trees
 
@@ -87,8 +76,6 @@ class TrainingData:
     # of the fold's training sources too.
     unlabelled: PreparedSignals | None = None
     unlabelled_sources: list[str] | None = None
-    # The feature model's measurements (records, lead sets of EVALUATED_LEAD_SETS, measurements) when it is on.
-    measurements: np.ndarray | None = None
 
 
 def _through_cache(config: RunConfig, cached: Callable[[Path, int], T], uncached: Callable[[int], T]) -> T:
@@ -107,33 +94,13 @@ def _through_cache(config: RunConfig, cached: Callable[[Path, int], T], uncached
     return result
 
 
-def prepare(index: RecordIndex, config: RunConfig, progress: bool):
-    """The preprocessed signals of ``index``, from the disk cache or computed in memory."""
+def prepare(index: RecordIndex, config: RunConfig, progress: bool
+            ) -> tuple[PreparedSignals, list[int], list[tuple[str, str]]]:
+    """The prepared records of ``index`` (:mod:`ecgnet.prepare`), from the disk cache or computed in memory."""
+    options = PrepareOptions.of(config)
     return _through_cache(
-        config, lambda folder, n_jobs: prepare_cached(index, config.signals, folder, n_jobs=n_jobs, progress=progress),
-        lambda n_jobs: prepare_signals(index, config.signals, n_jobs=n_jobs, progress=progress))
-
-
-def annotate(index: RecordIndex, prepared: PreparedSignals, config: RunConfig, progress: bool) -> PreparedSignals:
-    """``prepared`` with each record's R peaks and hand-made features when beat sampling or the features
-    are on (from the disk cache, like the signals), else unchanged."""
-    if not (config.beats.enabled or config.features.enabled):
-        return prepared
-    rate = config.signals.sample_rate
-    peaks, values = _through_cache(
-        config, lambda folder, n_jobs: annotations_cached(index, rate, folder, n_jobs, progress),
-        lambda n_jobs: compute_annotations(index.header_paths, rate, n_jobs, progress))
-    return dataclasses.replace(prepared, peaks=peaks, features=values)
-
-
-def measure(index: RecordIndex, config: RunConfig, progress: bool) -> np.ndarray | None:
-    """Each record's measurements for each evaluated lead set when the feature model is on (from the disk
-    cache, like the signals), else None."""
-    if not config.feature_model.enabled:
-        return None
-    return _through_cache(
-        config, lambda folder, n_jobs: measurements_cached(index, EVALUATED_LEAD_SETS, folder, n_jobs, progress),
-        lambda n_jobs: compute_measurements(index.header_paths, EVALUATED_LEAD_SETS, n_jobs, progress))
+        config, lambda folder, n_jobs: prepare_cached(index, options, folder, n_jobs=n_jobs, progress=progress),
+        lambda n_jobs: prepare_index(index, options, n_jobs=n_jobs, progress=progress))
 
 
 def chosen_rows(index: RecordIndex, settings: TrainingConfig) -> np.ndarray:
@@ -162,8 +129,6 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
     index = index.subset(kept)
     for path, reason in failures + more_failures:
         log(f"skipped {path}: {reason}")
-    prepared = annotate(index, prepared, config, progress)
-    measurements = measure(index, config, progress)
     if settings.source_table:
         index.sources = losses.record_sources(index.record_ids, losses.read_source_table(settings.source_table))
     chosen = chosen_rows(index, settings)
@@ -172,7 +137,6 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
         rows = np.flatnonzero(~index.labels.any(axis=1))
         unlabelled, unlabelled_sources = prepared.subset(rows), [index.sources[r] for r in rows]
     index, prepared = index.subset(chosen), prepared.subset(chosen)
-    measurements = None if measurements is None else measurements[chosen]
     if len(index) == 0:
         raise ValueError(f"{data_dir}: no usable labelled record")
     if settings.validation == "leave-source-out":
@@ -184,19 +148,12 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
         names = [f"fold{k}" for k in range(settings.folds)]
     log(f"{len(index)} records, {int(index.labels.any(axis=1).sum())} with a scored label, "
         f"{len(names)} folds ({settings.validation})")
-    return TrainingData(index, prepared, folds, names, table, unlabelled, unlabelled_sources, measurements)
+    return TrainingData(index, prepared, folds, names, table, unlabelled, unlabelled_sources)
 
 
-def validation_records(data: TrainingData, rows: np.ndarray, leads, config: RunConfig) -> list[PreparedRecord]:
+def validation_records(data: TrainingData, rows: np.ndarray, leads, config: RunConfig) -> list[ModelInput]:
     """The inference windows of validation records restricted to ``leads``."""
-    prepared, records = data.prepared, []
-    for row in rows:
-        peaks = None if prepared.peaks is None else prepared.peaks[row]
-        windows, keep = record_windows(prepared.signals[row], prepared.lead_masks[row], leads, config.signals,
-                                       config.beats, peaks)
-        extra = prepared.features[row] if config.features.enabled else None
-        records.append(PreparedRecord(data.index.record_ids[row], windows, keep, prepared.demographics[row], extra))
-    return records
+    return [model_input(data.prepared.record(row), leads, config, data.index.record_ids[row]) for row in rows]
 
 
 def predict_rows(network: torch.nn.Module, data: TrainingData, rows: np.ndarray, leads, config: RunConfig,
@@ -393,19 +350,39 @@ class FoldTrainer:
 
 
 class TrainingLog:
-    """``training_log.csv``: appended row by row so that a resumed run keeps the earlier rows."""
+    """``training_log.csv``: one row per fold and epoch, the whole file rewritten atomically with each row.
+
+    A resumed run first keeps only the rows its checkpoints stand for (:meth:`keep_until`): an epoch logged
+    by a run killed before its checkpoint was written is trained and logged again, never logged twice.
+    """
 
     def __init__(self, path: Path, resume: bool, echo: Callable[[str], None]):
         self.path, self.echo = path, echo
-        if not (resume and path.is_file()):
-            with open(path, "w", newline="") as f:
-                csv.DictWriter(f, LOG_FIELDS).writeheader()
+        self.rows: list[dict] = []
+        if resume and path.is_file():
+            with open(path, newline="") as f:
+                self.rows = [row for row in csv.DictReader(f) if row.get("fold", "").isdigit()
+                             and row.get("epoch", "").isdigit()]
+        self._write()
+
+    def keep_until(self, fold: int, epoch: int) -> None:
+        """Drop the rows of ``fold`` after ``epoch`` and those of every later fold."""
+        self.rows = [row for row in self.rows
+                     if int(row["fold"]) < fold or (int(row["fold"]) == fold and int(row["epoch"]) <= epoch)]
+        self._write()
 
     def __call__(self, row: dict) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, LOG_FIELDS).writerow(row)
+        self.rows.append(row)
+        self._write()
         self.echo(f"fold {row['fold']} epoch {row['epoch']}: loss {row['train_loss']:.4f}, "
                   f"validation Challenge metric {row['val_challenge']:.3f}, AUROC {row['val_auroc']:.3f}")
+
+    def _write(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, LOG_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.path, buffer.getvalue())
 
 
 def out_of_fold_probabilities(network, data: TrainingData, rows: np.ndarray, config: RunConfig,
@@ -515,7 +492,7 @@ def fit_second_stage(data: TrainingData, network_oof: dict[str, np.ndarray], con
                      log: Callable[[str], None]) -> SecondStage:
     """Fit the feature model on the network's folds, then the stack on both models' out-of-fold outputs."""
     settings, labels = config.feature_model, data.index.labels
-    measured = {lead_set_name(leads): data.measurements[:, j] for j, leads in enumerate(EVALUATED_LEAD_SETS)}
+    measured = {lead_set_name(leads): data.prepared.measurements[:, j] for j, leads in enumerate(EVALUATED_LEAD_SETS)}
     features_oof, trees = feature_model.fit(measured, data.prepared.demographics, labels, data.folds,
                                             data.table.codes, settings, config.training.seed, log)
     stacks, stack_oof = {}, {}
@@ -560,10 +537,6 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
     each_model = {f"{model}:{name}": p for model, per_set in models.items() for name, p in per_set.items()}
     save_arrays(model_dir / "out_of_fold.npz", record_ids=np.array(data.index.record_ids), labels=labels,
                 folds=folds, **final, **(each_model if second else {}))
-    try:
-        plot_training_log(model_dir / "training_log.csv", model_dir / "training_curves.png")
-    except (OSError, ValueError) as error:  # a picture is not worth failing a finished training for
-        log(f"training curves not drawn: {error}")
     shutil.rmtree(model_dir / "checkpoints")  # the run is complete: nothing left to resume
     for name, scores in summary["out_of_fold"].items():
         log(f"out-of-fold {name}: Challenge metric {scores['challenge_metric']:.3f}, "
@@ -617,12 +590,16 @@ def _train(data_dir: str | os.PathLike, model_dir: Path, config: RunConfig, devi
     checkpoint_dir = model_dir / "checkpoints"
     if distributed.is_main():
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (model_dir, checkpoint_dir):  # what a killed run was writing (ecgnet.files.atomic_path)
+            for temporary in folder.glob(".*.tmp"):
+                temporary.unlink(missing_ok=True)
     log(describe_run(config, device))
     data = load_training_data(data_dir, config, progress, log, exclude)
     if distributed.is_main():
         check_same_run(model_dir, config, data, resume)
     oof = {lead_set_name(leads): np.zeros(data.index.labels.shape) for leads in EVALUATED_LEAD_SETS}
-    training_log = TrainingLog(model_dir / "training_log.csv", resume, log) if distributed.is_main() else _discard
+    main = distributed.is_main()
+    training_log = TrainingLog(model_dir / "training_log.csv", resume, log) if main else None
     for fold in range(len(data.fold_names)):
         fold_oof = finished_fold(model_dir, fold, resume)
         if fold_oof is not None:
@@ -631,7 +608,9 @@ def _train(data_dir: str | os.PathLike, model_dir: Path, config: RunConfig, devi
             trainer = FoldTrainer(data, fold, config, device, checkpoint_dir)
             if resume:
                 resume_fold(trainer, log)
-            fold_oof = train_fold(trainer, model_dir, training_log, progress, log)
+            if main:
+                training_log.keep_until(fold, trainer.epoch)
+            fold_oof = train_fold(trainer, model_dir, training_log or _discard, progress, log)
         rows = np.flatnonzero(data.folds == fold)
         for name in oof:
             oof[name][rows] = fold_oof[name]

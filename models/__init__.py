@@ -19,9 +19,16 @@ from it) and ``model.head`` (the classifier's last layer).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from ecgnet.features import NUM_FEATURES
+
 # Imported for its side effect too: each architecture module registers itself on import.
 from models import seresnet  # noqa: F401
 from models._registry import (
+    architecture_parameters,
     count_parameters,
     create_model,
     create_model_from_config,
@@ -30,7 +37,12 @@ from models._registry import (
     unregister_model,
 )
 
+if TYPE_CHECKING:
+    from ecgnet.config import RunConfig
+
 __all__ = [
+    "architecture_parameters",
+    "build_network",
     "count_parameters",
     "create_model",
     "create_model_from_config",
@@ -38,3 +50,9 @@ __all__ = [
     "register_model",
     "unregister_model",
 ]
+
+
+def build_network(config: RunConfig, num_classes: int) -> nn.Module:
+    """The (untrained) network a run's config describes, with the hand-made features input when they are on."""
+    extra = NUM_FEATURES if config.features.enabled else 0
+    return create_model_from_config(config.model, num_classes, extra_features=extra)

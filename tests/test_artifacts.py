@@ -145,6 +145,10 @@ def test_json_that_is_not_a_model_description(model_dir):
     [
         (lambda d: d["thresholds"].update({"I,II": [0.5, 0.5]}), "thresholds for I,II have 2 values, not 3"),
         (lambda d: d["thresholds"].update({"I,II": [0.5, "x", 0.5]}), "thresholds for I,II must be a list of numbers"),
+        (lambda d: d["thresholds"].update({"I,II": [0.5, float("nan"), 0.5]}), "thresholds for I,II hold values that"),
+        (lambda d: d["thresholds"].update({"I,II": [0.5, float("inf"), 0.5]}), "thresholds for I,II hold values that"),
+        (lambda d: d.update(class_codes=["164889003", "4267\n83006", "1"]), "class code '4267\\n83006' is not"),
+        (lambda d: d.update(class_codes=["164889003", "AF", "1"]), "class code 'AF' is not a code of digits"),
         (lambda d: d.update(thresholds=[0.5]), "thresholds must map at least one lead set"),
         (lambda d: d.update(thresholds={}), "thresholds must map at least one lead set"),
         (lambda d: d.pop("class_codes"), "class_codes must be a non-empty list"),
@@ -200,3 +204,42 @@ def test_missing_config_json_is_named(model_dir):
     (model_dir / "config.json").unlink()
     with pytest.raises(ModelFolderError, match=r"config\.json: file is missing"):
         load_model_folder(model_dir)
+
+
+def test_weights_that_are_not_finite_are_named(model_dir):
+    state = _state(0)
+    state["conv.weight"][0, 0, 0] = float("nan")
+    save_weights(weight_file(model_dir, 1), state)
+    with pytest.raises(ModelFolderError, match=r"fold_1\.safetensors: weights conv\.weight hold values that are not"):
+        load_model_folder(model_dir)
+
+
+@pytest.mark.parametrize("name", ["fold_1.safetensors", "config.json", "model.json"])
+def test_a_file_linked_outside_the_folder_is_refused(model_dir, tmp_path, name):
+    outside = tmp_path / name
+    (model_dir / name).rename(outside)
+    (model_dir / name).symlink_to(outside)
+    with pytest.raises(ModelFolderError, match=f"{re.escape(name)}: links outside the model folder"):
+        load_model_folder(model_dir)
+
+
+def test_a_link_inside_the_folder_is_followed(model_dir):
+    (model_dir / "fold_1.safetensors").rename(model_dir / "kept.safetensors")
+    (model_dir / "fold_1.safetensors").symlink_to("kept.safetensors")
+    assert len(load_model_folder(model_dir).state_dicts) == 2
+
+
+def test_deeply_nested_model_json_is_named(model_dir):
+    (model_dir / "model.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelFolderError, match=r"model\.json: nested too deeply"):
+        load_model_folder(model_dir)
+
+
+def test_files_are_as_readable_as_any_other(model_dir):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in model_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path

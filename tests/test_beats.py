@@ -210,16 +210,14 @@ def test_training_and_inference_segments_have_the_same_length():
 
 
 def test_beats_of_a_real_record(shared_data):
-    from ecgnet.features import annotate
-    from ecgnet.records import read_record
-    from ecgnet.signals import preprocess
+    from ecgnet.prepare import PrepareOptions, prepare_file
 
-    record = read_record(shared_data / "cinc2021" / "training" / "E06320.hea")
-    signal, _ = preprocess(record.recording, record.header, SignalConfig())
-    annotation = annotate(record.recording, record.header, RATE)
+    options = PrepareOptions(SignalConfig(), peaks=True)
+    prepared = prepare_file(shared_data / "cinc2021" / "training" / "E06320.hea", options)
+    signal, peaks = prepared.signal, prepared.peaks
     config = BeatConfig(enabled=True)
-    groups = beat_groups(signal, annotation.peaks, config, RATE)
-    assert groups.shape == (len(annotation.peaks) // 4, 12, 800)
+    groups = beat_groups(signal, peaks, config, RATE)
+    assert groups.shape == (len(peaks) // 4, 12, 800)
     lead_two = beats_of(groups[0])[:, 1]  # (4, 200)
     # Each beat has its R wave a third of the way in (about 1/3 of the RR before, 2/3 after).
     r_positions = np.argmax(np.abs(lead_two), axis=-1)

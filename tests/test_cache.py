@@ -1,5 +1,5 @@
-"""The preprocessing cache on disk (ecgnet.cache): same results as data.prepare_signals, reuse, invalidation,
-interrupted builds, and the memory-mapped signal store."""
+"""The cache of prepared records on disk (ecgnet.cache): same results as prepare.prepare_index, reuse,
+invalidation, interrupted builds, and the memory-mapped signal store."""
 
 from __future__ import annotations
 
@@ -19,13 +19,16 @@ import pytest
 from ecgnet import signals
 from ecgnet.cache import STORE_DTYPE, SignalStore, cache_path, prepare_cached
 from ecgnet.config import SignalConfig
-from ecgnet.data import PreparedSignals, TrainingWindows, index_records, prepare_signals
+from ecgnet.data import TrainingWindows
+from ecgnet.discovery import index_records
 from ecgnet.labels import default_class_table
+from ecgnet.prepare import PreparedSignals, PrepareOptions, prepare_index
 from ecgnet.records import write_record
 from ecgnet.synthetic import generate_dataset
 
 TABLE = default_class_table()
 CONFIG = SignalConfig(sample_rate=250, window_seconds=2.0)
+OPTIONS = PrepareOptions(CONFIG)
 
 
 @pytest.fixture
@@ -40,23 +43,23 @@ def folder(tmp_path) -> Path:
 
 @pytest.fixture
 def preprocess_calls(monkeypatch) -> list:
-    """Counts signals.preprocess calls (builds run in this process with n_jobs=1)."""
+    """Counts the records prepared (builds run in this process with n_jobs=1)."""
     calls: list = []
-    original = signals.preprocess
+    original = signals.leads_at_rate
 
     def counting(*args, **kwargs):
-        calls.append(kwargs.get("source"))
+        calls.append(args[3] if len(args) > 3 else kwargs.get("source"))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(signals, "preprocess", counting)
+    monkeypatch.setattr(signals, "leads_at_rate", counting)
     return calls
 
 
 def forbid_preprocessing(monkeypatch) -> None:
     def fail(*args, **kwargs):
-        raise AssertionError("preprocess called: the cache was not reused")
+        raise AssertionError("a record was prepared: the cache was not reused")
 
-    monkeypatch.setattr(signals, "preprocess", fail)
+    monkeypatch.setattr(signals, "leads_at_rate", fail)
 
 
 def index_of(data):
@@ -85,8 +88,8 @@ def assert_same(cached, uncached) -> None:
 
 def test_cached_equals_uncached_with_failures(folder, tmp_path):
     index = index_of(folder)
-    uncached = prepare_signals(index, CONFIG, progress=False)
-    cached = prepare_cached(index, CONFIG, tmp_path / "cache", progress=False)
+    uncached = prepare_index(index, OPTIONS, progress=False)
+    cached = prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False)
     assert_same(cached, uncached)
     failed = {Path(file).name: reason for file, reason in cached[2]}
     assert set(failed) == {"SYN00004.mat", "SYN00099.hea"}
@@ -96,36 +99,36 @@ def test_cached_equals_uncached_with_failures(folder, tmp_path):
 
 def test_reopened_cache_equals_uncached_and_skips_preprocessing(folder, tmp_path, monkeypatch):
     index = index_of(folder)
-    uncached = prepare_signals(index, CONFIG, progress=False)
-    prepare_cached(index, CONFIG, tmp_path / "cache", progress=False)
+    uncached = prepare_index(index, OPTIONS, progress=False)
+    prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False)
     forbid_preprocessing(monkeypatch)
-    assert_same(prepare_cached(index, CONFIG, tmp_path / "cache", progress=False), uncached)
+    assert_same(prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False), uncached)
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
 def test_parallel_build_equals_serial(folder, tmp_path):
     index = index_of(folder)
-    serial = prepare_cached(index, CONFIG, tmp_path / "serial", n_jobs=1, progress=False)
-    parallel = prepare_cached(index, CONFIG, tmp_path / "parallel", n_jobs=2, progress=False)
+    serial = prepare_cached(index, OPTIONS, tmp_path / "serial", n_jobs=1, progress=False)
+    parallel = prepare_cached(index, OPTIONS, tmp_path / "parallel", n_jobs=2, progress=False)
     assert_same(parallel, (PreparedSignals(list(serial[0].signals), serial[0].lead_masks, serial[0].demographics),
                            serial[1], serial[2]))
 
 
 def test_real_records_match_uncached(shared_data, tmp_path):
     index = index_of(shared_data / "cinc2021" / "training")
-    cached = prepare_cached(index, CONFIG, tmp_path / "cache", progress=False)
-    assert_same(cached, prepare_signals(index, CONFIG, progress=False))
+    cached = prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False)
+    assert_same(cached, prepare_index(index, OPTIONS, progress=False))
     lengths = {cached[0].signals.samples(i) for i in range(len(cached[0].signals))}
     assert len(lengths) > 1  # records of several durations: the offsets are exercised
 
 
 def test_same_folder_spelt_relative_reuses_cache_and_reports_its_own_paths(folder, tmp_path, monkeypatch):
-    prepare_cached(index_of(folder), CONFIG, tmp_path / "cache", progress=False)
+    prepare_cached(index_of(folder), OPTIONS, tmp_path / "cache", progress=False)
     monkeypatch.chdir(folder.parent)
     relative = index_of(Path(folder.name))
-    uncached = prepare_signals(relative, CONFIG, progress=False)
+    uncached = prepare_index(relative, OPTIONS, progress=False)
     forbid_preprocessing(monkeypatch)
-    cached = prepare_cached(relative, CONFIG, tmp_path / "cache", progress=False)
+    cached = prepare_cached(relative, OPTIONS, tmp_path / "cache", progress=False)
     assert cached[2] == uncached[2]
     assert all(not os.path.isabs(file) for file, _ in cached[2])
 
@@ -168,28 +171,28 @@ CHANGES = {
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_record_changes_invalidate(folder, tmp_path, preprocess_calls, change):
     cache = tmp_path / "cache"
-    before = cache_path(index_of(folder), CONFIG, cache)
-    prepare_cached(index_of(folder), CONFIG, cache, progress=False)
+    before = cache_path(index_of(folder), OPTIONS, cache)
+    prepare_cached(index_of(folder), OPTIONS, cache, progress=False)
     CHANGES[change](folder)
     index = index_of(folder)
-    assert cache_path(index, CONFIG, cache) != before
+    assert cache_path(index, OPTIONS, cache) != before
     preprocess_calls.clear()
-    cached = prepare_cached(index, CONFIG, cache, progress=False)
+    cached = prepare_cached(index, OPTIONS, cache, progress=False)
     assert len(preprocess_calls) == len(index) - 1  # every record but the unreadable .mat
-    assert_same(cached, prepare_signals(index, CONFIG, progress=False))
+    assert_same(cached, prepare_index(index, OPTIONS, progress=False))
 
 
 @pytest.mark.parametrize("field", ["sample_rate", "bandpass_low", "bandpass_high", "filter_order", "window_seconds",
                                    "inference_stride_seconds"])
 def test_signal_settings_invalidate(folder, tmp_path, preprocess_calls, field):
     index = index_of(folder)
-    prepare_cached(index, CONFIG, tmp_path / "cache", progress=False)
-    changed = dataclasses.replace(CONFIG, **{field: getattr(CONFIG, field) * 2})
-    assert cache_path(index, changed, tmp_path / "cache") != cache_path(index, CONFIG, tmp_path / "cache")
+    prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False)
+    changed = PrepareOptions(dataclasses.replace(CONFIG, **{field: getattr(CONFIG, field) * 2}))
+    assert cache_path(index, changed, tmp_path / "cache") != cache_path(index, OPTIONS, tmp_path / "cache")
     preprocess_calls.clear()
     cached = prepare_cached(index, changed, tmp_path / "cache", progress=False)
     assert preprocess_calls
-    assert_same(cached, prepare_signals(index, changed, progress=False))
+    assert_same(cached, prepare_index(index, changed, progress=False))
     assert len(list((tmp_path / "cache").iterdir())) == 2  # the old settings keep their cache
 
 
@@ -197,7 +200,7 @@ def test_signal_settings_invalidate(folder, tmp_path, preprocess_calls, field):
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 def test_interrupted_build_leaves_nothing_trusted(folder, tmp_path, monkeypatch, error):
     index = index_of(folder)
-    original, calls = signals.preprocess, []
+    original, calls = signals.leads_at_rate, []
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -205,13 +208,13 @@ def test_interrupted_build_leaves_nothing_trusted(folder, tmp_path, monkeypatch,
             raise error("interrupted")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(signals, "preprocess", failing)
+    monkeypatch.setattr(signals, "leads_at_rate", failing)
     with pytest.raises(error):
-        prepare_cached(index, CONFIG, tmp_path / "cache", progress=False)
+        prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False)
     assert list((tmp_path / "cache").iterdir()) == []  # neither the cache nor its partial folder
-    monkeypatch.setattr(signals, "preprocess", original)
-    assert_same(prepare_cached(index, CONFIG, tmp_path / "cache", progress=False),
-                prepare_signals(index, CONFIG, progress=False))
+    monkeypatch.setattr(signals, "leads_at_rate", original)
+    assert_same(prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False),
+                prepare_index(index, OPTIONS, progress=False))
 
 
 def _dead_pid() -> int:
@@ -222,8 +225,8 @@ def _dead_pid() -> int:
 
 def test_build_of_a_killed_process_is_not_trusted_and_is_removed(folder, tmp_path, preprocess_calls):
     index, cache = index_of(folder), tmp_path / "cache"
-    complete = prepare_cached(index, CONFIG, cache, progress=False)
-    final = cache_path(index, CONFIG, cache)
+    complete = prepare_cached(index, OPTIONS, cache, progress=False)
+    final = cache_path(index, OPTIONS, cache)
     host = socket.gethostname()
     # A process killed just before its rename leaves a complete-looking partial folder.
     abandoned = cache / f".partial-{final.name}.{_dead_pid()}@{host}.abc123"
@@ -231,7 +234,7 @@ def test_build_of_a_killed_process_is_not_trusted_and_is_removed(folder, tmp_pat
     running = cache / f".partial-{'0' * 24}.{os.getpid()}@{host}.xyz789"  # a live build: left alone
     running.mkdir()
     preprocess_calls.clear()
-    assert_same(prepare_cached(index, CONFIG, cache, progress=False),
+    assert_same(prepare_cached(index, OPTIONS, cache, progress=False),
                 (PreparedSignals(list(complete[0].signals), complete[0].lead_masks, complete[0].demographics),
                  complete[1], complete[2]))
     assert preprocess_calls
@@ -260,23 +263,23 @@ DAMAGE = {
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_damaged_cache_is_rebuilt(folder, tmp_path, preprocess_calls, damage):
     index, cache = index_of(folder), tmp_path / "cache"
-    prepare_cached(index, CONFIG, cache, progress=False)
-    DAMAGE[damage](cache_path(index, CONFIG, cache))
+    prepare_cached(index, OPTIONS, cache, progress=False)
+    DAMAGE[damage](cache_path(index, OPTIONS, cache))
     preprocess_calls.clear()
-    cached = prepare_cached(index, CONFIG, cache, progress=False)
+    cached = prepare_cached(index, OPTIONS, cache, progress=False)
     assert preprocess_calls
-    assert_same(cached, prepare_signals(index, CONFIG, progress=False))
-    assert [p.name for p in cache.iterdir()] == [cache_path(index, CONFIG, cache).name]
+    assert_same(cached, prepare_index(index, OPTIONS, progress=False))
+    assert [p.name for p in cache.iterdir()] == [cache_path(index, OPTIONS, cache).name]
 
 
 def test_nothing_in_the_cache_needs_pickle(folder, tmp_path):
     index = index_of(folder)
-    prepare_cached(index, CONFIG, tmp_path / "cache", progress=False)
-    folder_ = cache_path(index, CONFIG, tmp_path / "cache")
+    prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False)
+    folder_ = cache_path(index, OPTIONS, tmp_path / "cache")
     for path in folder_.glob("*.npy"):
         np.load(path, allow_pickle=False)
     manifest = json.loads((folder_ / "manifest.json").read_text())
-    assert manifest["signal_config"] == dataclasses.asdict(CONFIG)
+    assert manifest["options"] == dataclasses.asdict(OPTIONS)
     assert (manifest["records"], manifest["kept"], manifest["failed"], manifest["dtype"]) == (21, 19, 2, "float16")
     assert len(json.loads((folder_ / "records.json").read_text())["paths"]) == 21
 
@@ -285,15 +288,15 @@ def test_index_without_readable_records(tmp_path):
     data = tmp_path / "data"
     write_record(data, "A0001", np.zeros((1, 500)), 500.0, leads=["X1"], labels=["426783006"])
     index = index_of(data)
-    prepared, kept, failures = prepare_cached(index, CONFIG, tmp_path / "cache", progress=False)
+    prepared, kept, failures = prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False)
     assert kept == [] and len(failures) == 1 and len(prepared.signals) == 0
     assert prepared.lead_masks.shape == (0, 12) and prepared.demographics.shape == (0, 4)
-    assert prepare_cached(index, CONFIG, tmp_path / "cache", progress=False)[2] == failures
+    assert prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False)[2] == failures
 
 
 # The store.
 def test_store_returns_independent_float32_copies(folder, tmp_path):
-    prepared, kept, _ = prepare_cached(index_of(folder), CONFIG, tmp_path / "cache", progress=False)
+    prepared, kept, _ = prepare_cached(index_of(folder), OPTIONS, tmp_path / "cache", progress=False)
     store = prepared.signals
     assert isinstance(store, SignalStore) and len(store) == len(kept)
     first = store[0]
@@ -308,7 +311,7 @@ def test_store_returns_independent_float32_copies(folder, tmp_path):
 
 
 def test_store_pickles_without_its_data(folder, tmp_path):
-    store = prepare_cached(index_of(folder), CONFIG, tmp_path / "cache", progress=False)[0].signals
+    store = prepare_cached(index_of(folder), OPTIONS, tmp_path / "cache", progress=False)[0].signals
     store[0]  # map the file first: the mapping must not travel
     assert len(pickle.dumps(store)) < 4096
     # copy.copy rebuilds the store through the same __reduce__ that unpickling in a worker uses.
@@ -317,8 +320,8 @@ def test_store_pickles_without_its_data(folder, tmp_path):
 
 def test_training_windows_on_the_cached_store(folder, tmp_path):
     index = index_of(folder)
-    cached, kept, _ = prepare_cached(index, CONFIG, tmp_path / "cache", progress=False)
-    uncached = prepare_signals(index, CONFIG, progress=False)[0]
+    cached, kept, _ = prepare_cached(index, OPTIONS, tmp_path / "cache", progress=False)
+    uncached = prepare_index(index, OPTIONS, progress=False)[0]
     reference = PreparedSignals(rounded(uncached), uncached.lead_masks, uncached.demographics)
     labels = index.subset(kept).labels
     rows = np.arange(len(kept))
@@ -332,46 +335,41 @@ def test_training_windows_on_the_cached_store(folder, tmp_path):
     assert target.shape == (len(TABLE),)
 
 
-# R peaks and hand-made features.
-def test_annotations_are_cached_and_match_the_uncached_ones(folder, tmp_path):
-    from ecgnet.cache import annotations_cached, compute_annotations
+# R peaks, hand-made features and measurements: prepared in the same pass, cached in the same folder.
+def test_peaks_features_and_measurements_are_cached_with_the_signals(folder, tmp_path, preprocess_calls):
     from ecgnet.features import NUM_FEATURES
+    from ecgnet.measurements import MEASUREMENT_NAMES, NUM_MEASUREMENTS
 
-    index = index_of(folder)
-    peaks, values = annotations_cached(index, 250, tmp_path / "cache", progress=False)
-    expected_peaks, expected_values = compute_annotations(index.header_paths, 250, progress=False)
-    assert values.shape == (len(index), NUM_FEATURES)
-    np.testing.assert_array_equal(values, expected_values)
-    assert all(np.array_equal(a, b) for a, b in zip(peaks, expected_peaks))
-    broken = index.header_paths.index(folder / "SYN00004.hea")
-    assert len(peaks[broken]) == 0 and not values[broken].any()  # unreadable: no peaks, features missing
-    assert sum(len(p) > 3 for p in peaks) >= len(index) - 2  # 5 s synthetic ECGs have several beats
-    folders = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith("annotations-")]
-    assert len(folders) == 1
-    # A damaged cache folder is replaced, not trusted and not an obstacle.
-    np.save(folders[0] / "features.npy", np.zeros((1, 1)), allow_pickle=False)
-    again_peaks, again_values = annotations_cached(index, 250, tmp_path / "cache", progress=False)
-    np.testing.assert_array_equal(again_values, expected_values)
+    index, options = index_of(folder), PrepareOptions(CONFIG, peaks=True, measurements=True)
+    prepared, kept, failures = prepare_cached(index, options, tmp_path / "cache", progress=False)
+    expected, expected_kept, expected_failures = prepare_index(index, options, progress=False)
+    assert (kept, failures) == (expected_kept, expected_failures)
+    assert prepared.features.shape == (len(kept), NUM_FEATURES)
+    assert prepared.measurements.shape == (len(kept), 5, NUM_MEASUREMENTS) and prepared.measurements.dtype == np.float32
+    np.testing.assert_array_equal(prepared.features, expected.features)
+    np.testing.assert_array_equal(prepared.measurements, expected.measurements)
+    assert all(np.array_equal(a, b) for a, b in zip(prepared.peaks, expected.peaks))
+    assert sum(len(p) > 3 for p in prepared.peaks) == len(kept)  # 5 s synthetic ECGs have several beats
+    assert np.isfinite(prepared.measurements[:, :, MEASUREMENT_NAMES.index("heart_rate_mean")]).all()
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # one folder, one key
+    # Reopened without preparing anything; a damaged part is rebuilt, never trusted.
+    preprocess_calls.clear()
+    again = prepare_cached(index, options, tmp_path / "cache", progress=False)[0]
+    assert not preprocess_calls
+    np.testing.assert_array_equal(again.measurements, prepared.measurements)
+    np.save(cache_path(index, options, tmp_path / "cache") / "features.npy", np.zeros((1, 1)), allow_pickle=False)
+    rebuilt = prepare_cached(index, options, tmp_path / "cache", progress=False)[0]
+    assert preprocess_calls
+    np.testing.assert_array_equal(rebuilt.features, prepared.features)
 
 
-def test_measurements_are_cached_per_lead_set_and_match_the_uncached_ones(folder, tmp_path, monkeypatch):
-    from ecgnet import cache, measurements
-    from ecgnet.records import EVALUATED_LEAD_SETS
-
-    index = index_of(folder)
-    values = cache.measurements_cached(index, EVALUATED_LEAD_SETS, tmp_path / "cache", progress=False)
-    expected = cache.compute_measurements(index.header_paths, EVALUATED_LEAD_SETS, progress=False)
-    assert values.shape == (len(index), 5, measurements.NUM_MEASUREMENTS) and values.dtype == np.float32
-    np.testing.assert_array_equal(values, expected)
-    broken = index.header_paths.index(folder / "SYN00004.hea")
-    assert np.isnan(values[broken]).all()  # unreadable: every value missing
-    assert np.isfinite(values[:, :, measurements.MEASUREMENT_NAMES.index("heart_rate_mean")]).sum() >= 5 * (
-        len(index) - 2)
-    # The second call opens the cache; a damaged one is rebuilt.
-    monkeypatch.setattr(cache, "compute_measurements", lambda *a, **k: pytest.fail("measured again"))
-    np.testing.assert_array_equal(cache.measurements_cached(index, EVALUATED_LEAD_SETS, tmp_path / "cache"), values)
-    (folder_path,) = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith("measurements-")]
-    np.save(folder_path / "measurements.npy", np.zeros((1, 1), dtype=np.float32), allow_pickle=False)
-    monkeypatch.undo()
-    np.testing.assert_array_equal(cache.measurements_cached(index, EVALUATED_LEAD_SETS, tmp_path / "cache",
-                                                            progress=False), values)
+def test_the_peaks_are_found_on_the_resampled_signal(folder, tmp_path):
+    index, options = index_of(folder), PrepareOptions(CONFIG, peaks=True)
+    prepared = prepare_cached(index, options, tmp_path / "cache", progress=False)[0]
+    for row in range(len(prepared)):
+        signal, peaks = prepared.signals[row], prepared.peaks[row]
+        assert peaks.max() < signal.shape[1]
+        # At an R peak lead II is near its local extreme (within 20 ms).
+        lead = np.abs(signal[1])
+        near = [lead[max(0, p - 5) : p + 6].max() for p in peaks]
+        assert np.median([lead[p] / n for p, n in zip(peaks, near)]) > 0.8

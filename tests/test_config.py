@@ -27,15 +27,15 @@ def test_shipped_configs_load_and_round_trip(name, tmp_path):
     assert RunConfig.from_dict(config.to_dict()) == config
     config.save_json(tmp_path / "config.json")
     assert RunConfig.load_json(tmp_path / "config.json") == config
-    assert isinstance(config.model.stage_channels, tuple)
+    assert isinstance(config.model.params["stage_channels"], tuple)
 
 
 def test_default_toml_matches_default_path_and_reads_values():
     config = RunConfig.from_toml(default_config_path())
     assert default_config_path() == REPO / "configs" / "default.toml"
-    assert config.training.batch_size == 128 and config.model.stage_channels == (64, 128, 192, 256)
+    assert config.training.batch_size == 128 and config.model.params["stage_channels"] == (64, 128, 192, 256)
     small = RunConfig.from_toml(REPO / "configs" / "small.toml")
-    assert small.model.stem_channels == 32 and small.signals.bandpass_high == 45.0  # unset keys keep defaults
+    assert small.model.params["stem_channels"] == 32 and small.signals.bandpass_high == 45.0  # unset keys keep defaults
 
 
 def test_json_of_a_config_is_plain_json(tmp_path):
@@ -83,7 +83,7 @@ def test_other_config_version_is_rejected(version):
         ({"training": {"epochs": "ten"}}, r"\[training\] epochs must be an integer, not 'ten'"),
         ({"training": {"epochs": True}}, r"\[training\] epochs must be an integer"),
         ({"training": {"mixed_precision": "yes"}}, r"mixed_precision must be true or false"),
-        ({"model": {"stage_channels": [8, "16"]}}, r"\[model\] stage_channels must be an integer"),
+        ({"model": {"stage_channels": [8, "16"]}}, r"\[model\]: model 'seresnet' stage_channels must be an integer"),
         ({"model": {"stage_channels": 8}}, r"stage_channels must be a list of integers, not 8"),
         ({"signals": {"bandpass_low": "0.5"}}, r"\[signals\] bandpass_low must be a number"),
         ({"signals": 5}, r"\[signals\]: must be a table of settings"),
@@ -110,7 +110,7 @@ def test_override_replaces_fields_and_ignores_none():
     assert changed.training.seed == config.training.seed
     assert config.training.epochs == 30  # the original is unchanged
     assert changed.model == config.model
-    assert config.override("model", stage_channels=[8, 16]).model.stage_channels == (8, 16)
+    assert config.override("model", stage_channels=[8, 16]).model.params["stage_channels"] == (8, 16)
 
 
 def test_override_rejects_unknown_keys_sections_and_bad_values():

@@ -1,4 +1,4 @@
-"""Indexing, folds, lead subsets and training windows (ecgnet.data)."""
+"""Folds, lead subsets and training windows (ecgnet.data)."""
 
 from __future__ import annotations
 
@@ -6,106 +6,23 @@ import numpy as np
 import pytest
 import torch
 
-from ecgnet.config import AugmentConfig, BeatConfig, SignalConfig
+from ecgnet.config import AugmentConfig, BeatConfig
 from ecgnet.data import (
     REDUCED_LEAD_SETS,
     ExampleOptions,
-    PreparedSignals,
     TrainingWindows,
-    index_records,
-    join_prepared,
-    lead_set_name,
     leave_source_out_folds,
     random_lead_mask,
-    record_windows,
-    source_of,
     stratified_folds,
 )
+from ecgnet.discovery import index_records
 from ecgnet.labels import default_class_table
-from ecgnet.records import STANDARD_LEADS, write_record
+from ecgnet.prepare import PreparedSignals
+from ecgnet.records import STANDARD_LEADS, lead_set_name
 
 TABLE = default_class_table()
 SINUS = "426783006"
 AF = "164889003"
-
-
-# Sources and lead-set names.
-@pytest.mark.parametrize(
-    ("record_id", "source"),
-    [
-        ("A0001", "CPSC"),
-        ("Q0001", "CPSC-Extra"),
-        ("I01", "INCART"),
-        ("S0001", "PTB"),
-        ("HR00001", "PTB-XL"),
-        ("E00001", "Georgia"),
-        ("JS00001", "Chapman-Ningbo"),
-        ("hr00001", "PTB-XL"),
-        ("X0001", "other"),
-        ("AB0001", "other"),
-        ("H0001", "other"),
-        ("00001", "other"),
-        ("", "other"),
-    ],
-)
-def test_source_of_maps_every_challenge_prefix(record_id, source):
-    assert source_of(record_id) == source
-
-
-def test_lead_set_name_uses_standard_order_and_spelling():
-    assert lead_set_name(["II", "I"]) == "I,II"
-    assert lead_set_name(["V2", "II", "I"]) == "I,II,V2"
-    assert lead_set_name(["AVR", "avl", "I"]) == "I,aVR,aVL"
-    assert lead_set_name(["I", "I", "II"]) == "I,II"
-    assert lead_set_name(["I", "X1"]) == "I"
-    assert lead_set_name(list(reversed(STANDARD_LEADS))) == ",".join(STANDARD_LEADS)
-
-
-# Indexing a data folder.
-def test_index_records_of_shared_training_folder(shared_data):
-    index, failures = index_records(shared_data / "cinc2021" / "training", TABLE)
-    assert failures == []
-    assert len(index) == 77
-    assert index.labels.shape == (77, len(TABLE)) == (77, 26)
-    assert index.labels.dtype == bool
-    assert index.labels.any(axis=1).all()
-    assert set(index.sources) == {"CPSC", "Georgia", "PTB-XL", "Chapman-Ningbo"}
-    assert index.sources.count("Chapman-Ningbo") == 45
-    assert index.sources.count("PTB-XL") == 17
-    assert index.record_ids == [p.stem for p in index.header_paths]
-    assert len(index) == 77
-
-
-def _write(directory, record_id, labels=(SINUS,), age=50.0, sex="Male"):
-    signal = np.zeros((12, 500))
-    return write_record(directory, record_id, signal, 500, age=age, sex=sex, labels=labels)
-
-
-def test_index_records_is_recursive_and_reports_missing_recordings(tmp_path):
-    _write(tmp_path, "A0001", labels=(AF,))
-    _write(tmp_path / "sub" / "deeper", "HR00001", age=None, sex=None)
-    lost = _write(tmp_path / "sub", "E00001")
-    lost.with_suffix(".mat").unlink()
-    (tmp_path / "broken.hea").write_text("not a header\n")
-
-    index, failures = index_records(tmp_path, TABLE)
-
-    assert sorted(index.record_ids) == ["A0001", "HR00001"]
-    failed = dict(failures)
-    assert set(failed) == {str(lost), str(tmp_path / "broken.hea")}
-    assert "missing" in failed[str(lost)]
-    row = index.record_ids.index("A0001")
-    assert index.labels[row, TABLE.index_of(AF)] and index.labels[row].sum() == 1
-
-    flat, _ = index_records(tmp_path, TABLE, recursive=False)
-    assert flat.record_ids == ["A0001"]
-
-
-def test_record_index_subset_keeps_rows_aligned(shared_data):
-    index, _ = index_records(shared_data / "cinc2021" / "training", TABLE)
-    part = index.subset([5, 0])
-    assert part.record_ids == [index.record_ids[5], index.record_ids[0]]
-    assert np.array_equal(part.labels, index.labels[[5, 0]])
 
 
 # Folds.
@@ -255,37 +172,6 @@ def test_training_windows_fall_back_to_the_record_leads():
         assert (signal[11] != 0).any() and (signal[:11] == 0).all()
 
 
-# Inference windows.
-def test_record_windows_restricts_to_the_wanted_leads():
-    config = SignalConfig(sample_rate=100, window_seconds=2.0, inference_stride_seconds=1.0)
-    prepared = _prepared([450])
-    lead_mask = np.ones(12, dtype=bool)
-    lead_mask[1] = False  # the record lacks lead II
-    windows, keep = record_windows(prepared.signals[0], lead_mask, ["I", "II", "AVR"], config)
-    assert windows.shape == (4, 12, 200) and windows.dtype == np.float32
-    assert keep.tolist() == [lead in ("I", "aVR") for lead in STANDARD_LEADS]
-    assert (windows[:, ~keep] == 0).all()
-    assert np.array_equal(windows[0, 0], prepared.signals[0][0, :200])
-    assert np.array_equal(windows[-1, 3], prepared.signals[0][3, -200:])
-
-
-def test_record_windows_pads_a_short_record():
-    config = SignalConfig(sample_rate=100, window_seconds=2.0, inference_stride_seconds=1.0)
-    signal = _prepared([120]).signals[0]
-    windows, keep = record_windows(signal, np.ones(12, dtype=bool), STANDARD_LEADS, config)
-    assert windows.shape == (1, 12, 200) and keep.all()
-    assert np.array_equal(windows[0, :, :120], signal) and (windows[0, :, 120:] == 0).all()
-
-
-def test_a_record_found_twice_is_indexed_once_with_its_most_complete_copy(shared_data):
-    """The reduced-lead folders hold the same 50 records as the twelve-lead folder."""
-    index, failures = index_records(shared_data / "cinc2021" / "reduced_leads", default_class_table())
-    assert len(index) == 50
-    assert all(path.parent.name == "twelve_leads" for path in index.header_paths)
-    assert len(failures) == 4 * 50
-    assert all("another copy of record" in reason for _, reason in failures)
-
-
 # Methods of the papers in the training examples.
 def _with_annotations(prepared: PreparedSignals, n_features: int = 10) -> PreparedSignals:
     rng = np.random.default_rng(5)
@@ -333,23 +219,3 @@ def test_augmentation_changes_examples_and_keeps_absent_leads_zero():
                                 options=ExampleOptions(augment=AugmentConfig(amplitude_scaling=1.0), sample_rate=100))
     assert not torch.equal(plain[0]["signal"], augmented[0]["signal"])
     assert (augmented[0]["signal"][6:] == 0).all()
-
-
-def test_record_windows_with_beat_sampling_are_beat_groups():
-    config = SignalConfig(sample_rate=100, window_seconds=2.0, inference_stride_seconds=1.0)
-    signal = _prepared([1000]).signals[0]
-    beats = BeatConfig(enabled=True, beats_per_example=2, beat_samples=40, inference_groups=3)
-    windows, keep = record_windows(signal, np.ones(12, dtype=bool), STANDARD_LEADS, config, beats,
-                                   np.arange(50, 950, 80))
-    assert windows.shape == (3, 12, 80) and keep.all()
-    with pytest.raises(ValueError, match="R peaks"):
-        record_windows(signal, np.ones(12, dtype=bool), STANDARD_LEADS, config, beats, None)
-
-
-def test_join_prepared_puts_the_second_after_the_first():
-    first, second = _with_annotations(_prepared([300, 400])), _with_annotations(_prepared([500], seed=1))
-    joined = join_prepared(first, second)
-    assert len(joined.signals) == 3 and joined.signals[2].shape == (12, 500)
-    np.testing.assert_array_equal(joined.signals[1], first.signals[1])
-    np.testing.assert_array_equal(joined.peaks[2], second.peaks[0])
-    assert joined.features.shape == (3, 10) and joined.lead_masks.shape == (3, 12)

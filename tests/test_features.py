@@ -14,14 +14,11 @@ from ecgnet.features import (
     NUM_FEATURES,
     R_PEAK_LEADS,
     annotate,
-    annotate_file,
     compute_features,
     find_r_peaks,
-    resampled_length,
-    to_target_rate,
 )
 from ecgnet.records import STANDARD_LEADS, RecordError, read_record, write_record
-from ecgnet.signals import preprocess, resample
+from ecgnet.signals import leads_at_rate, preprocess
 
 # Clean 12-lead records of ../shared/data whose lead II has clear R waves.
 CLEAN_RECORDS = ("E06320", "HR09008", "JS01048", "JS23925")
@@ -165,24 +162,17 @@ def test_noise_does_not_raise():
     assert peaks.dtype == np.int64 and np.all((peaks >= 0) & (peaks < 5000))
 
 
-# --- rates and lengths ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("fs", [500, 257, 100, 1000, 250, 300, 499.7])
-@pytest.mark.parametrize("n", [5000, 4999, 7, 1])
-def test_resampled_length_matches_resample(fs, n):
-    assert resampled_length(n, fs, 250) == resample(np.zeros((1, n)), fs, 250).shape[-1]
-
-
-def test_to_target_rate_moves_clips_and_dedupes():
-    assert to_target_rate(np.array([0, 500, 1000, 4999]), 500, 250, 2500).tolist() == [0, 250, 500, 2499]
-    assert to_target_rate(np.array([10, 11, 5000]), 500, 250, 2500).tolist() == [5, 6, 2499]  # 5.5 -> 6 (even)
-    assert to_target_rate(np.array([100]), 100, 250, 2500).tolist() == [250]
-    assert to_target_rate(np.array([257]), 257, 250, 2500).tolist() == [250]
-    assert len(to_target_rate(np.array([3]), 500, 250, 0)) == 0
-
-
 # --- annotate ------------------------------------------------------------------------------------------------
+
+
+def annotate_record(recording, header, rate, keep_leads=None):
+    """The annotation of a record as ecgnet.prepare makes it: peaks found in its leads in mV at ``rate``."""
+    return annotate(leads_at_rate(recording, header, rate, "record", keep_leads).usable(), rate)
+
+
+def annotate_file(header_path, rate):
+    record = read_record(header_path)
+    return annotate_record(record.recording, record.header, rate)
 
 
 def write_simulated(tmp_path, leads=("I", "II"), fs=500, flat=()):
@@ -249,7 +239,7 @@ def test_both_leads_flat_gives_no_peaks(tmp_path):
 def test_shape_mismatch_and_missing_file_raise(tmp_path):
     record = read_record(write_simulated(tmp_path))
     with pytest.raises(RecordError):
-        annotate(record.recording[:1], record.header, 250)
+        annotate_record(record.recording[:1], record.header, 250)
     with pytest.raises(RecordError):
         annotate_file(tmp_path / "absent.hea", 250)
 
@@ -257,7 +247,7 @@ def test_shape_mismatch_and_missing_file_raise(tmp_path):
 @pytest.mark.parametrize("record_id", CLEAN_RECORDS)
 def test_real_records_use_lead_two(shared_data, record_id):
     record = training_record(shared_data, record_id)
-    annotation = annotate(record.recording, record.header, 250)
+    annotation = annotate_record(record.recording, record.header, 250)
     length = preprocess(record.recording, record.header, SignalConfig())[0].shape[-1]
     assert annotation.peak_lead == "II"
     assert len(annotation.peaks) >= 5 and annotation.peaks.max() < length and annotation.peaks.min() >= 0
@@ -271,7 +261,7 @@ def test_real_records_use_lead_two(shared_data, record_id):
 @pytest.mark.parametrize("record_id", CLEAN_RECORDS)
 def test_peaks_land_on_r_waves_of_the_preprocessed_signal(shared_data, record_id):
     record = training_record(shared_data, record_id)
-    annotation = annotate(record.recording, record.header, 250)
+    annotation = annotate_record(record.recording, record.header, 250)
     lead = preprocess(record.recording, record.header, SignalConfig())[0][STANDARD_LEADS.index("II")]
     # Standardised lead: unit std; an R wave is several stds tall and within a few samples of the peak.
     near = np.array([np.abs(lead[max(0, p - 3) : p + 4]).max() for p in annotation.peaks])
@@ -282,9 +272,9 @@ def test_peaks_land_on_r_waves_of_the_preprocessed_signal(shared_data, record_id
 
 def test_keep_leads_restricts_the_peak_lead(shared_data):
     record = training_record(shared_data, CLEAN_RECORDS[0])
-    assert annotate(record.recording, record.header, 250, keep_leads=("I",)).peak_lead == "I"
-    assert annotate(record.recording, record.header, 250, keep_leads=("i", "V2")).peak_lead == "I"
-    chest = annotate(record.recording, record.header, 250, keep_leads=STANDARD_LEADS[6:])
+    assert annotate_record(record.recording, record.header, 250, keep_leads=("I",)).peak_lead == "I"
+    assert annotate_record(record.recording, record.header, 250, keep_leads=("i", "V2")).peak_lead == "I"
+    chest = annotate_record(record.recording, record.header, 250, keep_leads=STANDARD_LEADS[6:])
     assert chest.peak_lead is None and len(chest.peaks) == 0 and not chest.features.any()
 
 
@@ -292,7 +282,7 @@ def test_header_of_chest_leads_only(shared_data):
     record = training_record(shared_data, CLEAN_RECORDS[0])
     rows = [i for i, lead in enumerate(record.header.leads) if lead.startswith("V")]
     header = dataclasses.replace(record.header, signals=tuple(record.header.signals[i] for i in rows))
-    annotation = annotate(record.recording[rows], header, 250)
+    annotation = annotate_record(record.recording[rows], header, 250)
     assert annotation.peak_lead is None and len(annotation.peaks) == 0 and not annotation.features.any()
 
 
@@ -303,7 +293,7 @@ def test_reduced_lead_records(shared_data, folder):
     assert annotation.peak_lead in R_PEAK_LEADS and len(annotation.peaks) >= 2
 
 
-def test_low_rate_record_maps_peaks_to_the_target_rate(shared_data):
+def test_a_low_rate_record_has_peaks_at_the_model_rate(shared_data):
     header_path = shared_data / "ptbxl" / "HR01999.hea"  # 100 Hz
     record = read_record(header_path)
     assert record.header.frequency == 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import stat
@@ -12,6 +13,7 @@ import pytest
 
 from ecgnet import outputs
 from ecgnet.files import write_text_atomic
+from ecgnet.outputs import record_failures
 
 
 def test_format_outputs_exact_text() -> None:
@@ -111,3 +113,19 @@ def test_is_positive(entry: str, positive: bool) -> None:
 def test_to_probability(entry: str, value: float) -> None:
     result = outputs.to_probability(entry)
     assert isinstance(result, float) and math.isfinite(result) and result == value
+
+
+def _failure_rows(folder):
+    with open(folder / "failures.csv", newline="") as handle:
+        return [tuple(row) for row in csv.reader(handle)][1:]
+
+
+def test_each_run_into_one_outputs_folder_keeps_its_failures(tmp_path):
+    out, first, second = tmp_path / "out", tmp_path / "first", tmp_path / "second"
+    out.mkdir()
+    record_failures(out, first, [(str(first / "a.hea"), "broken"), (str(first / "b.hea"), "also\nbroken")])
+    record_failures(out, second, [(str(second / "c.hea"), "missing")])
+    assert _failure_rows(out) == [(str(first / "a.hea"), "broken"), (str(first / "b.hea"), "also broken"),
+                                  (str(second / "c.hea"), "missing")]
+    record_failures(out, first, [(str(first / "b.hea"), "still broken")])  # a.hea was fixed: its row goes
+    assert _failure_rows(out) == [(str(second / "c.hea"), "missing"), (str(first / "b.hea"), "still broken")]

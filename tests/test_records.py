@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 
 from ecgnet import records
-from ecgnet.records import RecordError
+from ecgnet.records import STANDARD_LEADS, RecordError, lead_set_name, source_of
 
 SIGNAL_LINE = "{rid}.mat 16+24 {gain} 16 0 0 0 0 {lead}"
 
@@ -187,12 +187,6 @@ def test_every_mutated_field_parses_or_raises_record_error() -> None:
                     records.parse_header(text, "h.hea")
                 except RecordError as error:
                     assert str(error).startswith("h.hea: ") and "\n" not in str(error)
-
-
-def test_find_header_files_rejects_a_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(RecordError) as error:
-        records.find_header_files(tmp_path / "absent")
-    assert_one_line_error(error, tmp_path / "absent", "not a directory")
 
 
 # ------------------------------------------------------------------------------------------- header variants
@@ -372,15 +366,6 @@ def test_select_leads_rejects_rows_that_do_not_match_the_leads() -> None:
         records.select_leads(np.zeros((2, 5)), ("I", "II", "III"), ("I",))
 
 
-def test_find_header_files_sorted_hidden_and_recursive(tmp_path: Path) -> None:
-    for name in ("b.hea", "a.hea", ".hidden.hea", "sub/c.hea", "x.mat"):
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_text("")
-    assert [p.name for p in records.find_header_files(tmp_path)] == ["a.hea", "b.hea"]
-    assert [p.name for p in records.find_header_files(tmp_path, recursive=True)] == ["a.hea", "b.hea", "c.hea"]
-    assert records.recording_path(tmp_path / "a.hea") == tmp_path / "a.mat"
-
-
 def test_record_error_survives_a_process_boundary():
     """Workers (DataLoader, joblib) send errors back by pickling them; copy.copy rebuilds the error
     through the same __reduce__ that unpickling uses."""
@@ -395,3 +380,120 @@ def test_record_error_survives_a_process_boundary():
 def test_standard_leads_orders_deduplicates_and_drops_unknown_names():
     assert records.standard_leads(["V2", "AVR", "X1", "I", "i"]) == ("I", "aVR", "V2")
     assert records.standard_leads(["Y"]) == ()
+
+
+# ------------------------------------------------------------------------------------- plausible ranges
+@pytest.mark.parametrize("frequency", ["1e-300", "1e-4", "0.001", "0.4", "49", "10001", "1e300"])
+def test_implausible_sampling_rates_are_refused_before_reading(tmp_path: Path, frequency: str) -> None:
+    header = write_pair(tmp_path, header_text(frequency=frequency), digital())
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, header, "outside 50-10000 Hz")
+
+
+@pytest.mark.parametrize("gain", ["-1000/mV", "0/mV"])
+def test_gains_must_be_positive(tmp_path: Path, gain: str) -> None:
+    header = write_pair(tmp_path, header_text(gain=gain), digital())
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, header, "must be positive")
+
+
+@pytest.mark.parametrize(("text", "age"), [("1e308", math.nan), ("200", math.nan), ("-5", math.nan),
+                                           ("120", 120.0), ("0", 0.0), ("61.5", 61.5)])
+def test_ages_outside_0_to_120_are_unknown(text: str, age: float) -> None:
+    parsed = records.parse_header(header_text(comments=(f"#Age: {text}",))).age
+    assert parsed == age or (math.isnan(parsed) and math.isnan(age))
+
+
+def test_a_sample_count_that_disagrees_with_the_recording_is_refused(tmp_path: Path) -> None:
+    header = write_pair(tmp_path, header_text(samples=12), digital(samples=10))
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, tmp_path / "R1.mat", "holds 10 samples per signal but its header says 12")
+
+
+def test_a_header_count_of_zero_samples_means_unknown(tmp_path: Path) -> None:
+    header = write_pair(tmp_path, header_text(samples=0), digital(samples=10))
+    assert records.read_record(header).recording.shape == (2, 10)
+
+
+def test_records_over_an_hour_are_refused(tmp_path: Path) -> None:
+    header = write_pair(tmp_path, header_text(frequency="50", samples=180_050, leads=("I",)), None)
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, header, "60 minutes are read")
+
+
+def test_a_header_that_is_not_one_is_quoted_short(tmp_path: Path) -> None:
+    header = write_pair(tmp_path, "x" * 500 + "\n", digital())
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert "x" * 61 not in str(error.value)
+
+
+# ----------------------------------------------------------------------------------- WFDB signal files
+def test_every_shared_record_reads_as_scipy_reads_its_mat(shared_data: Path) -> None:
+    headers = sorted(shared_data.rglob("*.hea"))
+    assert len(headers) > 1900
+    for header in headers:
+        expected = scipy.io.loadmat(header.with_suffix(".mat"))["val"]
+        recording = records.read_record(header).recording
+        assert recording.dtype == expected.dtype and np.array_equal(recording, expected), header
+
+
+@pytest.mark.parametrize("fmt", ["16", "212", "80", "24", "32"])
+def test_wfdb_signal_files_read_as_the_same_digital_values(tmp_path: Path, fmt: str) -> None:
+    import wfdb
+
+    bits = {"16": 16, "212": 12, "80": 8, "24": 24, "32": 32}[fmt]
+    values = digital(leads=3, samples=700) // (1 << max(0, 12 - bits))  # within the format's range
+    wfdb.wrsamp("R1", fs=400, units=["mV"] * 3, sig_name=["I", "II", "V1"], d_signal=values.T.astype(np.int64),
+                fmt=[fmt] * 3, adc_gain=[200.0] * 3, baseline=[0] * 3, write_dir=str(tmp_path))
+    record = records.read_record(tmp_path / "R1.hea")
+    assert np.array_equal(record.recording, values)
+    assert record.header.frequency == 400 and record.header.leads == ("I", "II", "V1")
+
+
+def test_a_truncated_dat_file_names_the_record(tmp_path: Path) -> None:
+    import wfdb
+
+    wfdb.wrsamp("R1", fs=500, units=["mV"], sig_name=["I"], d_signal=digital(1, 100).T.astype(np.int64),
+                fmt=["16"], adc_gain=[200.0], baseline=[0], write_dir=str(tmp_path))
+    with open(tmp_path / "R1.dat", "r+b") as handle:
+        handle.truncate(51)
+    with pytest.raises(RecordError) as error:
+        records.read_record(tmp_path / "R1.hea")
+    assert str(tmp_path / "R1") in str(error.value) and "\n" not in str(error.value)
+
+
+# ------------------------------------------------------------------------------- sources and lead-set names
+@pytest.mark.parametrize(
+    ("record_id", "source"),
+    [
+        ("A0001", "CPSC"),
+        ("Q0001", "CPSC-Extra"),
+        ("I01", "INCART"),
+        ("S0001", "PTB"),
+        ("HR00001", "PTB-XL"),
+        ("E00001", "Georgia"),
+        ("JS00001", "Chapman-Ningbo"),
+        ("hr00001", "PTB-XL"),
+        ("X0001", "other"),
+        ("AB0001", "other"),
+        ("H0001", "other"),
+        ("00001", "other"),
+        ("", "other"),
+    ],
+)
+def test_source_of_maps_every_challenge_prefix(record_id, source):
+    assert source_of(record_id) == source
+
+
+def test_lead_set_name_uses_standard_order_and_spelling():
+    assert lead_set_name(["II", "I"]) == "I,II"
+    assert lead_set_name(["V2", "II", "I"]) == "I,II,V2"
+    assert lead_set_name(["AVR", "avl", "I"]) == "I,aVR,aVL"
+    assert lead_set_name(["I", "I", "II"]) == "I,II"
+    assert lead_set_name(["I", "X1"]) == "I"
+    assert lead_set_name(list(reversed(STANDARD_LEADS))) == ",".join(STANDARD_LEADS)

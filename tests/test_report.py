@@ -17,10 +17,9 @@ import pytest
 from matplotlib.image import imread
 
 from ecgnet import metric, report
-from ecgnet.data import source_of
 from ecgnet.labels import default_class_table
 from ecgnet.outputs import save_outputs
-from ecgnet.records import read_header
+from ecgnet.records import read_header, source_of
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = default_class_table()

@@ -88,7 +88,7 @@ def test_every_readable_record_gets_an_output_and_every_bad_one_is_reported(trai
         assert record_id in result.stderr
     reasons = {name.rsplit("/", 1)[-1]: reason for name, reason in failures.items()}
     assert "gain 0" in reasons["zero_gain.hea"]
-    assert "missing" in reasons["no_mat.mat"]
+    assert "no_mat.mat is missing" in reasons["no_mat.hea"]
     assert "claims 12 signals" in reasons["few_lines.hea"]
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
 

@@ -12,8 +12,7 @@ from conftest import tiny_config
 from ecgnet import training
 from ecgnet.artifacts import load_weights, weight_file
 from ecgnet.config import RunConfig
-from ecgnet.data import lead_set_name
-from ecgnet.records import LEAD_SETS
+from ecgnet.records import LEAD_SETS, lead_set_name
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +20,10 @@ pytestmark = pytest.mark.slow
 def test_model_folder_has_everything_inference_needs(trained_model):
     names = {p.name for p in trained_model.iterdir()}
     assert {"config.json", "model.json", "fold_0.safetensors", "fold_1.safetensors", "training_log.csv",
-            "training_curves.png", "summary.json", "out_of_fold.npz"} <= names
-    assert (trained_model / "training_curves.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+            "summary.json", "out_of_fold.npz"} <= names
     assert "checkpoints" not in names  # a finished run leaves no checkpoints behind
     config = RunConfig.load_json(trained_model / "config.json")
-    assert config.model.stem_channels == 32  # the small recipe, saved with the model
+    assert config.model.params["stem_channels"] == 32  # the small recipe, saved with the model
     description = json.loads((trained_model / "model.json").read_text())
     assert set(description["thresholds"]) == {lead_set_name(LEAD_SETS[n]) for n in (12, 6, 4, 3, 2)}
     assert all(len(v) == 26 for v in description["thresholds"].values())
@@ -102,6 +100,30 @@ def test_resume_continues_a_stopped_run_to_the_same_weights(shared_data, tmp_pat
     with open(tmp_path / "stopped" / "training_log.csv") as f:
         epochs = [(r["fold"], r["epoch"]) for r in csv.DictReader(f)]
     assert epochs == [("0", "1"), ("0", "2"), ("1", "1"), ("1", "2")]
+
+
+def test_a_kill_between_log_and_checkpoint_leaves_no_duplicate_row_and_no_temporary(shared_data, tmp_path,
+                                                                                      monkeypatch):
+    data = shared_data / "cinc2021" / "training"
+    original = training.FoldTrainer.save_checkpoint
+    calls = {"n": 0}
+
+    def killed(self):
+        calls["n"] += 1
+        if calls["n"] == 2:  # fold 0, epoch 2: logged, not checkpointed
+            raise KeyboardInterrupt
+        original(self)
+
+    monkeypatch.setattr(training.FoldTrainer, "save_checkpoint", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _train(data, tmp_path)
+    (tmp_path / ".fold_0.safetensors.abc.tmp").write_bytes(b"half")  # what a kill in the middle of a write leaves
+    monkeypatch.setattr(training.FoldTrainer, "save_checkpoint", original)
+    _train(data, tmp_path, resume=True)
+    with open(tmp_path / "training_log.csv") as f:
+        epochs = [(r["fold"], r["epoch"]) for r in csv.DictReader(f)]
+    assert epochs == [("0", "1"), ("0", "2"), ("1", "1"), ("1", "2")]
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_leave_source_out_makes_one_fold_per_source(shared_data, tmp_path):

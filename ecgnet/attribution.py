@@ -1,0 +1,193 @@
+"""Integrated gradients of the ensemble's class logits with respect to a record's input windows, put back on
+the record's time axis, and the per-lead importance that sums them up.
+
+Method: integrated gradients (Sundararajan et al., 2017) of the class **logit** of every network with
+respect to its input windows, from a zero baseline (a flat ECG: zero is each lead's mean after
+standardisation) along the straight path, by the midpoint rule with ``steps`` points, averaged over the
+networks. The logit rather than the probability: the networks' heads are linear in it, and the sigmoid's
+saturation would squash the attributions of confident predictions towards zero. Window attributions are
+put back on the record's time axis, overlapping windows averaged. With beat sampling the model's input is
+groups of resampled beats, not the record's time: the attribution is then drawn over that input (the
+groups concatenated) and the figure says so. Per-lead importance is the sum of |attribution| over time,
+normalised to sum to 1 over the leads.
+"""
+
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import signals
+from .inference import Ensemble, ModelInput
+
+
+def integrated_gradients(
+    forward: Callable[[Tensor], Tensor], inputs: Tensor, baseline: Tensor, steps: int, max_rows: int = 64
+) -> Tensor:
+    """Integrated gradients of ``forward`` at each row of ``inputs`` (B, ...) from ``baseline``.
+
+    ``forward`` maps a batch (N, ...) to one output per row (N,), or to several (N, K); each row's output
+    must depend on that row only (a network in eval mode). The path integral is the midpoint rule with
+    ``steps`` points; the (row, point) pairs are evaluated in batches of ``max_rows``. Returns the
+    attributions, shaped like ``inputs`` for one output per row, (K, B, ...) for K outputs. Their sum
+    over a row approximates ``forward(input) - forward(baseline)`` (completeness).
+
+    Only the interpolated inputs require gradients, and gradients are taken with ``torch.autograd.grad``,
+    so no ``.grad`` is accumulated on any parameter.
+    """
+    if steps < 1 or max_rows < 1:
+        raise ValueError(f"steps and max_rows must be positive, got {steps} and {max_rows}")
+    inputs = inputs.detach()
+    baseline = torch.broadcast_to(baseline.detach().to(inputs), inputs.shape)
+    delta = inputs - baseline
+    alphas = (torch.arange(steps, dtype=inputs.dtype, device=inputs.device) + 0.5) / steps
+    pairs = inputs.shape[0] * steps
+    gradient_sum: Tensor | None = None
+    single = False
+    with torch.enable_grad():
+        for start in range(0, pairs, max_rows):
+            index = torch.arange(start, min(start + max_rows, pairs), device=inputs.device)
+            row, step = index // steps, index % steps
+            scale = alphas[step].view(-1, *([1] * (inputs.dim() - 1)))
+            points = (baseline[row] + scale * delta[row]).requires_grad_(True)
+            outputs = forward(points)
+            single = outputs.dim() == 1
+            outputs = outputs.reshape(len(index), -1)
+            if gradient_sum is None:
+                gradient_sum = inputs.new_zeros((outputs.shape[1], *inputs.shape))
+            for k, gradient in enumerate(_column_gradients(outputs, points)):
+                gradient_sum[k].index_add_(0, row, gradient)
+    attributions = delta * gradient_sum / steps
+    return attributions[0] if single else attributions
+
+
+def _column_gradients(outputs: Tensor, points: Tensor) -> list[Tensor]:
+    """d(sum of column k)/d points for every column of ``outputs`` (N, K), sharing one forward graph."""
+    if not outputs.requires_grad:  # an output that does not depend on the input at all
+        return [torch.zeros_like(points) for _ in range(outputs.shape[1])]
+    gradients = []
+    for k in range(outputs.shape[1]):
+        (gradient,) = torch.autograd.grad(outputs[:, k].sum(), points, retain_graph=k < outputs.shape[1] - 1,
+                                          allow_unused=True)
+        gradients.append(torch.zeros_like(points) if gradient is None else gradient)
+    return gradients
+
+
+def _network_logits(network: torch.nn.Module, record: ModelInput, classes: Sequence[int],
+                    dtype: torch.dtype, device: torch.device) -> Callable[[Tensor], Tensor]:
+    """The logits of ``classes`` for a batch of windows of ``record`` (its mask, demographics and
+    hand-made features repeated for every row)."""
+    mask = torch.as_tensor(np.asarray(record.lead_mask), dtype=dtype, device=device).reshape(1, -1)
+    demographics = torch.as_tensor(np.asarray(record.demographics), dtype=dtype, device=device).reshape(1, -1)
+    features = getattr(record, "features", None)
+    extra = None
+    if features is not None:  # per record, so the same for every window
+        extra = torch.as_tensor(np.asarray(features), dtype=dtype, device=device).reshape(1, -1)
+    columns = torch.as_tensor(list(classes), dtype=torch.long, device=device)
+
+    def forward(x: Tensor) -> Tensor:
+        n = x.shape[0]
+        if extra is None:
+            logits = network(x, mask.expand(n, -1), demographics.expand(n, -1))
+        else:
+            logits = network(x, mask.expand(n, -1), demographics.expand(n, -1), extra.expand(n, -1))
+        return logits[:, columns]
+
+    return forward
+
+
+@contextmanager
+def _in_eval_mode(networks: Sequence[torch.nn.Module]):
+    """Eval mode for the duration: in training mode batch norm would mix the rows of a batch (and
+    update its statistics) and dropout would make the path integral random."""
+    modes = [network.training for network in networks]
+    try:
+        for network in networks:
+            network.eval()
+        yield
+    finally:
+        for network, mode in zip(networks, modes):
+            network.train(mode)
+
+
+def uses_beats(ensemble: Ensemble) -> bool:
+    """Whether the ensemble's input windows are groups of beats (beat sampling) rather than time windows."""
+    return bool(getattr(getattr(ensemble.config, "beats", None), "enabled", False))
+
+
+def window_attributions(ensemble: Ensemble, record: ModelInput, classes: Sequence[int], steps: int,
+                        max_rows: int | None = None) -> np.ndarray:
+    """Integrated gradients of each class logit per input window, averaged over the networks: (K, W, 12, T).
+
+    ``max_rows`` (window, step) pairs go through a network at once; by default half the ensemble's
+    inference batch, at most 256: the backward pass keeps every activation of the batch in memory."""
+    max_rows = max_rows or min(256, max(8, ensemble.batch_size // 2))
+    windows = torch.from_numpy(np.ascontiguousarray(record.windows))
+    total = None
+    with _in_eval_mode(ensemble.networks):
+        for network in ensemble.networks:
+            parameter = next(network.parameters(), None)
+            dtype = parameter.dtype if parameter is not None else torch.float32
+            x = windows.to(device=ensemble.device, dtype=dtype)
+            forward = _network_logits(network, record, classes, dtype, ensemble.device)
+            attributions = integrated_gradients(forward, x, torch.zeros_like(x), steps, max_rows)
+            attributions = attributions.double()
+            total = attributions if total is None else total + attributions
+    return (total / len(ensemble.networks)).cpu().numpy()
+
+
+def overlap_average(per_window: np.ndarray, num_samples: int, stride: int) -> np.ndarray:
+    """Window values (..., W, 12, T) on the record's time axis (..., 12, ``num_samples``): each sample gets
+    the mean over the windows covering it. The windows must be those of :func:`signals.sliding_windows`
+    for this length and stride (the last one end-aligned; a short record's single window end-padded)."""
+    length = per_window.shape[-1]
+    starts = signals.window_starts(num_samples, length, stride)
+    if len(starts) != per_window.shape[-3]:
+        raise ValueError(f"{per_window.shape[-3]} windows of {length} samples do not cover a record of "
+                         f"{num_samples} samples with stride {stride} ({len(starts)} windows)")
+    span = max(num_samples, length)
+    shape = per_window.shape[:-3] + (per_window.shape[-2], span)
+    total = np.zeros(shape, dtype=np.float64)
+    count = np.zeros(span, dtype=np.int64)
+    for w, start in enumerate(starts):
+        total[..., start : start + length] += per_window[..., w, :, :]
+        count[start : start + length] += 1
+    return total[..., :num_samples] / count[:num_samples]
+
+
+def record_attributions_many(ensemble: Ensemble, record: ModelInput, class_indices: Sequence[int], steps: int,
+                             num_samples: int | None = None) -> np.ndarray:
+    """Attributions (K, 12, n) of several classes at once (one forward pass per batch, a backward per class).
+
+    Time windows are mapped back to the record's ``num_samples`` samples at the model rate (by default the
+    length that ``W`` windows with no end-aligned last window span: give the true length when it is
+    known). With beat sampling, n is the model's input, the W groups concatenated (W x T)."""
+    per_window = window_attributions(ensemble, record, class_indices, steps)
+    if uses_beats(ensemble):
+        k, w, leads, t = per_window.shape
+        return per_window.transpose(0, 2, 1, 3).reshape(k, leads, w * t)
+    config = ensemble.config.signals
+    length = per_window.shape[-1]
+    if num_samples is None:
+        num_samples = length + (per_window.shape[1] - 1) * config.stride_samples
+    return overlap_average(per_window, num_samples, config.stride_samples)
+
+
+def record_attributions(ensemble: Ensemble, record: ModelInput, class_index: int, steps: int,
+                        num_samples: int | None = None) -> np.ndarray:
+    """Integrated gradients (12, n) of one class's logit for one prepared record, averaged over the
+    ensemble's networks and mapped back to the record's time axis (see :func:`record_attributions_many`)."""
+    return record_attributions_many(ensemble, record, [class_index], steps, num_samples)[0]
+
+
+def lead_importance(attributions: np.ndarray) -> np.ndarray:
+    """Sum of |attribution| over time per lead, normalised to sum to 1 over the leads: (..., 12, n) -> (..., 12).
+    All zeros when the attribution is zero everywhere."""
+    magnitude = np.abs(np.asarray(attributions, dtype=np.float64)).sum(axis=-1)
+    total = magnitude.sum(axis=-1, keepdims=True)
+    return np.divide(magnitude, total, out=np.zeros_like(magnitude), where=total > 0)

@@ -1,0 +1,152 @@
+"""The one record finder: what it finds, and the reason it gives for every file it does not use."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from ecgnet.discovery import find_records, index_records
+from ecgnet.labels import default_class_table
+from ecgnet.records import STANDARD_LEADS, RecordError, write_record
+
+TABLE = default_class_table()
+SINUS = "426783006"
+AF = "164889003"
+
+
+def _record(folder: Path, record_id: str, leads=STANDARD_LEADS) -> Path:
+    signal = np.sin(np.linspace(0, 20, 1000))[None, :].repeat(len(leads), axis=0)
+    return write_record(folder, record_id, signal, 500, leads=leads)
+
+
+def _reasons(folder: Path) -> dict[str, str]:
+    return dict(find_records(folder).failures)
+
+
+def test_finds_records_recursively_in_path_order(tmp_path):
+    _record(tmp_path, "B1")
+    _record(tmp_path / "sub" / "deeper", "A1")
+    listing = find_records(tmp_path)
+    assert [r.record_id for r in listing.records] == ["B1", "A1"]  # B1.hea sorts before sub/
+    assert listing.failures == []
+    assert listing.records[0].signal_paths == (tmp_path / "B1.mat",)
+
+
+def test_a_missing_folder_is_one_clear_error(tmp_path):
+    with pytest.raises(RecordError, match="is not a directory"):
+        find_records(tmp_path / "absent")
+
+
+def test_every_unusable_record_file_is_named_with_its_reason(tmp_path):
+    _record(tmp_path, "GOOD")
+    _record(tmp_path, "NOSIGNAL").with_suffix(".mat").unlink()
+    scipy.io.savemat(tmp_path / "A0001.mat", {"ECG": {"sex": "Male", "age": 50, "data": np.zeros((12, 10))}})
+    _record(tmp_path, ".hidden")
+    upper = _record(tmp_path, "UPPER")
+    upper.rename(tmp_path / "UPPER.HEA")
+    (tmp_path / "broken.hea").write_text("not a header\n")
+    (tmp_path / "dangling.hea").symlink_to(tmp_path / "nowhere.hea")
+    (tmp_path / "notes.txt").write_text("GOOD 12 500 1000\n")
+    (tmp_path / "LINK.hea").symlink_to(tmp_path / "notes.txt")
+    _record(tmp_path, "new\nline")
+
+    listing = find_records(tmp_path)
+    reasons = dict(listing.failures)
+
+    assert [r.record_id for r in listing.records] == ["GOOD"]
+    assert "NOSIGNAL.mat is missing" in reasons[str(tmp_path / "NOSIGNAL.hea")]
+    assert "no header" in reasons[str(tmp_path / "A0001.mat")]
+    assert "hidden" in reasons[str(tmp_path / ".hidden.hea")]
+    assert "upper-case extension '.HEA'" in reasons[str(tmp_path / "UPPER.HEA")]
+    assert "no header" in reasons[str(tmp_path / "UPPER.mat")]  # its header cannot be read as one
+    assert "record line" in reasons[str(tmp_path / "broken.hea")]
+    assert reasons[str(tmp_path / "dangling.hea")] == "broken symbolic link"
+    assert "not a .hea file" in reasons[str(tmp_path / "LINK.hea")]
+    assert "GOOD 12" not in " ".join(reasons.values())  # the linked file's content is never echoed
+    assert "control character" in reasons[str(tmp_path / "new\\nline.hea")]
+    assert all("\n" not in f"{file},{reason}" for file, reason in listing.failures)
+
+
+def test_a_symbolic_link_loop_is_reported_and_not_walked_forever(tmp_path):
+    _record(tmp_path / "data", "R1")
+    os.symlink(tmp_path / "data", tmp_path / "data" / "again")
+    listing = find_records(tmp_path)
+    assert [r.record_id for r in listing.records] == ["R1"]
+    assert "loop" in _reasons(tmp_path)[str(tmp_path / "data" / "again")]
+
+
+def test_of_two_copies_of_a_record_the_one_with_most_leads_is_used(tmp_path):
+    _record(tmp_path / "two", "R1", leads=("I", "II"))
+    twelve = _record(tmp_path / "twelve", "R1")
+    listing = find_records(tmp_path)
+    assert listing.header_paths == [twelve]
+    assert "another copy of record R1" in dict(listing.failures)[str(tmp_path / "two" / "R1.hea")]
+
+
+def test_labels_need_no_signal_files(tmp_path):
+    _record(tmp_path, "R1").with_suffix(".mat").unlink()
+    assert find_records(tmp_path).records == []
+    labels = find_records(tmp_path, need_signals=False)
+    assert [r.record_id for r in labels.records] == ["R1"] and labels.failures == []
+
+
+def test_a_signal_file_outside_the_record_folder_is_refused(tmp_path):
+    (tmp_path / "R1.hea").write_text("R1 1 500 10\n../R1.dat 16 1000/mV 16 0 0 0 0 I\n")
+    assert "outside its folder" in _reasons(tmp_path)[str(tmp_path / "R1.hea")]
+
+
+# Indexing a data folder.
+def test_index_records_of_shared_training_folder(shared_data):
+    index, failures = index_records(shared_data / "cinc2021" / "training", TABLE)
+    assert failures == []
+    assert len(index) == 77
+    assert index.labels.shape == (77, len(TABLE)) == (77, 26)
+    assert index.labels.dtype == bool
+    assert index.labels.any(axis=1).all()
+    assert set(index.sources) == {"CPSC", "Georgia", "PTB-XL", "Chapman-Ningbo"}
+    assert index.sources.count("Chapman-Ningbo") == 45
+    assert index.sources.count("PTB-XL") == 17
+    assert index.record_ids == [p.stem for p in index.header_paths]
+    assert len(index) == 77
+
+
+def _write(directory, record_id, labels=(SINUS,), age=50.0, sex="Male"):
+    signal = np.zeros((12, 500))
+    return write_record(directory, record_id, signal, 500, age=age, sex=sex, labels=labels)
+
+
+def test_index_records_is_recursive_and_reports_missing_recordings(tmp_path):
+    _write(tmp_path, "A0001", labels=(AF,))
+    _write(tmp_path / "sub" / "deeper", "HR00001", age=None, sex=None)
+    lost = _write(tmp_path / "sub", "E00001")
+    lost.with_suffix(".mat").unlink()
+    (tmp_path / "broken.hea").write_text("not a header\n")
+
+    index, failures = index_records(tmp_path, TABLE)
+
+    assert sorted(index.record_ids) == ["A0001", "HR00001"]
+    failed = dict(failures)
+    assert set(failed) == {str(lost), str(tmp_path / "broken.hea")}
+    assert "missing" in failed[str(lost)]
+    row = index.record_ids.index("A0001")
+    assert index.labels[row, TABLE.index_of(AF)] and index.labels[row].sum() == 1
+
+
+def test_record_index_subset_keeps_rows_aligned(shared_data):
+    index, _ = index_records(shared_data / "cinc2021" / "training", TABLE)
+    part = index.subset([5, 0])
+    assert part.record_ids == [index.record_ids[5], index.record_ids[0]]
+    assert np.array_equal(part.labels, index.labels[[5, 0]])
+
+
+def test_a_record_found_twice_is_indexed_once_with_its_most_complete_copy(shared_data):
+    """The reduced-lead folders hold the same 50 records as the twelve-lead folder."""
+    index, failures = index_records(shared_data / "cinc2021" / "reduced_leads", default_class_table())
+    assert len(index) == 50
+    assert all(path.parent.name == "twelve_leads" for path in index.header_paths)
+    assert len(failures) == 4 * 50
+    assert all("another copy of record" in reason for _, reason in failures)

@@ -1,0 +1,122 @@
+"""The one preparation of a record (ecgnet.prepare): what it holds, its checks, and the inference windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.io
+
+from ecgnet.config import BeatConfig, RunConfig, SignalConfig
+from ecgnet.features import NUM_FEATURES
+from ecgnet.measurements import NUM_MEASUREMENTS
+from ecgnet.prepare import PreparedRecord, PrepareOptions, collect, prepare, prepare_file, record_windows
+from ecgnet.records import EVALUATED_LEAD_SETS, STANDARD_LEADS, RecordError, parse_header, read_record, write_record
+from ecgnet.signals import preprocess
+
+SIGNALS = SignalConfig(sample_rate=100, window_seconds=2.0, inference_stride_seconds=1.0)
+
+
+def _record(length: int, seed: int = 0, mask: np.ndarray | None = None) -> PreparedRecord:
+    signal = np.random.default_rng(seed).standard_normal((12, length)).astype(np.float32) + 3.0
+    mask = np.ones(12, dtype=bool) if mask is None else mask
+    signal[~mask] = 0.0
+    return PreparedRecord(signal, mask, np.zeros(4, np.float32))
+
+
+def _ecg(tmp_path, record_id="R1", leads=STANDARD_LEADS, seconds=10, age=61.0):
+    import neurokit2 as nk
+
+    ecg = nk.ecg_simulate(duration=seconds, sampling_rate=500, heart_rate=70, random_state=1)
+    return write_record(tmp_path, record_id, np.tile(ecg, (len(leads), 1)), 500, leads=leads, age=age, sex="Male")
+
+
+def test_a_prepared_record_holds_what_the_run_asks_for(tmp_path):
+    header = _ecg(tmp_path)
+    plain = prepare_file(header, PrepareOptions(SIGNALS))
+    full = prepare_file(header, PrepareOptions(SIGNALS, peaks=True, measurements=True))
+    assert plain.peaks is None and plain.features is None and plain.measurements is None
+    record = read_record(header)
+    signal, mask = preprocess(record.recording, record.header, SIGNALS)
+    for prepared in (plain, full):  # the network's input does not depend on what else is asked for
+        np.testing.assert_array_equal(prepared.signal, signal)
+        np.testing.assert_array_equal(prepared.lead_mask, mask)
+    np.testing.assert_allclose(full.demographics, [0.61, 1.0, 1.0, 1.0], rtol=1e-6)
+    assert full.features.shape == (NUM_FEATURES,) and 10 <= len(full.peaks) <= 13
+    assert full.measurements.shape == (len(EVALUATED_LEAD_SETS), NUM_MEASUREMENTS)
+
+
+def test_a_record_prepared_for_one_lead_set_looks_at_those_leads_only(tmp_path):
+    header = _ecg(tmp_path)
+    two = prepare_file(header, PrepareOptions(SIGNALS, peaks=True, measurements=True), leads=("I", "II"))
+    assert two.lead_mask.tolist() == [lead in ("I", "II") for lead in STANDARD_LEADS]
+    assert not two.signal[2:].any() and two.measurements.shape == (1, NUM_MEASUREMENTS)
+
+
+def test_options_follow_the_run_config():
+    config = RunConfig().override("feature_model", enabled=True).override("beats", enabled=True)
+    assert PrepareOptions.of(config) == PrepareOptions(config.signals, peaks=True, measurements=True)
+    assert PrepareOptions.of(RunConfig().override("feature_model", enabled=False)) == PrepareOptions(SignalConfig())
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda text: text.replace(" 500 5000", " 1e-300 5000", 1), "outside 50-10000 Hz"),
+    (lambda text: text.replace(" 500 5000", " 0.4 5000", 1), "outside 50-10000 Hz"),
+    (lambda text: text.replace(" 500 5000", " 1e300 5000", 1), "outside 50-10000 Hz"),
+    (lambda text: text.replace("1000/mV", "-1000/mV"), "must be positive"),
+    (lambda text: text.replace(" 500 5000", " 500 4000", 1), "header says 4000"),
+])
+def test_the_checks_hold_whoever_read_the_record(tmp_path, change, words):
+    """team_code.run_model hands over a header text and an array: the same checks apply as to a file."""
+    record = read_record(_ecg(tmp_path))
+    header = parse_header(change(record.header_text))
+    with pytest.raises(RecordError, match=words):
+        prepare(record.recording, header, PrepareOptions(SIGNALS), source="R1")
+
+
+def test_a_record_without_a_finite_sample_is_refused(tmp_path):
+    header = write_record(tmp_path, "R1", np.zeros((2, 1000)), 500, leads=("I", "II"))
+    scipy.io.savemat(header.with_suffix(".mat"), {"val": np.full((2, 1000), np.nan)}, format="4")
+    with pytest.raises(RecordError, match="no usable sample"):
+        prepare_file(header, PrepareOptions(SIGNALS))
+
+
+def test_collect_holds_prepared_records_together(tmp_path):
+    options = PrepareOptions(SIGNALS, peaks=True, measurements=True)
+    records = [prepare_file(_ecg(tmp_path, f"R{i}", seconds=5 + i), options) for i in range(2)]
+    held = collect(records)
+    assert len(held) == 2 and held.measurements.shape == (2, 5, NUM_MEASUREMENTS)
+    for row, record in enumerate(records):
+        again = held.record(row)
+        for name in ("signal", "lead_mask", "demographics", "peaks", "features", "measurements"):
+            np.testing.assert_array_equal(getattr(again, name), getattr(record, name))  # NaN equals NaN here
+    assert len(collect([])) == 0
+
+
+# Inference windows.
+def test_record_windows_restricts_to_the_wanted_leads():
+    mask = np.ones(12, dtype=bool)
+    mask[1] = False  # the record lacks lead II
+    record = _record(450, mask=mask)
+    windows, keep = record_windows(record, ["I", "II", "AVR"], SIGNALS)
+    assert windows.shape == (4, 12, 200) and windows.dtype == np.float32
+    assert keep.tolist() == [lead in ("I", "aVR") for lead in STANDARD_LEADS]
+    assert (windows[:, ~keep] == 0).all()
+    assert np.array_equal(windows[0, 0], record.signal[0, :200])
+    assert np.array_equal(windows[-1, 3], record.signal[3, -200:])
+
+
+def test_record_windows_pads_a_short_record():
+    record = _record(120)
+    windows, keep = record_windows(record, STANDARD_LEADS, SIGNALS)
+    assert windows.shape == (1, 12, 200) and keep.all()
+    assert np.array_equal(windows[0, :, :120], record.signal) and (windows[0, :, 120:] == 0).all()
+
+
+def test_record_windows_with_beat_sampling_are_beat_groups():
+    beats = BeatConfig(enabled=True, beats_per_example=2, beat_samples=40, inference_groups=3)
+    record = _record(1000)
+    with_peaks = PreparedRecord(record.signal, record.lead_mask, record.demographics, np.arange(50, 950, 80))
+    windows, keep = record_windows(with_peaks, STANDARD_LEADS, SIGNALS, beats)
+    assert windows.shape == (3, 12, 80) and keep.all()
+    with pytest.raises(ValueError, match="R peaks"):
+        record_windows(record, STANDARD_LEADS, SIGNALS, beats)
