@@ -345,7 +345,8 @@ def read_recording(path: str | os.PathLike, key: str = "val") -> np.ndarray:
     if not path.is_file():
         raise RecordError(path, "recording file is missing")
     try:
-        contents = scipy.io.loadmat(path)
+        with open(path, "rb") as handle:  # opened here: scipy words a refused open as "Reader needs file name"
+            contents = scipy.io.loadmat(handle)
     except OSError as error:
         raise RecordError(path, f"cannot read recording ({error.strerror or error})") from None
     except Exception as error:  # scipy raises many types for damaged files; report them all the same way

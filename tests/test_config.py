@@ -153,6 +153,10 @@ def test_signal_config_validation_and_window_lengths():
     assert config.window_samples == 250 and config.stride_samples == 1
     with pytest.raises(ValueError, match="signals.sample_rate must be positive"):
         SignalConfig(sample_rate=0)
+    with pytest.raises(ValueError, match="signals.window_seconds must be at least 1, not 0.01"):
+        SignalConfig(window_seconds=0.01)  # would pass as positive, then abort the run
+    with pytest.raises(ValueError, match="signals.sample_rate must be at least 50 Hz"):
+        SignalConfig(sample_rate=10)
 
 
 def test_load_config_prefers_path_then_environment_then_the_default_recipe(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import math
 import os
 import stat
@@ -87,6 +88,16 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path, monkeypatch: py
         write_text_atomic(path, "new\n")
     assert path.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["out.csv"]
+
+
+def test_a_full_disk_is_one_error_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(self: Path, data: str) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError, match=f"cannot write {tmp_path / 'out.csv'} \\(No space left on device\\)"):
+        write_text_atomic(tmp_path / "out.csv", "x")
+    assert os.listdir(tmp_path) == []
 
 
 def test_atomic_write_into_a_missing_folder_fails(tmp_path: Path) -> None:
