@@ -164,8 +164,8 @@ def save_outputs(output_file: str, recording_id: str, classes, labels, probabili
 
 
 def load_outputs(output_file: str):
-    """(recording id, classes, labels, probabilities) of an output file; non-numbers become NaN."""
+    """(recording id, classes, labels, probabilities) of an output file, as the official helper returns them:
+    classes and labels as the text entries written, probabilities as floats (NaN for a non-number)."""
     recording_id, classes, labels, scalars = _outputs.read_outputs(output_file)
-    binary = tuple(int(_outputs.is_positive(x)) for x in labels)
     probabilities = tuple(float(x) if is_finite_number(x) else float("nan") for x in scalars)
-    return recording_id, classes, binary, probabilities
+    return recording_id, classes, labels, probabilities

@@ -1,19 +1,25 @@
 #!/usr/bin/env python
-"""Time the vectorised Challenge scores (ecgnet.metric) against the loop reference of tests/test_metric.py.
+"""Time the Challenge scores: from arrays (ecgnet.metric against the loop reference of tests/test_metric.py),
+and end to end from files, start-up included (evaluate_model.py against a per-record evaluator).
 
-    python bench/evaluate.py [--records 20000] [--seed 0] [--no-files] [--loop-records N]
+    python bench/evaluate.py [--records 20000] [--seed 0] [--no-files] [--loop-records N] [--official DIR]
 
 Synthetic labels and outputs for N records x 26 classes are scored both ways from arrays, then (unless
---no-files) written as headers and output files to a temporary folder and scored again from the files,
-so the time to read them is included. The two implementations must agree to 1e-9 or the run fails.
---loop-records times the loop on the first N records only and extrapolates linearly to all of them
-(the loop is linear in the records: one sort and one pass per class, one pass over the records).
+--no-files) written as headers and output files to a temporary folder, with columns shuffled, equivalent
+codes written ``a|b`` or apart and odd entries, and scored end to end: ``evaluate_model.py`` and
+bench/per_record_evaluator.py (which reads and scores as the official evaluator does) each run as a
+process of their own, CPU time (user + system, children included) and wall time measured. ``--official
+DIR`` also times the official evaluator itself from a checkout of physionetchallenges/evaluation-2021
+(not part of this project). Every implementation must agree to 1e-9 or the run fails. --loop-records
+times the loop on the first N records only and extrapolates linearly to all of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,10 +33,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ecgnet import metric  # noqa: E402
-from ecgnet.discovery import find_records  # noqa: E402
 from ecgnet.labels import ClassTable, default_class_table  # noqa: E402
 from ecgnet.outputs import format_outputs  # noqa: E402
-from tests.test_metric import reference_scores, scores_dict, vectorised_scores  # noqa: E402
+from tests.test_metric import reference_scores, vectorised_scores  # noqa: E402
 
 TOLERANCE = 1e-9
 
@@ -44,19 +49,42 @@ def synthetic(num_records: int, seed: int, table: ClassTable) -> tuple[np.ndarra
     return labels, scalars >= 0.5, scalars
 
 
-def write_files(directory: Path, labels: np.ndarray, binary: np.ndarray, scalars: np.ndarray, table: ClassTable):
-    """Minimal headers (only the Dx line matters here) in labels/, output files in outputs/."""
+def write_files(directory: Path, labels: np.ndarray, binary: np.ndarray, scalars: np.ndarray, table: ClassTable,
+                seed: int) -> tuple[Path, Path]:
+    """Headers (a record line, one signal line, and the Dx line that matters) in labels/, output files in
+    outputs/, written the ways the official evaluator reads alike: columns in a random order per file, a
+    class of two codes written ``a|b``, as its first code, or as both codes apart (same entries), binary
+    entries ``1``/``T``/``True``, Windows line ends in some files."""
     label_dir, output_dir = directory / "labels", directory / "outputs"
     label_dir.mkdir()
     output_dir.mkdir()
+    rng = np.random.default_rng(seed)
     codes = np.array(table.codes)
     for i, (label_row, binary_row, scalar_row) in enumerate(zip(labels, binary, scalars)):
         record_id = f"S{i:06d}"
         dx = ",".join(codes[label_row])
         header = f"{record_id} 1 500 5000\n{record_id}.mat 16 1000/mV 16 0 0 0 0 I\n#Age: 50\n#Sex: Male\n#Dx: {dx}\n"
         (label_dir / f"{record_id}.hea").write_text(header)
-        (output_dir / f"{record_id}.csv").write_text(format_outputs(record_id, table.codes, binary_row, scalar_row))
+        names, positives, values = [], [], []
+        for j in rng.permutation(len(table)):
+            scored, way = table.classes[j], rng.integers(3)
+            spelt = [scored.label] if way == 0 else list(scored.codes) if way == 1 else [scored.code]
+            names += spelt
+            positives += [("1", "T", "True")[rng.integers(3)] if binary_row[j] else "0"] * len(spelt)
+            values += [f"{scalar_row[j]:g}"] * len(spelt)
+        text = format_outputs(record_id, names, positives, values)
+        (output_dir / f"{record_id}.csv").write_text(text.replace("\n", "\r\n") if i % 7 == 0 else text)
     return label_dir, output_dir
+
+
+def run_process(command: list[str], cwd: Path = REPO) -> tuple[str, float, float]:
+    """(stdout, CPU seconds of user and system time, wall seconds) of one process run in ``cwd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=cwd)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return result.stdout, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
 
 
 def timed(function: Callable, *args, repeats: int = 1):
@@ -94,29 +122,48 @@ def loop_time(labels, binary, scalars, table: ClassTable, loop_records: int) -> 
     return seconds * scale, difference, note
 
 
-def read_folders(label_dir: Path, output_dir: Path, table: ClassTable):
-    """Labels, binary and scalar outputs read from the files, as evaluate_folders reads them."""
-    header_files = find_records(label_dir, need_signals=False).header_paths
-    labels = metric.load_labels(header_files, table)
-    return (labels, *metric.load_outputs(metric.output_files_for(header_files, output_dir), table))
+def official_scores(official: Path, label_dir: Path, output_dir: Path) -> tuple[dict, float, float]:
+    """The official evaluator's five scores (its scores.csv, 3 decimals), CPU and wall seconds."""
+    scores_file = label_dir.parent / "official_scores.csv"
+    command = [sys.executable, str(official / "evaluate_model.py"), str(label_dir), str(output_dir), str(scores_file)]
+    _, cpu, wall = run_process(command, official)
+    names, values = scores_file.read_text().splitlines()[:2]
+    return dict(zip(names.split(","), map(float, values.split(",")))), cpu, wall
 
 
-def bench_files(arrays: tuple, table: ClassTable, vector_seconds: float, loop_seconds: float) -> bool:
-    """Write the arrays as files, time reading and evaluate_folders, report; True when everything agrees."""
+def scores_of(command: list[str]) -> tuple[dict, float, float]:
+    """The five scores a scoring process prints as JSON (best wall time of 2 runs), its CPU and wall seconds."""
+    stdout, cpu, wall = min((run_process(command) for _ in range(2)), key=lambda run: run[2])
+    scores = json.loads(stdout)
+    return scores.get("scores", scores), cpu, wall
+
+
+def bench_files(arrays: tuple, table: ClassTable, seed: int, official: Path | None) -> bool:
+    """Write the arrays as files, time the evaluators end to end, report; True when they all agree."""
     with tempfile.TemporaryDirectory(prefix="bench-evaluate-") as directory:
-        label_dir, output_dir = write_files(Path(directory), *arrays, table)
-        read, read_seconds = timed(read_folders, label_dir, output_dir, table, repeats=2)
-        from_files, folder_seconds = timed(metric.evaluate_folders, label_dir, output_dir, repeats=2)
-    round_trip = all(np.array_equal(a, b) for a, b in zip(arrays, read))
-    difference = largest_difference(vectorised_scores(*arrays, table), scores_dict(from_files))
-    print(f"files: reading {len(arrays[0])} headers + {len(arrays[0])} output files {read_seconds:.2f} s (best of 2)")
-    print(f"files: vectorised, evaluate_folders end to end {folder_seconds:.2f} s (best of 2)")
-    print(
-        f"files: loop, reading + loop scoring {read_seconds + loop_seconds:.2f} s; "
-        f"ratio {(read_seconds + loop_seconds) / folder_seconds:.1f}x"
-    )
-    print(f"files: arrays read back unchanged: {round_trip}; scores vs arrays: largest difference {difference:.1e}")
-    return round_trip and difference <= TOLERANCE
+        label_dir, output_dir = write_files(Path(directory), *arrays, table, seed)
+        runs = {
+            "evaluate_model.py": scores_of([sys.executable, "evaluate_model.py", str(label_dir), str(output_dir),
+                                            "--json"]),
+            "per-record evaluator": scores_of([sys.executable, "bench/per_record_evaluator.py", str(label_dir),
+                                               str(output_dir)]),
+        }
+        if official is not None:
+            runs["official evaluator"] = official_scores(official, label_dir, output_dir)
+    expected = vectorised_scores(*arrays, table)
+    agree = True
+    for name, (scores, cpu, wall) in runs.items():
+        decimals = 3 if name == "official evaluator" else None
+        worst = max(abs(float(scores[key]) - (round(float(expected[key]), 3) if decimals else float(expected[key])))
+                    for key in metric.SCORE_NAMES)
+        agree = agree and worst <= (5e-4 if decimals else TOLERANCE)
+        print(f"files, end to end: {name}: CPU {cpu:.2f} s, wall {wall:.2f} s; "
+              f"largest difference from the arrays' scores {worst:.1e}")
+    cpu, wall = runs["evaluate_model.py"][1:]
+    for name, (_, other_cpu, other_wall) in runs.items():
+        if name != "evaluate_model.py":
+            print(f"files: {name} / evaluate_model.py: CPU {other_cpu / cpu:.1f}x, wall {other_wall / wall:.1f}x")
+    return agree
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-files", action="store_true", help="score arrays only, skip writing/reading files")
     parser.add_argument("--loop-records", type=int, help="time the loop on this many records and extrapolate")
+    parser.add_argument("--official", type=Path, help="a checkout of the official evaluator, to time it too")
     args = parser.parse_args(argv)
     table = default_class_table()
     arrays = synthetic(args.records, args.seed, table)
@@ -137,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     agree = difference <= TOLERANCE
     print(f"agreement: largest difference {difference:.1e} ({'ok' if agree else 'FAILED'}, tolerance {TOLERANCE:g})")
     if not args.no_files:
-        agree = bench_files(arrays, table, vector_seconds, loop_seconds) and agree
+        agree = bench_files(arrays, table, args.seed, args.official) and agree
     print(f"records/s (vectorised, arrays): {args.records / vector_seconds:,.0f}; "
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0 if agree else 1

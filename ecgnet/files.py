@@ -18,6 +18,7 @@ def _read_umask() -> int:
 
 # mkstemp creates files readable by their owner only; outputs get the mode open() would have given them.
 _FILE_MODE = 0o666 & ~_read_umask()
+_CHUNK = 1 << 16  # bytes per read: a header or an output file is one read
 
 
 @contextmanager
@@ -58,3 +59,19 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
     with atomic_path(path) as temporary:
         temporary.write_bytes(data)
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The text of a file, undecodable bytes replaced. Read with bare system calls and decoded at once: a
+    fraction of the cost of a text-mode open, which counts when an evaluation reads 40,000 small files."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(handle, _CHUNK)
+        if len(data) == _CHUNK:  # a large file: read the rest
+            parts = [data]
+            while chunk := os.read(handle, _CHUNK):
+                parts.append(chunk)
+            data = b"".join(parts)
+    finally:
+        os.close(handle)
+    return data.decode("utf-8", errors="replace")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -68,26 +68,42 @@ class ClassTable:
 
     def index_of(self, code: str) -> int | None:
         """The index of the class that ``code`` (any equivalent code) belongs to, or None if unscored."""
-        return self._code_index().get(str(code).strip())
+        return self._code_index.get(str(code).strip())
 
+    def column_classes(self, entry: str) -> tuple[int, ...]:
+        """The classes an output file's column ``entry`` stands for, as the official evaluator reads it: the
+        entry split on ``|`` (``a|b``, as ``weights.csv`` writes an equivalent pair), each part a code as it
+        is written (``a | b`` names no class); every class with one of those codes, each once. Remembered per
+        entry: an evaluation meets the same few dozen column names in every file."""
+        found = self._column_cache.get(entry)
+        if found is None:
+            codes = entry.split("|")
+            found = tuple(dict.fromkeys(j for code in codes if (j := self._code_index.get(code)) is not None))
+            self._column_cache[entry] = found
+        return found
+
+    @cached_property
+    def _column_cache(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    @cached_property
     def _code_index(self) -> dict[str, int]:
+        """Code -> class index, built once per table: lookups happen once per label and output entry."""
         return {code: i for i, c in enumerate(self.classes) for code in c.codes}
 
     def encode(self, codes: Iterable[str]) -> np.ndarray:
         """A boolean vector over the classes: True where any of ``codes`` belongs to the class."""
-        index = self._code_index()
-        vector = np.zeros(len(self.classes), dtype=bool)
-        for code in codes:
-            j = index.get(str(code).strip())
-            if j is not None:
-                vector[j] = True
-        return vector
+        return self.encode_many([codes])[0]
 
     def encode_many(self, code_lists: Sequence[Iterable[str]]) -> np.ndarray:
         """A (records, classes) boolean matrix, one row per list of codes."""
-        if not code_lists:
-            return np.zeros((0, len(self.classes)), dtype=bool)
-        return np.stack([self.encode(codes) for codes in code_lists])
+        matrix = np.zeros((len(code_lists), len(self.classes)), dtype=bool)
+        for row, codes in enumerate(code_lists):
+            for code in codes:
+                j = self._code_index.get(str(code).strip())
+                if j is not None:
+                    matrix[row, j] = True
+        return matrix
 
 
 def read_weights(path: str | Path) -> tuple[list[tuple[str, ...]], np.ndarray]:

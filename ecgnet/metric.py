@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from ecgnet import outputs as _outputs
-from ecgnet.discovery import FoundRecord, find_records
+from ecgnet.discovery import find_headers
 from ecgnet.labels import ClassTable, default_class_table, load_class_table
-from ecgnet.records import read_header
+from ecgnet.records import read_labels
 
 PathLike = str | os.PathLike
 
@@ -240,87 +240,113 @@ def summary_scores(labels: np.ndarray, probabilities: np.ndarray, thresholds: np
 
 # Reading labels and outputs.
 def load_labels(header_files: Sequence[PathLike], table: ClassTable | None = None) -> np.ndarray:
-    """Boolean (records, classes): the scored classes of each header's ``Dx`` line.
+    """Boolean (records, classes): the scored classes of each header's ``Dx`` lines (read alone).
 
     Raises :class:`~ecgnet.records.RecordError` naming the file when a header cannot be read.
     """
     table = default_class_table() if table is None else table
-    return table.encode_many([read_header(path)[1].labels for path in header_files])
-
-
-def _column_classes(classes: tuple[str, ...], table: ClassTable, cache: dict) -> list[int]:
-    """The class index of each output column (-1 for an unscored code), cached per class line."""
-    if classes not in cache:
-        cache[classes] = [-1 if (j := table.index_of(code)) is None else j for code in classes]
-    return cache[classes]
+    return table.encode_many([read_labels(path) for path in header_files])
 
 
 def load_outputs(output_files: Sequence[PathLike], table: ClassTable | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Binary (bool) and scalar (float) outputs, (records, classes), from Challenge output files.
+    """Binary (bool) and scalar (float) outputs, (records, classes), from Challenge output files, read as the
+    official evaluator reads them (:mod:`ecgnet.outputs`).
 
-    Columns may come in any order and list equivalent codes separately: a class is positive when any of
-    its entries is positive, and its scalar is the mean of its entries (a non-number counts as 0).
-    Classes a file does not mention are negative with scalar 0; unscored codes are ignored. Raises
-    FileNotFoundError naming a missing file, ValueError naming a file whose lines differ in length.
+    Columns may come in any order, repeat, list equivalent codes separately or together (``a|b``): a class
+    is positive when any of its columns is, and its scalar is the mean of its columns'. Classes a file does
+    not mention are negative with scalar 0; unscored codes are ignored, and so are entries beyond the class
+    line. Raises FileNotFoundError naming a missing file, ValueError naming a file of fewer than four lines
+    or whose labels or probabilities stop before a scored column (where the official evaluator crashes).
     """
     table = default_class_table() if table is None else table
-    rows: list[int] = []
-    columns: list[int] = []
-    positive: list[bool] = []
-    values: list[float] = []
-    cache: dict[tuple[str, ...], list[int]] = {}
-    for i, path in enumerate(output_files):
+    # Every file's columns and entries go into flat lists; the columns are matched to classes once, at the end.
+    counts: list[int] = []
+    names: list[str] = []
+    binary: list[str] = []
+    scalar: list[str] = []
+    for path in output_files:
         _, classes, binary_entries, scalar_entries = _outputs.read_outputs(path)
-        if not len(classes) == len(binary_entries) == len(scalar_entries):
-            raise ValueError(
-                f"{path}: {len(classes)} classes but {len(binary_entries)} labels "
-                f"and {len(scalar_entries)} probabilities"
-            )
-        rows.extend([i] * len(classes))
-        columns.extend(_column_classes(classes, table, cache))
-        positive.extend(map(_outputs.is_positive, binary_entries))
-        values.extend(map(_outputs.to_probability, scalar_entries))
+        n = len(classes)
+        if min(len(binary_entries), len(scalar_entries)) < n:
+            binary_entries, scalar_entries = _padded(path, classes, binary_entries, scalar_entries, table)
+        counts.append(n)
+        names += classes
+        binary += binary_entries[:n]
+        scalar += scalar_entries[:n]
+    rows, columns, entries = _scored_entries(np.repeat(np.arange(len(counts)), counts), names, table)
+    true = frozenset(_outputs.TRUE_ENTRIES)
+    memo: dict[str, float] = {}  # entries repeat: each distinct text is converted once
+    values = [memo[e] if e in memo else memo.setdefault(e, _outputs.to_probability(e))
+              for e in map(scalar.__getitem__, entries)]
+    positive = [e in true for e in map(binary.__getitem__, entries)]
     return _aggregate(len(output_files), len(table), rows, columns, positive, values)
 
 
-def _aggregate(
-    num_records: int, num_classes: int, rows: list[int], columns: list[int], positive: list[bool], values: list[float]
-) -> tuple[np.ndarray, np.ndarray]:
+def _padded(path: PathLike, classes: tuple[str, ...], binary: tuple[str, ...], scalar: tuple[str, ...],
+            table: ClassTable) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The entries of a file whose labels or probabilities stop early, padded for the unscored columns they miss;
+    ValueError naming the file when a scored column has no entry (the official evaluator crashes there)."""
+    scored = [k for k, entry in enumerate(classes) if table.column_classes(entry)]
+    if scored and scored[-1] >= min(len(binary), len(scalar)):
+        raise ValueError(f"{path}: {len(classes)} classes but {len(binary)} labels and {len(scalar)} probabilities")
+    return binary + ("",) * (len(classes) - len(binary)), scalar + ("",) * (len(classes) - len(scalar))
+
+
+def _scored_entries(rows: np.ndarray, names: list[str], table: ClassTable) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(row, class, entry index) of every entry whose column names a scored class: one per class it names."""
+    # Each distinct column name is looked up once: its class, or -1 for none or for several.
+    single = {name: (found[0] if len(found := table.column_classes(name)) == 1 else -1) for name in set(names)}
+    first = np.fromiter(map(single.__getitem__, names), dtype=np.int64, count=len(names))
+    entries = np.flatnonzero(first >= 0)
+    rows_out, columns_out = [rows[entries]], [first[entries]]
+    several = [i for i in np.flatnonzero(first < 0).tolist() if table.column_classes(names[i])]  # a|b of two classes
+    extra = [(i, j) for i in several for j in table.column_classes(names[i])]
+    if extra:
+        indices = np.array([i for i, _ in extra], dtype=np.int64)
+        rows_out.append(rows[indices])
+        columns_out.append(np.array([j for _, j in extra], dtype=np.int64))
+        entries = np.concatenate([entries, indices])
+    return np.concatenate(rows_out), np.concatenate(columns_out), entries.tolist()
+
+
+def _aggregate(num_records: int, num_classes: int, rows: np.ndarray, columns: np.ndarray, positive: list[bool],
+               values: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """Merge the entries of every file into (records, classes) arrays: any positive, mean scalar."""
-    columns_array = np.asarray(columns, dtype=np.int64)
-    scored = columns_array >= 0
-    cell = (np.asarray(rows, dtype=np.int64) * num_classes + columns_array)[scored]
+    cell = np.asarray(rows, dtype=np.int64) * num_classes + np.asarray(columns, dtype=np.int64)
     size = num_records * num_classes
     count = np.bincount(cell, minlength=size)
-    hits = np.bincount(cell, weights=np.asarray(positive, dtype=np.float64)[scored], minlength=size)
-    total = np.bincount(cell, weights=np.asarray(values, dtype=np.float64)[scored], minlength=size)
+    hits = np.bincount(cell, weights=np.asarray(positive, dtype=np.float64), minlength=size)
+    total = np.bincount(cell, weights=np.asarray(values, dtype=np.float64), minlength=size)
     scalars = np.zeros(size)
     np.divide(total, count, out=scalars, where=count > 0)
     shape = (num_records, num_classes)
     return (hits > 0).reshape(shape), scalars.reshape(shape)
 
 
-def output_files_for(header_files: Sequence[Path], output_dir: PathLike) -> list[Path]:
+def output_files_for(header_files: Sequence[PathLike], output_dir: PathLike) -> list[str]:
     """``output_dir/<header stem>.csv`` for each header; FileNotFoundError naming the first missing one."""
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        raise FileNotFoundError(f"{output_dir}: output folder is missing or not a folder")
-    output_files = [output_dir / f"{path.stem}.csv" for path in header_files]
-    missing = [(out, hea) for out, hea in zip(output_files, header_files) if not out.is_file()]
+    output_dir = str(output_dir)
+    try:
+        present = set(os.listdir(output_dir))  # one listing instead of a stat per record
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"{output_dir}: output folder is missing or not a folder") from None
+    names = [os.path.splitext(os.path.basename(path))[0] + ".csv" for path in header_files]
+    missing = [(name, header) for name, header in zip(names, header_files) if name not in present]
     if missing:
         more = f" ({len(missing) - 1} more missing)" if len(missing) > 1 else ""
-        output, header = missing[0]
-        raise FileNotFoundError(f"{output}: output file is missing for label file {header}{more}")
-    return output_files
+        name, header = missing[0]
+        raise FileNotFoundError(f"{os.path.join(output_dir, name)}: output file is missing for label file "
+                                f"{header}{more}")
+    return [os.path.join(output_dir, name) for name in names]
 
 
-def label_records(label_dir: PathLike) -> list[FoundRecord]:
-    """The labelled records of ``label_dir`` and below (:func:`ecgnet.discovery.find_records`, signals not
-    needed); ValueError naming the folder when it has none."""
-    found = find_records(label_dir, need_signals=False).records
-    if not found:
+def label_files(label_dir: PathLike) -> list[Path]:
+    """The header files of ``label_dir`` and below (:func:`ecgnet.discovery.find_headers`); ValueError naming
+    the folder when it has none."""
+    headers, _ = find_headers(label_dir)
+    if not headers:
         raise ValueError(f"{label_dir}: no header (.hea) files to evaluate")
-    return found
+    return headers
 
 
 def evaluate_folders(label_dir: PathLike, output_dir: PathLike, weights_file: PathLike | None = None) -> Scores:
@@ -330,7 +356,7 @@ def evaluate_folders(label_dir: PathLike, output_dir: PathLike, weights_file: Pa
     a folder is missing or empty, an output file is missing, or a file cannot be read.
     """
     table = load_class_table(weights_file)
-    header_files = [record.header_path for record in label_records(label_dir)]
+    header_files = label_files(label_dir)
     output_files = output_files_for(header_files, output_dir)
     labels = load_labels(header_files, table)
     binary, scalars = load_outputs(output_files, table)

@@ -1,8 +1,10 @@
 """Output files of the Challenge: four lines, ``#record``, classes, binary labels, probabilities.
 
 Writing is atomic (a temporary file in the same folder, then a rename), so a run that is stopped never
-leaves a half-written output behind. Reading is tolerant, as the official evaluator's is: a value that
-is not a number is kept as text and judged by whoever interprets it.
+leaves a half-written output behind. Reading follows the official evaluator: each entry is taken as written
+(stripped), a binary entry is positive only when it is one of ``1, True, true, T, t``, and a probability that
+is not a finite number counts as 0. A file of fewer than four lines, on which the official evaluator stops
+with a traceback, is one error naming the file.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import write_text_atomic
+from .files import read_text, write_text_atomic
 
-TRUE_WORDS = ("True", "true", "T", "t")
+#: The binary entries that the official evaluator counts as positive; anything else is negative.
+TRUE_ENTRIES = ("1", "True", "true", "T", "t")
 
 
 def format_outputs(
@@ -56,33 +59,38 @@ def save_outputs(
 
 
 def _split(line: str) -> tuple[str, ...]:
-    return tuple(entry.strip() for entry in line.split(",")) if line.strip() else ()
+    """The comma-separated entries of a line, stripped (skipped when the line has no white space to strip)."""
+    entries = line.split(",")
+    if " " in line or "\t" in line or not line.isprintable():
+        return tuple(map(str.strip, entries))
+    return tuple(entries)
 
 
-def parse_outputs(text: str) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """The id, classes, binary entries and scalar entries of an output file, each entry as written."""
-    lines = text.splitlines() + [""] * 4
-    recording_id = lines[0].strip().lstrip("#").strip()
-    return recording_id, _split(lines[1]), _split(lines[2]), _split(lines[3])
+def parse_outputs(text: str, source: str | os.PathLike = "<outputs>"
+                  ) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The id, classes, binary entries and scalar entries of an output file, each entry as written (stripped;
+    a line splits on commas whatever its content, as the official reader splits it). ValueError naming
+    ``source`` when there are fewer than four lines."""
+    lines = text.splitlines()
+    if len(lines) < 4:
+        raise ValueError(f"{source}: has {len(lines)} lines; an output file has 4 (#record, classes, labels, "
+                         "probabilities)")
+    return lines[0].strip().lstrip("#").strip(), _split(lines[1]), _split(lines[2]), _split(lines[3])
 
 
 def read_outputs(path: str | os.PathLike) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """:func:`parse_outputs` of a file; raises FileNotFoundError naming the file when it is missing."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: output file is missing")
-    return parse_outputs(path.read_text(errors="replace"))
-
-
-def is_positive(entry: str) -> bool:
-    """A binary entry is positive when it is a finite number equal to 1, or one of ``True, true, T, t``."""
-    if entry in TRUE_WORDS:
-        return True
+    """:func:`parse_outputs` of a file; FileNotFoundError naming a missing file, ValueError a short one."""
     try:
-        value = float(entry)
-    except (TypeError, ValueError):
-        return False
-    return math.isfinite(value) and value == 1
+        text = read_text(path)
+    except (FileNotFoundError, IsADirectoryError):
+        raise FileNotFoundError(f"{path}: output file is missing") from None
+    return parse_outputs(text, path)
+
+
+def is_positive(entry: str | None) -> bool:
+    """A binary entry is positive when it is one of :data:`TRUE_ENTRIES` (``1.0`` is not, as for the official
+    evaluator)."""
+    return isinstance(entry, str) and entry.strip() in TRUE_ENTRIES
 
 
 def to_probability(entry: str) -> float:

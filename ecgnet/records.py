@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.io
+
+from .files import read_text
 
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 LEAD_SETS: dict[int, tuple[str, ...]] = {
@@ -32,6 +33,8 @@ LEAD_SETS: dict[int, tuple[str, ...]] = {
 EVALUATED_LEAD_SETS: tuple[tuple[str, ...], ...] = tuple(LEAD_SETS[n] for n in (12, 6, 4, 3, 2))
 _CANONICAL_LEAD = {lead.upper(): lead for lead in STANDARD_LEADS}
 _RECORD_EXTENSIONS = (".mat", ".hea", ".dat")
+# A Dx comment line, as _parse_comment reads one: any leading '#'s and blanks, the key "dx" in any case, ':'.
+_DX_LINE = re.compile(r"^[^\S\n]*#+[^\S\n]*dx[^\S\n]*:(.*)$", re.IGNORECASE | re.MULTILINE)
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 # What a record may plausibly hold; anything outside is refused with a message, never computed on.
@@ -261,6 +264,23 @@ def parse_labels(text: str) -> tuple[str, ...]:
     return tuple(code.strip() for code in text.split(",") if code.strip())
 
 
+def label_codes(text: str) -> tuple[str, ...]:
+    """The codes of every ``Dx`` comment line of a header's text, in order (``#Dx:`` or ``# Dx:``, any case; the
+    official helper reads only ``#Dx: `` lines, and all of them)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return tuple(code for value in _DX_LINE.findall(text) for code in parse_labels(value))
+
+
+def read_labels(path: str | os.PathLike) -> tuple[str, ...]:
+    """The label codes of a header file (:func:`label_codes`), without parsing its signal lines."""
+    try:
+        text = read_text(path)
+    except OSError as error:
+        raise RecordError(path, f"cannot read header ({error.strerror or error})") from None
+    return label_codes(text)
+
+
 def parse_header(text: str, source: str | os.PathLike = "<header>") -> Header:
     """Parse the text of a header; raise :class:`RecordError` naming ``source`` if it is broken."""
     source = str(source)
@@ -281,7 +301,7 @@ def parse_header(text: str, source: str | os.PathLike = "<header>") -> Header:
         signals=signals,
         age=parse_age(comments.get("age", "")),
         sex=comments.get("sex", "Unknown") or "Unknown",
-        labels=parse_labels(comments.get("dx", "")),
+        labels=label_codes("\n".join(comment_lines)),
         comments=comments,
     )
 
@@ -289,7 +309,7 @@ def parse_header(text: str, source: str | os.PathLike = "<header>") -> Header:
 def read_header(path: str | os.PathLike) -> tuple[str, Header]:
     """The text and the parsed header of ``path``."""
     try:
-        text = Path(path).read_text(errors="replace")
+        text = read_text(path)
     except OSError as error:
         raise RecordError(path, f"cannot read header ({error.strerror or error})") from None
     return text, parse_header(text, path)
@@ -344,6 +364,8 @@ def read_recording(path: str | os.PathLike, key: str = "val") -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise RecordError(path, "recording file is missing")
+    import scipy.io  # a few tenths of a second to import: only reading signals needs it
+
     try:
         with open(path, "rb") as handle:  # opened here: scipy words a refused open as "Reader needs file name"
             contents = scipy.io.loadmat(handle)
@@ -480,6 +502,8 @@ def write_record(
     The signal is stored as int16 digital units ``round(signal * gain)`` with baseline 0, as in the
     Challenge data.
     """
+    import scipy.io
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     digital = np.clip(np.round(np.asarray(signal, dtype=np.float64) * gain), -32768, 32767).astype(np.int16)

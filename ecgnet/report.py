@@ -44,7 +44,7 @@ from matplotlib.ticker import MaxNLocator
 from . import metric
 from .files import write_bytes_atomic, write_text_atomic
 from .labels import ClassTable, load_class_table
-from .records import STANDARD_LEADS, source_of, standard_leads
+from .records import STANDARD_LEADS, RecordError, read_header, source_of, standard_leads
 
 PathLike = str | os.PathLike
 PROG = "python -m ecgnet.report"
@@ -72,21 +72,28 @@ class Evaluation:
 def load_evaluation(label_dir: PathLike, output_dir: PathLike, weights_file: PathLike | None = None) -> Evaluation:
     """Read labels, leads and outputs and score them, failing as :func:`metric.evaluate_folders` does."""
     table = load_class_table(weights_file)
-    found = metric.label_records(label_dir)
-    header_files = [record.header_path for record in found]
+    header_files = metric.label_files(label_dir)
     output_files = metric.output_files_for(header_files, output_dir)
     # Labels through the metric's own reader, so the scores are exactly evaluate_folders'.
     labels = metric.load_labels(header_files, table)
     binary, scalars = metric.load_outputs(output_files, table)
     return Evaluation(
-        record_ids=[path.stem for path in header_files],
-        leads=[record.header.leads for record in found],
+        record_ids=[Path(path).stem for path in header_files],
+        leads=[_leads(path) for path in header_files],
         labels=labels,
         binary=binary,
         scalars=scalars,
         table=table,
         scores=metric.evaluate(labels, binary, scalars, table),
     )
+
+
+def _leads(header_path: PathLike) -> tuple[str, ...]:
+    """The leads a header lists; none when it cannot be parsed (its labels may still be scored)."""
+    try:
+        return read_header(header_path)[1].leads
+    except RecordError:
+        return ()
 
 
 # Groups of records.

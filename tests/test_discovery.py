@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from ecgnet.discovery import find_records, index_records
+from ecgnet.discovery import find_headers, find_records, index_records
 from ecgnet.labels import default_class_table
 from ecgnet.records import STANDARD_LEADS, RecordError, write_record
 
@@ -87,11 +87,16 @@ def test_of_two_copies_of_a_record_the_one_with_most_leads_is_used(tmp_path):
     assert "another copy of record R1" in dict(listing.failures)[str(tmp_path / "two" / "R1.hea")]
 
 
-def test_labels_need_no_signal_files(tmp_path):
+def test_labels_need_no_signal_files_and_are_not_parsed(tmp_path):
     _record(tmp_path, "R1").with_suffix(".mat").unlink()
-    assert find_records(tmp_path).records == []
-    labels = find_records(tmp_path, need_signals=False)
-    assert [r.record_id for r in labels.records] == ["R1"] and labels.failures == []
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "R2.hea").write_text("not a header, but\n#Dx: 426783006\n")  # labels may still be read
+    _record(tmp_path / "other", "R1")
+    assert find_records(tmp_path).header_paths == [tmp_path / "other" / "R1.hea"]
+    headers, failures = find_headers(tmp_path)
+    assert headers == [str(tmp_path / "R1.hea"), str(tmp_path / "sub" / "R2.hea")]
+    copy = f"another copy of record R1 ({tmp_path / 'R1.hea'}) is used"
+    assert failures == [(str(tmp_path / "other" / "R1.hea"), copy)]
 
 
 def test_a_signal_file_outside_the_record_folder_is_refused(tmp_path):
@@ -150,3 +155,11 @@ def test_a_record_found_twice_is_indexed_once_with_its_most_complete_copy(shared
     assert all(path.parent.name == "twelve_leads" for path in index.header_paths)
     assert len(failures) == 4 * 50
     assert all("another copy of record" in reason for _, reason in failures)
+
+
+def test_a_folder_spelt_with_dots_and_slashes_finds_the_same_records(tmp_path, monkeypatch):
+    _record(tmp_path / "data", "R1")
+    monkeypatch.chdir(tmp_path)
+    for spelling in ("./data", "data/", "./data/../data"):
+        listing = find_records(spelling)
+        assert [r.record_id for r in listing.records] == ["R1"] and listing.failures == [], spelling

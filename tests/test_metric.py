@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from ecgnet import metric
-from ecgnet.discovery import find_records
 from ecgnet.labels import default_class_table
 from ecgnet.outputs import format_outputs
 
@@ -355,7 +354,8 @@ def test_load_outputs_treats_garbage_as_negative_and_zero(tmp_path):
     path = write_output(tmp_path, "R1", ",".join(codes), "True,t,1.0,yes,nan,2", "nan,inf,abc,,-inf,0.25")
     binary, scalars = metric.load_outputs([path], TABLE)
     columns = [TABLE.index_of(c) for c in codes]
-    assert binary[0, columns].tolist() == [True, True, True, False, False, False]
+    assert binary[0, columns].tolist() == [True, True, False, False, False, False]  # '1.0' is not '1'
+
     assert scalars[0, columns].tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 0.25]
 
 
@@ -370,6 +370,71 @@ def test_load_outputs_rejects_lines_of_different_length(tmp_path):
     path = write_output(tmp_path, "R1", "164889003,164890007", "1", "0.5,0.2")
     with pytest.raises(ValueError, match="R1.csv"):
         metric.load_outputs([path], TABLE)
+
+
+# Parity with the official evaluator, case by case: each output file below is one the official evaluator reads;
+# ``official_reading`` does what it does, entry by entry, independently of ecgnet.metric.
+def official_reading(path: Path, table=TABLE) -> tuple[np.ndarray, np.ndarray]:
+    """One output file read the official way: entries stripped, a column a set of the codes split on '|', a
+    class positive when any column sharing a code with it is one of 1/True/true/T/t, its scalar the mean of
+    those columns' finite numbers (anything else 0)."""
+    lines = path.read_text().splitlines()
+    columns = [set(entry.strip().split("|")) for entry in lines[1].split(",")]
+    binary_entries = [entry.strip() for entry in lines[2].split(",")]
+    scalar_entries = [entry.strip() for entry in lines[3].split(",")]
+    binary, scalars = np.zeros(len(table), bool), np.zeros(len(table))
+    for j, scored in enumerate(table.classes):
+        hits = [k for k, codes in enumerate(columns) if codes & set(scored.codes)]
+        if hits:
+            binary[j] = any(binary_entries[k] in ("1", "True", "true", "T", "t") for k in hits)
+            values = []
+            for k in hits:
+                try:
+                    value = float(scalar_entries[k])
+                except ValueError:
+                    value = 0.0
+                values.append(value if math.isfinite(value) else 0.0)
+            scalars[j] = np.mean(values)
+    return binary, scalars
+
+
+PARITY_CASES = {
+    "a|b column, as weights.csv writes an equivalent pair": ("733534002|164909002,426783006", "1,0", "0.8,0.3"),
+    "a|b column naming two different classes": ("164889003|426783006,6374002", "1,0", "0.6,0.1"),
+    "equivalent codes listed separately": ("733534002,164909002", "0,1", "0.2,0.6"),
+    "equivalent codes together and separately": ("733534002|164909002,164909002", "0,0", "0.2,0.6"),
+    "spaces inside a|b name no class": ("733534002 | 164909002,426783006", "1,1", "0.8,0.3"),
+    "reordered columns": ("426783006,164889003,6374002", "1,0,1", "0.9,0.1,0.7"),
+    "duplicated column": ("164889003,164889003", "0,T", "0.4,0.9"),
+    "odd binary entries": ("164889003,164890007,6374002,426627000", "1.0,true,yes,t", "1,1,1,1"),
+    "odd scalar entries": ("164889003,164890007,6374002,426627000", "1,1,1,1", "nan,inf, 0.5 ,1e400"),
+    "entries beyond the class line": ("164889003", "1,0,1", "0.9,0.2,0.3"),
+    "an unscored column without entries": ("164889003,999999", "1", "0.9"),
+    "Windows line ends": ("164889003,426783006\r", "1,0\r", "0.9,0.2\r"),
+}
+
+
+@pytest.mark.parametrize("case", list(PARITY_CASES))
+def test_output_files_are_read_as_the_official_evaluator_reads_them(tmp_path, case):
+    classes, binary, scalars = PARITY_CASES[case]
+    path = write_output(tmp_path, "R1", classes, binary, scalars)
+    expected_binary, expected_scalars = official_reading(path)
+    got_binary, got_scalars = metric.load_outputs([path], TABLE)
+    np.testing.assert_array_equal(got_binary[0], expected_binary)
+    np.testing.assert_allclose(got_scalars[0], expected_scalars, rtol=0, atol=1e-15)
+
+
+def test_a_scored_column_without_its_entries_is_one_error_naming_the_file(tmp_path):
+    """The official evaluator stops with an IndexError here."""
+    path = write_output(tmp_path, "R1", "999999,164889003", "1", "0.9")
+    with pytest.raises(ValueError, match=r"R1\.csv: 2 classes but 1 labels and 1 probabilities"):
+        metric.load_outputs([path], TABLE)
+
+
+def test_labels_come_from_every_dx_line(tmp_path):
+    path = write_header(tmp_path, "R1", "164889003")
+    path.write_text(path.read_text().replace("\n", "\r\n") + "#Dx: 426783006\r\n")
+    assert set(np.flatnonzero(metric.load_labels([path], TABLE)[0])) == {TABLE.index_of("164889003"), SNR}
 
 
 def test_evaluate_folders_names_the_missing_output_file(tmp_path):
@@ -428,7 +493,7 @@ def test_end_to_end_on_real_headers(tmp_path, shared_data):
         label_dir = shared_data / folder
         output_dir = tmp_path / folder.replace("/", "_")
         output_dir.mkdir()
-        header_files = find_records(label_dir, need_signals=False).header_paths
+        header_files = [Path(path) for path in metric.label_files(label_dir)]
         labels = metric.load_labels(header_files, TABLE)
         assert labels.any(axis=1).mean() > 0.9  # the Dx lines were read, '# Dx:' included
         # Outputs: the labels themselves, written with classes in reverse order and scalars 0.9 / 0.1.

@@ -51,13 +51,20 @@ def test_read_outputs_missing_file_names_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("", ("", (), (), ())), ("#A1\n", ("A1", (), (), ())),
-     ("# A1 \n a , b \n1, 0\n", ("A1", ("a", "b"), ("1", "0"), ())),
+    [("# A1 \n a , b \n1, 0\n\n", ("A1", ("a", "b"), ("1", "0"), ("",))),
      ("#A1\r\na,b\r\n1,0\r\n0.1,0.2\r\n", ("A1", ("a", "b"), ("1", "0"), ("0.1", "0.2"))),
+     ("#A1\ra,b\r1,0\r0.1,0.2", ("A1", ("a", "b"), ("1", "0"), ("0.1", "0.2"))),
      ("#A1\na,b\n1,\n,0.2\nextra\n", ("A1", ("a", "b"), ("1", ""), ("", "0.2")))],
 )  # fmt: skip
-def test_parse_outputs_is_tolerant(text: str, expected: tuple) -> None:
+def test_parse_outputs_reads_entries_as_written(text: str, expected: tuple) -> None:
     assert outputs.parse_outputs(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "#A1\n", "#A1\na,b\n1,0\n"])
+def test_an_output_file_of_fewer_than_four_lines_is_one_error_naming_it(text: str) -> None:
+    """The official evaluator stops with a traceback on these."""
+    with pytest.raises(ValueError, match=r"^x\.csv: has \d lines; an output file has 4"):
+        outputs.parse_outputs(text, "x.csv")
 
 
 # ---------------------------------------------------------------------------------------------- atomic writes
@@ -108,7 +115,8 @@ def test_atomic_write_into_a_missing_folder_fails(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------- judging entries
 @pytest.mark.parametrize(
     ("entry", "positive"),
-    [("1", True), ("1.0", True), ("1e0", True), ("True", True), ("true", True), ("T", True), ("t", True),
+    [("1", True), (" 1 ", True), ("True", True), ("true", True), ("T", True), ("t", True),
+     ("1.0", False), ("1e0", False), ("+1", False),  # the official evaluator compares the text
      ("0", False), ("2", False), ("0.9999", False), ("TRUE", False), ("yes", False), ("abc", False),
      ("nan", False), ("inf", False), ("", False), ("False", False), (None, False)],
 )  # fmt: skip
