@@ -21,7 +21,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("data_directory", help="folder of records (headers + .mat)")
     parser.add_argument("output_directory", help="folder for the output files (created if needed)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
-    parser.add_argument("--workers", type=int, default=0, help="processes reading records (0: in this one)")
+    parser.add_argument("--workers", type=int,
+                        help="processes reading records (0: in this one; default 0 on a CPU, up to 8 on a GPU)")
     parser.add_argument("--batch-records", type=int, help="records per batch (default: 32 on a CPU, 512 on a GPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args()

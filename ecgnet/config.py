@@ -199,7 +199,11 @@ class TrainingConfig:
     warmup_fraction: float = 0.05
     patience: int = 8
     device: str = "auto"
+    # Processes preparing records (the cache build), and by default DataLoader processes on a GPU.
     workers: int = 2
+    # DataLoader processes per training process; unset: ``workers`` on a GPU (at most 2 per process with
+    # several GPUs), none on a CPU.
+    loader_workers: int | None = None
     seed: int = 0
     mixed_precision: bool = True
     lead_subset_probability: float = 0.5
@@ -238,7 +242,7 @@ class TrainingConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"training.{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         minimum = {"epochs": 1, "folds": 2 if self.validation == "kfold" else 1, "batch_size": 1, "patience": 1,
-                   "workers": 0, "max_records": 1, "pretrain_epochs": 0}
+                   "workers": 0, "loader_workers": 0, "max_records": 1, "pretrain_epochs": 0}
         for name, least in minimum.items():
             value = getattr(self, name)
             if value is not None and value < least:

@@ -12,8 +12,8 @@ import torch
 
 from . import augment, beats, signals
 from .config import AugmentConfig, BeatConfig
-from .prepare import PreparedSignals
-from .records import LEAD_SETS, STANDARD_LEADS
+from .prepare import PreparedSignals, record_length
+from .records import LEAD_SETS, STANDARD_LEADS, standard_leads
 
 REDUCED_LEAD_SETS: tuple[tuple[str, ...], ...] = tuple(LEAD_SETS[n] for n in (6, 4, 3, 2))
 
@@ -154,9 +154,10 @@ class TrainingWindows(torch.utils.data.Dataset):
                                                  self.options.sample_rate, rng)
         return signals.random_window(self.prepared.signals[row], self.window, rng)
 
-    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, item = item if isinstance(item, tuple) else (self.epoch, item)  # (epoch, index) from EpochSampler
         row = self.rows[item]
-        rng = np.random.default_rng((self.seed, self.epoch, int(row)))
+        rng = np.random.default_rng((self.seed, epoch, int(row)))
         signal = self._crop(row, rng)
         keep = random_lead_mask(rng, self.reduced_probability) & self.prepared.lead_masks[row]
         if not keep.any():  # the record lacks every chosen lead: fall back to the leads it has
@@ -173,4 +174,99 @@ class TrainingWindows(torch.utils.data.Dataset):
             "extra": torch.from_numpy(np.asarray(extra, dtype=np.float32)),
             "labels": torch.from_numpy(self.labels[row]),
             "source": torch.tensor(source, dtype=torch.int64),
+        }
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """A new order of ``size`` examples every epoch (:meth:`set_epoch`), as ``(epoch, index)`` pairs.
+
+    The epoch travels with each index, so a dataset drawing its crops, lead subsets and augmentations from the
+    epoch sees it even in worker processes that live across epochs (a ``set_epoch`` on the main process's
+    dataset never reaches them). With ``shard`` (a DistributedSampler) the order is this process's share.
+    """
+
+    def __init__(self, size: int, seed: int, shard: torch.utils.data.DistributedSampler | None = None):
+        self.size, self.seed, self.shard, self.epoch = size, seed, shard, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if self.shard is not None:
+            self.shard.set_epoch(epoch)  # a new order each epoch, the same on every process
+
+    def __iter__(self):
+        if self.shard is not None:
+            order = list(self.shard)
+        else:
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        return ((self.epoch, index) for index in order)
+
+    def __len__(self) -> int:
+        return len(self.shard) if self.shard is not None else self.size
+
+
+def epoch_loader(dataset: torch.utils.data.Dataset, sampler: EpochSampler, batch_size: int, workers: int,
+                 pin_memory: bool, drop_last: bool) -> torch.utils.data.DataLoader:
+    """The batches of ``dataset`` in ``sampler``'s order, built once and iterated every epoch after
+    ``sampler.set_epoch``: ``workers`` processes that stay alive from epoch to epoch."""
+    # Its own generator: a loader draws a seed from it per iterator, which would otherwise come from torch's
+    # global generator, shifting the dropout of training by whether, and how often, workers are started.
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
+                                       num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
+                                       generator=torch.Generator().manual_seed(sampler.seed))
+
+
+class RecordWindows(torch.utils.data.Dataset):
+    """The inference windows of some prepared records, restricted to ``leads``: an index of (record, window)
+    pairs made once, and each window cut from its record when asked for, in loader workers. Validation then
+    never holds every window of a fold in memory at once, and never rebuilds them epoch after epoch.
+
+    An item is a dict of tensors: ``signal`` (12, T), ``lead_mask`` (12,), ``demographics`` (4,), ``extra``
+    (F,) hand-made features (F = 0 when off) and ``position`` (the record's place in ``rows``).
+    """
+
+    def __init__(self, prepared: PreparedSignals, rows: Sequence[int], leads: Sequence[str], signals_config,
+                 beat_config: BeatConfig | None = None, features: bool = False):
+        self.prepared, self.rows, self.leads = prepared, np.asarray(rows, dtype=int), tuple(leads)
+        self.config, self.beats, self.features = signals_config, beat_config, features
+        counts = [self._count(row) for row in self.rows]
+        self.position = np.repeat(np.arange(len(self.rows)), counts)
+        self.window = np.concatenate([np.arange(n) for n in counts]) if counts else np.zeros(0, dtype=int)
+
+    def _beat_sampling(self) -> bool:
+        return self.beats is not None and self.beats.enabled
+
+    def _count(self, row: int) -> int:
+        if self._beat_sampling():
+            return len(self._windows(row)[0])
+        length = record_length(self.prepared.signals, row)
+        return len(signals.window_starts(length, self.config.window_samples, self.config.stride_samples))
+
+    def _windows(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        from .prepare import record_windows  # (W, 12, T) beat groups: cut whole, they are few
+
+        return record_windows(self.prepared.record(row), self.leads, self.config, self.beats)
+
+    def __len__(self) -> int:
+        return len(self.position)
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        position, k = int(self.position[item]), int(self.window[item])
+        row = int(self.rows[position])
+        if self._beat_sampling():
+            windows, keep = self._windows(row)
+            window = windows[k]
+        else:  # one sliding window, cut alone: the same samples as the k-th of signals.sliding_windows
+            signal = self.prepared.signals[row]
+            length, stride = self.config.window_samples, self.config.stride_samples
+            start = int(signals.window_starts(signal.shape[-1], length, stride)[k])
+            keep = np.isin(STANDARD_LEADS, standard_leads(self.leads)) & self.prepared.lead_masks[row]
+            segment = np.where(keep[:, None], signal[:, start : start + length], 0.0)
+            window = signals.sliding_windows(segment, length, stride)[0]
+        extra = self.prepared.features[row] if self.features else np.zeros(0, dtype=np.float32)
+        return {
+            "signal": torch.from_numpy(np.ascontiguousarray(window, dtype=np.float32)),
+            "lead_mask": torch.from_numpy(keep.astype(np.float32)),
+            "demographics": torch.from_numpy(np.asarray(self.prepared.demographics[row], dtype=np.float32)),
+            "extra": torch.from_numpy(np.asarray(extra, dtype=np.float32)),
+            "position": torch.tensor(position, dtype=torch.int64),
         }

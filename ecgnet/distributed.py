@@ -38,6 +38,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler
 
+from .config import TrainingConfig
 from .device import resolve_device
 
 T = TypeVar("T")
@@ -189,3 +190,21 @@ def broadcast_buffers(network: torch.nn.Module) -> None:
         return
     for buffer in network.buffers():
         dist.broadcast(buffer, src=0)
+
+
+def loader_workers(settings: TrainingConfig, device: torch.device) -> int:
+    """DataLoader processes per training process: ``loader_workers`` when set; otherwise ``workers`` on a GPU
+    (at most 2 per process when several processes share the machine, or 8 ranks x 8 workers would be 72
+    processes), and none on a CPU, where the network and not the loading is the bottleneck."""
+    if settings.loader_workers is not None:
+        return settings.loader_workers
+    if device.type != "cuda":
+        return 0
+    return min(settings.workers, 2) if world_size() > 1 else settings.workers
+
+
+def process_batch_size(settings: TrainingConfig) -> int:
+    """This process's share of the recipe's batch: with several processes the global batch, and so the
+    number of steps and the learning-rate schedule, stay those of the recipe."""
+    world = world_size()
+    return max(1, settings.batch_size // world)

@@ -273,7 +273,7 @@ def run_folder(
     data_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
     device: str = "auto",
-    workers: int = 0,
+    workers: int | None = None,
     records_per_batch: int | None = None,
     progress: bool = True,
 ) -> tuple[int, list[tuple[str, str]]]:
@@ -281,7 +281,8 @@ def run_folder(
 
     The ensemble is built once; records are grouped by lead set, each group gets the thresholds tuned
     for its leads, and its records are read and prepared in ``workers`` DataLoader processes while
-    the networks run. Failures are also written to ``OUTPUTS/failures.csv``.
+    the networks run (by default none on a CPU and up to 8 on a GPU). Failures are also written to
+    ``OUTPUTS/failures.csv``.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -290,6 +291,8 @@ def run_folder(
     failures = listing.failures + failures
     ensemble = load_ensemble(model_dir, device)
     records_per_batch = records_per_batch or ensemble.batch_size // 2
+    if workers is None:  # a GPU runs a record in 0.2 ms, reading and preparing it takes about 3.5 ms
+        workers = min(8, os.cpu_count() or 1) if ensemble.device.type == "cuda" else 0
     written = 0
     total = sum(len(v) for v in groups.values())
     bar = tqdm(total=total, desc="running", unit="rec", disable=not progress)

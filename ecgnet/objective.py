@@ -122,8 +122,11 @@ class Objective:
                 probabilities = torch.where(masks > 0, probabilities, labels)
             loss = loss + self.settings.challenge_loss_weight * losses.challenge_loss(
                 labels, probabilities, self.rewards, self.sinus_index)
-        known = self.known(sources)
-        if source_logits is not None and self.settings.domain_weight > 0 and known.any():
-            domain = nn.functional.cross_entropy(source_logits[known].float(), sources[known])
-            loss = loss + self.settings.domain_weight * domain
+        if source_logits is not None and self.settings.domain_weight > 0:
+            # A masked mean over the records of a known source: no data-dependent branch or boolean indexing,
+            # which would break a compiled graph; no known record adds 0.
+            known = self.known(sources).float()
+            each = nn.functional.cross_entropy(source_logits.float(), torch.where(known > 0, sources, 0),
+                                               reduction="none")
+            loss = loss + self.settings.domain_weight * (each * known).sum() / known.sum().clamp(min=1)
         return loss

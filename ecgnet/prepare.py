@@ -226,6 +226,12 @@ class _Joined(Sequence):
         item = int(item)
         return self.first[item] if item < len(self.first) else self.second[item - len(self.first)]
 
+    def samples(self, item: int) -> int:
+        item = int(item)
+        if item < len(self.first):
+            return record_length(self.first, item)
+        return record_length(self.second, item - len(self.first))
+
 
 class _Rows(Sequence):
     """Some rows of a sequence of signals, read on demand."""
@@ -238,3 +244,13 @@ class _Rows(Sequence):
 
     def __getitem__(self, item: int) -> np.ndarray:
         return self.signals[int(self.rows[item])]
+
+    def samples(self, item: int) -> int:
+        return record_length(self.signals, int(self.rows[item]))
+
+
+def record_length(signals: Sequence[np.ndarray], row: int) -> int:
+    """The length in samples of record ``row`` of a sequence of signals, without reading it when the sequence
+    (a cache's store, or rows of one) can tell."""
+    samples = getattr(signals, "samples", None)
+    return samples(row) if samples is not None else signals[row].shape[-1]

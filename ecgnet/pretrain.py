@@ -22,7 +22,8 @@ from models.heads import ProjectionHead
 
 from . import distributed
 from .config import AugmentConfig, RunConfig
-from .data import ExampleOptions, TrainingWindows
+from .data import EpochSampler, ExampleOptions, TrainingWindows, epoch_loader
+from .device import make_optimizer, native_bf16
 from .losses import nt_xent
 from .objective import trunk_features
 from .prepare import PreparedSignals
@@ -48,7 +49,7 @@ class ContrastivePairs(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.views[0])
 
-    def __getitem__(self, item: int):
+    def __getitem__(self, item: int | tuple[int, int]):
         return tuple(view[item] for view in self.views)
 
 
@@ -90,25 +91,32 @@ def pretrain(network: torch.nn.Module, prepared: PreparedSignals, rows: np.ndarr
         model = ContrastiveModel(network).to(device)
         wrapped = distributed.wrap(model, device)
         trained = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trained, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        optimizer = make_optimizer(trained, settings, device)
         dataset = ContrastivePairs(prepared, rows, config, seed)
-        sampler = distributed.training_sampler(dataset, seed=seed)
+        sampler = EpochSampler(len(dataset), seed, distributed.training_sampler(dataset, seed=seed))
+        loader = _loader(dataset, sampler, settings.batch_size, distributed.loader_workers(settings, device), device)
+        autocast = settings.mixed_precision and device.type == "cuda"
+        amp_dtype = torch.bfloat16 if autocast and native_bf16() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=autocast and amp_dtype == torch.float16)
         history = []
         for epoch in range(settings.pretrain_epochs):
+            sampler.set_epoch(epoch)
             wrapped.train()
-            total, count = 0.0, 0
-            for first, second in tqdm(_loader(dataset, sampler, settings.batch_size, seed, epoch),
-                                      desc=f"pre-training {epoch + 1}/{settings.pretrain_epochs}", unit="batch",
-                                      leave=False, disable=not progress):
+            total, count = torch.zeros((), device=device), 0  # read once per epoch: no wait on the GPU per step
+            for first, second in tqdm(loader, desc=f"pre-training {epoch + 1}/{settings.pretrain_epochs}",
+                                      unit="batch", leave=False, disable=not progress, mininterval=2.0):
                 n = len(first["signal"])
-                z = wrapped(_both_views(first, second, device))
-                loss = nt_xent(z[:n], z[n:], settings.pretrain_temperature)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=autocast):
+                    z = wrapped(_both_views(first, second, device))
+                loss = nt_xent(z[:n].float(), z[n:].float(), settings.pretrain_temperature)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(trained, 5.0)
-                optimizer.step()
-                total, count = total + loss.item() * n, count + n
-            total, count = distributed.sum_over_processes(total, count)
+                scaler.step(optimizer)
+                scaler.update()
+                total, count = total + loss.detach() * n, count + n
+            total, count = distributed.sum_over_processes(float(total), count)
             history.append(total / max(count, 1))
             log(f"pre-training epoch {epoch + 1}: contrastive loss {history[-1]:.4f}")
     finally:
@@ -116,19 +124,15 @@ def pretrain(network: torch.nn.Module, prepared: PreparedSignals, rows: np.ndarr
     return history
 
 
-def _loader(dataset: ContrastivePairs, sampler, batch_size: int, seed: int, epoch: int):
-    """This epoch's batches of pairs. Every batch holds at least 2 records (each needs negatives): a last
+def _loader(dataset: ContrastivePairs, sampler: EpochSampler, batch_size: int, workers: int,
+            device: torch.device) -> torch.utils.data.DataLoader:
+    """The batches of pairs, every epoch. Every batch holds at least 2 records (each needs negatives): a last
     batch of a lone record is dropped, and a process with a single record cannot pre-train (an error, not a
     silent no-op)."""
-    dataset.set_epoch(epoch)
-    if sampler is not None:
-        sampler.set_epoch(epoch)
-        order, per_process = {"sampler": sampler}, len(sampler)
-    else:
-        order = {"shuffle": True, "generator": torch.Generator().manual_seed(seed + epoch)}
-        per_process = len(dataset)
+    per_process = len(sampler)
     if per_process < 2:
         raise ValueError(f"contrastive pre-training needs at least 2 records per process, not {per_process}")
     batch = max(2, min(batch_size, per_process))
     # Dropping the remainder only when it would be a lone record keeps every record in use otherwise.
-    return torch.utils.data.DataLoader(dataset, batch_size=batch, drop_last=per_process % batch == 1, **order)
+    return epoch_loader(dataset, sampler, batch, workers, pin_memory=device.type == "cuda",
+                        drop_last=per_process % batch == 1)

@@ -304,11 +304,11 @@ def random_window(signal: np.ndarray, length: int, rng: np.random.Generator) -> 
     """
     if length < 1:
         raise ValueError(f"window length must be positive, got {length}")
-    signal = np.asarray(signal, dtype=np.float32)
+    signal = np.asarray(signal)  # converted after the crop: a 30-minute record is not copied whole
     n = signal.shape[-1]
     if n >= length:
         start = int(rng.integers(0, n - length + 1))
-        return signal[..., start : start + length].copy()
+        return signal[..., start : start + length].astype(np.float32)
     window = np.zeros(signal.shape[:-1] + (length,), dtype=np.float32)
     offset = int(rng.integers(0, length - n + 1))
     window[..., offset : offset + n] = signal

@@ -43,14 +43,17 @@ from .artifacts import (
 from .cache import default_cache_dir, prepare_cached
 from .config import RunConfig, TrainingConfig
 from .data import (
+    EpochSampler,
     ExampleOptions,
+    RecordWindows,
     TrainingWindows,
+    epoch_loader,
     leave_source_out_folds,
     stratified_folds,
 )
+from .device import make_optimizer, native_bf16
 from .discovery import RecordIndex, index_records
 from .files import atomic_path, write_text_atomic
-from .inference import Ensemble, ModelInput, model_input, predict_prepared
 from .labels import ClassTable, default_class_table
 from .objective import Objective, TrainingModel
 from .prepare import PreparedSignals, PrepareOptions, join_prepared, prepare_index
@@ -151,19 +154,42 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
     return TrainingData(index, prepared, folds, names, table, unlabelled, unlabelled_sources)
 
 
-def validation_records(data: TrainingData, rows: np.ndarray, leads, config: RunConfig) -> list[ModelInput]:
-    """The inference windows of validation records restricted to ``leads``."""
-    return [model_input(data.prepared.record(row), leads, config, data.index.record_ids[row]) for row in rows]
+def record_windows_of(data: TrainingData, rows: np.ndarray, leads, config: RunConfig) -> RecordWindows:
+    """The inference windows of some training records restricted to ``leads``, indexed once."""
+    return RecordWindows(data.prepared, rows, leads, config.signals, config.beats, config.features.enabled)
+
+
+@torch.inference_mode()
+def predict_windows(network: torch.nn.Module, windows: RecordWindows, config: RunConfig,
+                    device: torch.device) -> np.ndarray:
+    """Probabilities (records, classes) of ``windows``' records: the mean sigmoid over each record's windows,
+    cut in loader workers and run in large batches, under autocast on a GPU."""
+    network.eval()
+    cuda = device.type == "cuda"
+    workers = distributed.loader_workers(config.training, device)
+    loader = torch.utils.data.DataLoader(windows, batch_size=1024 if cuda else config.training.batch_size,
+                                         num_workers=workers, pin_memory=cuda,
+                                         generator=torch.Generator())  # leaves training's random draws alone
+    records = len(windows.rows)
+    sums = torch.zeros((records, network.head.out_features), dtype=torch.float64, device=device)
+    counts = torch.zeros(records, dtype=torch.float64, device=device)
+    amp_dtype = torch.bfloat16 if cuda and native_bf16() else torch.float16
+    for batch in loader:
+        batch = {name: value.to(device, non_blocking=True) for name, value in batch.items()}
+        extra = batch["extra"] if batch["extra"].shape[-1] else None
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=cuda and config.training.mixed_precision):
+            logits = network(batch["signal"], batch["lead_mask"], batch["demographics"], extra)
+        sums.index_add_(0, batch["position"], torch.sigmoid(logits.float()).double())
+        counts.index_add_(0, batch["position"], torch.ones_like(batch["position"], dtype=torch.float64))
+    return (sums / counts.clamp(min=1)[:, None]).cpu().numpy()
 
 
 def predict_rows(network: torch.nn.Module, data: TrainingData, rows: np.ndarray, leads, config: RunConfig,
-                 device: torch.device) -> np.ndarray:
+                 device: torch.device, windows: RecordWindows | None = None) -> np.ndarray:
     """Probabilities (rows, classes); with several processes each predicts its share of the rows and
-    every process gets them all, in the order of ``rows``."""
-    network.eval()
-    ensemble = Ensemble(config, [network], data.table.codes, {}, device, batch_size=config.training.batch_size)
-    mine = predict_prepared(ensemble, validation_records(data, distributed.shard(rows), leads, config))
-    return distributed.gather_shards(mine)
+    every process gets them all, in the order of ``rows``. ``windows``: this process's share, indexed before."""
+    windows = windows if windows is not None else record_windows_of(data, distributed.shard(rows), leads, config)
+    return distributed.gather_shards(predict_windows(network, windows, config, device))
 
 
 def validation_score(labels: np.ndarray, probabilities: np.ndarray, table: ClassTable) -> tuple[float, float]:
@@ -207,25 +233,31 @@ class FoldTrainer:
         domains = len(self.source_names) if settings.domain_weight > 0 else 0
         self.trainable = TrainingModel(self.network, domains).to(device)
         self.model = distributed.wrap(self.trainable, device)
-        self.optimizer = torch.optim.AdamW(self.trainable.parameters(), lr=settings.learning_rate,
-                                           weight_decay=settings.weight_decay)
+        self.optimizer = make_optimizer(self.trainable.parameters(), settings, device)
         options = ExampleOptions(beats=config.beats, augment=config.augment if config.augment.enabled else None,
                                  sample_rate=config.signals.sample_rate, features=config.features.enabled,
                                  sources=losses.source_indices(data.index.sources, self.source_names))
         self.dataset = TrainingWindows(data.prepared, self.train_rows, data.index.labels, config.signals.window_samples,
                                        settings.lead_subset_probability, seed=settings.seed * 1000 + fold,
                                        options=options)
-        self.sampler = distributed.training_sampler(self.dataset, seed=self.loader_seed())
-        per_process = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        self.sampler = EpochSampler(len(self.dataset), self.loader_seed(),
+                                    distributed.training_sampler(self.dataset, seed=self.loader_seed()))
+        self.batch_size = distributed.process_batch_size(settings)
+        per_process = len(self.sampler)
         # The loader drops the last partial batch whenever there is more than one batch.
-        self.steps_per_epoch = max(1, per_process // settings.batch_size)
+        workers = distributed.loader_workers(settings, device)
+        self.loader = epoch_loader(self.dataset, self.sampler, self.batch_size, workers,
+                                   pin_memory=device.type == "cuda", drop_last=per_process > self.batch_size)
+        self.steps_per_epoch = max(1, per_process // self.batch_size)
+        # This process's share of the validation windows, indexed once for the fold's every epoch.
+        self.validation_windows = record_windows_of(data, distributed.shard(self.val_rows), LEAD_SETS[12], config)
         total = self.steps_per_epoch * settings.epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: learning_rate_factor(step, total, settings.warmup_fraction))
         self.objective = Objective.for_fold(settings, data.table, train_labels, label_mask, device)
         self.autocast = settings.mixed_precision and device.type == "cuda"
         # bfloat16 where the GPU has it (no loss scaling needed), else float16 with a gradient scaler.
-        self.amp_dtype = torch.bfloat16 if self.autocast and torch.cuda.is_bf16_supported() else torch.float16
+        self.amp_dtype = torch.bfloat16 if self.autocast and native_bf16() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast and self.amp_dtype == torch.float16)
         self.epoch, self.best_score, self.best_epoch, self.bad_epochs = 0, -math.inf, -1, 0
         self.best_state = copy.deepcopy(self.network.state_dict())
@@ -248,6 +280,7 @@ class FoldTrainer:
             "best_state": self.best_state, "ema": self.ema.state_dict() if self.ema is not None else {},
             "epoch": self.epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs, "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else torch.zeros(0),
         }
         with atomic_path(self.checkpoint) as temporary:
             torch.save(state, temporary)
@@ -255,8 +288,10 @@ class FoldTrainer:
     def load_checkpoint(self) -> bool:
         if not self.checkpoint.is_file():
             return False
-        # weights_only: a checkpoint holds tensors and numbers only, never code.
-        state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
+        # weights_only: a checkpoint holds tensors and numbers only, never code. Loaded on the CPU: the modules
+        # and the optimiser move their tensors where they belong, and AdamW's step counters stay on the CPU
+        # (on the GPU, non-fused AdamW would synchronise twice per parameter tensor and step).
+        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
         self.trainable.load_state_dict(state["trainable"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -267,58 +302,46 @@ class FoldTrainer:
             self.ema.load_state_dict(state["ema"])
         self.epoch, self.best_score = state["epoch"], state["best_score"]
         self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
-        torch.set_rng_state(state["torch_rng"].cpu())
+        torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda" and len(state.get("cuda_rng", ())):
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         return True
 
     def loader_seed(self) -> int:
         return self.config.training.seed * 7919 + self.fold * 131
 
-    def loader(self) -> torch.utils.data.DataLoader:
-        """This epoch's batches: a shuffle of the training records, or of this process's share of them."""
-        settings = self.config.training
-        if self.sampler is None:
-            order = {"shuffle": True, "generator": torch.Generator().manual_seed(self.loader_seed() + self.epoch)}
-            per_process = len(self.dataset)
-        else:
-            self.sampler.set_epoch(self.epoch)  # a new order each epoch, the same on every process
-            order = {"sampler": self.sampler}
-            per_process = len(self.sampler)
-        return torch.utils.data.DataLoader(
-            self.dataset, batch_size=settings.batch_size, drop_last=per_process > settings.batch_size,
-            num_workers=settings.workers if self.device.type == "cuda" else 0,
-            pin_memory=self.device.type == "cuda", **order,
-        )
-
     def train_epoch(self, progress: bool) -> float:
         """One epoch; the mean training loss over every process's examples."""
         settings = self.config.training
-        self.dataset.set_epoch(self.epoch)
-        loader = self.loader()
+        self.sampler.set_epoch(self.epoch)
         self.model.train()
-        total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"fold {self.fold} epoch {self.epoch + 1}/{settings.epochs}", unit="batch",
-                   leave=False, disable=not progress)
+        # The loss is summed on the device and read once per epoch: a read per step makes the GPU wait.
+        total, count = torch.zeros((), device=self.device), 0
+        bar = tqdm(self.loader, desc=f"fold {self.fold} epoch {self.epoch + 1}/{settings.epochs}", unit="batch",
+                   leave=False, disable=not progress, mininterval=2.0)
         for batch in bar:
             batch = {name: value.to(self.device, non_blocking=True) for name, value in batch.items()}
-            labels = batch["labels"]
-            extra = batch["extra"] if batch["extra"].shape[-1] else None
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.autocast):
-                logits, source_logits = self.model(batch["signal"], batch["lead_mask"], batch["demographics"], extra)
-            loss = self.objective(logits, source_logits, labels, batch["source"])
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.trainable.parameters(), 5.0)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            if self.ema is not None:
-                self.ema.update_parameters(self.network)
-            total += loss.item() * len(labels)
-            count += len(labels)
-            bar.set_postfix(loss=f"{total / count:.4f}")
-        total, count = distributed.sum_over_processes(total, count)
+            total += self.step(batch) * len(batch["labels"])
+            count += len(batch["labels"])
+        total, count = distributed.sum_over_processes(float(total), count)
         return total / max(count, 1)
+
+    def step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One optimisation step on a batch already on the device; the batch's loss, left on the device."""
+        extra = batch["extra"] if batch["extra"].shape[-1] else None
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.autocast):
+            logits, source_logits = self.model(batch["signal"], batch["lead_mask"], batch["demographics"], extra)
+        loss = self.objective(logits, source_logits, batch["labels"], batch["source"])
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.trainable.parameters(), 5.0)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.network)
+        return loss.detach().float()
 
     def run(self, log_row: Callable[[dict], None], progress: bool) -> dict[str, torch.Tensor]:
         """Train until the epochs run out or the validation score stops improving; the best weights."""
@@ -329,7 +352,7 @@ class FoldTrainer:
             loss = self.train_epoch(progress)
             distributed.broadcast_buffers(self.network)
             probabilities = predict_rows(self.evaluated_network(), self.data, self.val_rows, LEAD_SETS[12], self.config,
-                                         self.device)
+                                         self.device, self.validation_windows)
             # Rank 0 scores and every process follows its score: the early-stopping decision must be
             # the same everywhere, or the processes that go on training wait forever for the others.
             score, auroc = distributed.broadcast_object(
@@ -415,8 +438,8 @@ def describe_run(config: RunConfig, device: torch.device) -> str:
     if not distributed.is_distributed():
         return f"training on {device}"
     n = distributed.world_size()
-    return (f"training on {n} processes ({device.type}), each on its share of the batches: "
-            f"global batch {n} x {config.training.batch_size}")
+    return (f"training on {n} processes ({device.type}), each on its share of every batch: global batch "
+            f"{n} x {distributed.process_batch_size(config.training)}, the recipe's {config.training.batch_size}")
 
 
 def finished_fold(model_dir: Path, fold: int, resume: bool) -> dict[str, np.ndarray] | None:
@@ -565,7 +588,7 @@ def run_identity(config: RunConfig, data: TrainingData) -> dict:
     """What must not change between a stopped run and its resumption: the recipe (less where it runs)
     and the records and their folds."""
     recipe = config.to_dict()
-    for key in ("device", "workers", "cache", "cache_dir"):
+    for key in ("device", "workers", "loader_workers", "cache", "cache_dir"):
         recipe["training"].pop(key, None)
     identity = {"recipe": recipe, "records": data.index.record_ids, "folds": data.folds.tolist()}
     return json.loads(json.dumps(identity))  # as it reads back from run.json (tuples become lists)
@@ -594,6 +617,8 @@ def _train(data_dir: str | os.PathLike, model_dir: Path, config: RunConfig, devi
             for temporary in folder.glob(".*.tmp"):
                 temporary.unlink(missing_ok=True)
     log(describe_run(config, device))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # every batch has the same shape: the fastest kernels, found once
     data = load_training_data(data_dir, config, progress, log, exclude)
     if distributed.is_main():
         check_same_run(model_dir, config, data, resume)

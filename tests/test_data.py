@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ecgnet.config import AugmentConfig, BeatConfig
+from ecgnet.config import AugmentConfig, BeatConfig, SignalConfig
 from ecgnet.data import (
     REDUCED_LEAD_SETS,
     ExampleOptions,
@@ -219,3 +219,44 @@ def test_augmentation_changes_examples_and_keeps_absent_leads_zero():
                                 options=ExampleOptions(augment=AugmentConfig(amplitude_scaling=1.0), sample_rate=100))
     assert not torch.equal(plain[0]["signal"], augmented[0]["signal"])
     assert (augmented[0]["signal"][6:] == 0).all()
+
+
+# Loading across epochs, and inference windows made on demand.
+def test_the_epoch_reaches_workers_that_live_across_epochs():
+    """A set_epoch on the main process's dataset never reaches persistent workers; the sampler carries it."""
+    from ecgnet.data import EpochSampler, epoch_loader
+
+    prepared = _prepared([700, 900, 800, 600])
+    dataset = TrainingWindows(prepared, [0, 1, 2, 3], np.zeros((4, 26)), 400, 0.5, seed=2)
+    sampler = EpochSampler(len(dataset), seed=5)
+    in_process = epoch_loader(dataset, sampler, 2, workers=0, pin_memory=False, drop_last=False)
+    workers = epoch_loader(dataset, EpochSampler(len(dataset), seed=5), 2, workers=2, pin_memory=False,
+                           drop_last=False)
+    epochs = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        workers.sampler.set_epoch(epoch)
+        expected = [batch["signal"] for batch in in_process]
+        got = [batch["signal"] for batch in workers]
+        assert all(torch.equal(a, b) for a, b in zip(expected, got))
+        epochs.append(torch.cat(got))
+    assert not torch.equal(epochs[0], epochs[1])  # new crops and orders every epoch
+
+
+def test_record_windows_cut_on_demand_equal_the_inference_windows():
+    from ecgnet.data import RecordWindows
+    from ecgnet.prepare import record_windows
+
+    config = SignalConfig(sample_rate=100, window_seconds=2.0, inference_stride_seconds=1.0)
+    masks = np.ones((3, 12), dtype=bool)
+    masks[1, 3] = False
+    prepared = _prepared([450, 120, 700], masks)
+    windows = RecordWindows(prepared, [2, 0, 1], ["I", "II", "aVR", "V1"], config)
+    expected = [record_windows(prepared.record(row), ["I", "II", "aVR", "V1"], config) for row in (2, 0, 1)]
+    assert len(windows) == sum(len(w) for w, _ in expected)
+    cut = [windows[i] for i in range(len(windows))]
+    assert [int(item["position"]) for item in cut] == [p for p, (w, _) in enumerate(expected) for _ in w]
+    flat = [(window, keep) for w, keep in expected for window in w]
+    for item, (window, keep) in zip(cut, flat):
+        np.testing.assert_array_equal(item["signal"].numpy(), window)
+        np.testing.assert_array_equal(item["lead_mask"].numpy().astype(bool), keep)

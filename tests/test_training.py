@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import tiny_config
 
 from ecgnet import training
@@ -173,3 +174,52 @@ def test_weight_averaging_keeps_the_moving_average(shared_data, tmp_path):
     assert any(not torch.equal(raw[k], averaged[k]) for k in raw if raw[k].is_floating_point())
     kept = trainer.run(lambda _: None, progress=False)
     assert all(torch.equal(kept[k], trainer.ema.module.state_dict()[k]) for k in kept)
+
+
+def test_loader_workers_train_to_the_same_weights_on_a_cpu(shared_data, tmp_path):
+    """Workers only cut examples: the crops and lead subsets come from the (seed, epoch, record), wherever drawn."""
+    data = shared_data / "cinc2021" / "training"
+    config = tiny_config(epochs=2)
+    _train(data, tmp_path / "none", config=config)
+    _train(data, tmp_path / "two", config=config.override("training", loader_workers=2))
+    for fold in (0, 1):
+        alone = load_weights(weight_file(tmp_path / "none", fold))
+        workers = load_weights(weight_file(tmp_path / "two", fold))
+        assert all(np.array_equal(alone[k].numpy(), workers[k].numpy()) for k in alone)
+
+
+def test_validation_predictions_equal_the_inference_path(shared_data):
+    from ecgnet.inference import Ensemble, model_input, predict_prepared
+    from models import build_network
+
+    config = tiny_config().override("training", max_records=12)
+    data = training.load_training_data(shared_data / "cinc2021" / "training", config, progress=False,
+                                       log=lambda _: None)
+    torch.manual_seed(0)
+    network = build_network(config, len(data.table)).eval()
+    rows = np.arange(len(data.index))[::-1]
+    for leads in (LEAD_SETS[12], LEAD_SETS[2]):
+        got = training.predict_rows(network, data, rows, leads, config, torch.device("cpu"))
+        inputs = [model_input(data.prepared.record(r), leads, config, data.index.record_ids[r]) for r in rows]
+        ensemble = Ensemble(config, [network], data.table.codes, {}, torch.device("cpu"))
+        np.testing.assert_allclose(got, predict_prepared(ensemble, inputs), rtol=0, atol=1e-6)
+
+
+def test_a_resumed_checkpoint_keeps_the_optimiser_counters_on_the_cpu(shared_data, tmp_path, monkeypatch):
+    data = shared_data / "cinc2021" / "training"
+    calls = {"n": 0}
+    original = training.FoldTrainer.train_epoch
+
+    def stop_after_one(self, progress):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, progress)
+
+    monkeypatch.setattr(training.FoldTrainer, "train_epoch", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        _train(data, tmp_path)
+    state = torch.load(tmp_path / "checkpoints" / "fold_0.pt", map_location="cpu", weights_only=True)
+    assert "cuda_rng" in state
+    steps = [value["step"] for value in state["optimizer"]["state"].values()]
+    assert steps and all(step.device.type == "cpu" for step in steps)
