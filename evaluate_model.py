@@ -8,10 +8,6 @@ scores themselves are computed by :mod:`ecgnet.metric`. ``--report DIR`` also wr
 figures (``DIR/index.html``, see :mod:`ecgnet.report`); ``--model`` adds a model folder's training curves.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
 import os
 import sys
 
@@ -19,57 +15,7 @@ import sys
 # CPU time than reading a thousand files (set before numpy is first imported).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from ecgnet import metric  # noqa: E402
-from ecgnet.files import write_text_atomic  # noqa: E402
-
-PROG = "evaluate_model.py"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="PhysioNet/CinC Challenge 2021 scores (AUROC, AUPRC, accuracy, F-measure, Challenge metric).",
-    )
-    parser.add_argument("labels", help="folder of labelled headers (.hea with a Dx line)")
-    parser.add_argument("outputs", help="folder of output files, <record>.csv for each header")
-    parser.add_argument("scores_csv", nargs="?", help="write the five scores here (3 decimals)")
-    parser.add_argument("class_scores_csv", nargs="?", help="write the per-class scores here (3 decimals)")
-    parser.add_argument("--weights", metavar="FILE", help="weights table to use instead of the official one")
-    parser.add_argument("--json", action="store_true", help="print every score (full precision) as JSON")
-    parser.add_argument("--report", metavar="DIR", help="also write an HTML report with figures: DIR/index.html")
-    parser.add_argument(
-        "--model", metavar="MODEL_DIR", help="with --report: add this model folder's training curves and summary"
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.model and not args.report:
-        parser.error("--model needs --report DIR")
-    try:
-        scores = metric.evaluate_folders(args.labels, args.outputs, args.weights)
-        if args.scores_csv:
-            write_text_atomic(args.scores_csv, metric.scores_csv(scores))
-        if args.class_scores_csv:
-            write_text_atomic(args.class_scores_csv, metric.class_scores_csv(scores))
-        if args.report:
-            # Imported here: matplotlib and the data module load only when a report is asked for.
-            from ecgnet.report import build_report
-
-            build_report(args.labels, args.outputs, args.report, model_dir=args.model, weights_file=args.weights)
-    except (OSError, ValueError) as error:
-        # Missing folders and files, unreadable headers and bad weights tables all end here: one line.
-        reason = " ".join(str(error).split())
-        print(f"{PROG}: error: {reason}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(scores.to_dict(), indent=2))
-    elif not args.scores_csv:
-        print(metric.summary_table(scores))
-    return 0
-
+from ecgnet.commands.evaluate import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

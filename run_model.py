@@ -6,41 +6,8 @@ and run in batches), and reports each record it cannot read on stderr and in ``O
 Exits non-zero only when no record could be run.
 """
 
-from __future__ import annotations
-
-import argparse
-import sys
-
 from ecgnet.cli import run_command
-from ecgnet.inference import run_folder
-
-
-def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="run_model.py", description=__doc__.strip().splitlines()[0])
-    parser.add_argument("model_directory", help="model folder written by train_model.py")
-    parser.add_argument("data_directory", help="folder of records (headers + .mat)")
-    parser.add_argument("output_directory", help="folder for the output files (created if needed)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
-    parser.add_argument("--workers", type=int,
-                        help="processes reading records (0: in this one; default 0 on a CPU, up to 8 on a GPU)")
-    parser.add_argument("--batch-records", type=int, help="records per batch (default: 32 on a CPU, 512 on a GPU)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args()
-
-
-def main() -> int:
-    args = parse_arguments()
-    written, failures = run_folder(args.model_directory, args.data_directory, args.output_directory,
-                                   device=args.device, workers=args.workers,
-                                   records_per_batch=args.batch_records, progress=not args.quiet)
-    for path, reason in failures:
-        print(f"run_model.py: skipped {path}: {reason}", file=sys.stderr)
-    print(f"wrote {written} output files to {args.output_directory}; {len(failures)} records failed")
-    if written == 0:
-        print("run_model.py: error: no record could be run", file=sys.stderr)
-        return 1
-    return 0
-
+from ecgnet.commands.run import main
 
 if __name__ == "__main__":
     run_command(main, "run_model.py")

@@ -21,10 +21,10 @@ from ecgnet import feature_model, stacking  # noqa: E402
 from ecgnet.artifacts import save_model_description, save_weights, trees_file, weight_file  # noqa: E402
 from ecgnet.config import RunConfig  # noqa: E402
 from ecgnet.labels import default_class_table  # noqa: E402
+from ecgnet.models import build_network, count_parameters  # noqa: E402
 from ecgnet.records import LEAD_SETS, lead_set_name  # noqa: E402
 from ecgnet.synthetic import generate_dataset  # noqa: E402
 from ecgnet.trees import save_trees  # noqa: E402
-from models import build_network, count_parameters  # noqa: E402
 
 
 def synthetic_records(directory: Path, count: int, seed: int = 0, frequency: float = 500.0,

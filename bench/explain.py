@@ -34,8 +34,8 @@ from ecgnet.config import RunConfig
 from ecgnet.device import resolve_device
 from ecgnet.inference import Ensemble, ModelInput, predict_prepared, record_input
 from ecgnet.labels import default_class_table
+from ecgnet.models import build_network
 from ecgnet.records import LEAD_SETS, lead_set_name, read_record, standard_leads
-from models import build_network
 
 DEFAULT_RECORD = REPO.parent / "shared" / "data" / "cinc2021" / "training" / "A0689.hea"
 

@@ -18,7 +18,7 @@ import torch
 from common import REPO
 
 from ecgnet.config import RunConfig
-from models import create_model_from_config
+from ecgnet.models import create_model_from_config
 
 
 def windows_per_second(run, inputs, batch: int, repeats: int) -> float:

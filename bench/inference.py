@@ -2,17 +2,20 @@
 """Inference throughput of a recipe's ensemble: run_model.py end to end, and one record at a time.
 
     python bench/inference.py [--config configs/small.toml] [--records 300] [--device cpu] [--workers 0]
+                              [--runtimes torch,onnxruntime]
 
 Writes N synthetic 12-lead records (500 Hz, 10 s), builds a model folder of the recipe (untrained
 networks: speed does not depend on the weights), then measures
 - many at a time: `run_model.py MODEL DATA OUTPUTS` as a subprocess, file loading and writing included,
-  records/s over its whole wall time (Python start and model loading included) and its peak RSS;
+  records/s over its whole wall time (Python start and model loading included) and its peak RSS, once per
+  runtime (torch, and ONNX Runtime on the graph `ecgnet export` writes, checked against torch when written);
 - one at a time: team_code.run_model called per record as the official harness does (loading included).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -21,18 +24,25 @@ import time
 from pathlib import Path
 
 import torch
-from common import REPO, peak_memory_mb, synthetic_records, untrained_model_folder
+from common import REPO, synthetic_records, untrained_model_folder
 
 import helper_code
 import team_code
 from ecgnet.config import RunConfig
+from ecgnet.export import export_onnx
 
 
-def many_at_a_time(model: Path, data: Path, outputs: Path, device: str, workers: int) -> tuple[float, float]:
+def many_at_a_time(model: Path, data: Path, outputs: Path, device: str, workers: int,
+                   runtime: str = "torch") -> tuple[float, float]:
     started = time.perf_counter()
-    subprocess.run([sys.executable, str(REPO / "run_model.py"), str(model), str(data), str(outputs), "--quiet",
-                    "--device", device, "--workers", str(workers)], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started, peak_memory_mb(children=True)
+    child = subprocess.Popen([sys.executable, str(REPO / "run_model.py"), str(model), str(data), str(outputs),
+                              "--quiet", "--device", device, "--workers", str(workers), "--runtime", runtime],
+                             stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak memory, not the largest of all children
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, child.args)
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
 
 
 def one_at_a_time(model: Path, data: Path, device: str, limit: int) -> tuple[float, int]:
@@ -53,6 +63,7 @@ def main() -> None:
     parser.add_argument("--single-records", type=int, default=100, help="records for the one-at-a-time path")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--runtimes", default="torch", help="comma-separated: torch, onnxruntime")
     args = parser.parse_args()
 
     config = RunConfig.from_toml(args.config)
@@ -63,9 +74,13 @@ def main() -> None:
         print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
               f"device {args.device}; recipe {Path(args.config).name}: {config.training.folds} networks x "
               f"{parameters:,} parameters")
-        seconds, peak = many_at_a_time(root / "model", root / "data", root / "out", args.device, args.workers)
-        print(f"run_model.py end to end: {args.records} records in {seconds:.1f} s = "
-              f"{args.records / seconds:.1f} records/s, peak RSS {peak:.0f} MB")
+        for runtime in args.runtimes.split(","):
+            if runtime == "onnxruntime":
+                export_onnx(root / "model")
+            seconds, peak = many_at_a_time(root / "model", root / "data", root / f"out-{runtime}", args.device,
+                                           args.workers, runtime)
+            print(f"run_model.py end to end ({runtime}): {args.records} records in {seconds:.1f} s = "
+                  f"{args.records / seconds:.1f} records/s, peak RSS {peak:.0f} MB")
         seconds, count = one_at_a_time(root / "model", root / "data", args.device, args.single_records)
         print(f"one record at a time (team_code.run_model): {count} records in {seconds:.1f} s = "
               f"{count / seconds:.1f} records/s")

@@ -66,7 +66,7 @@ class ModelConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from models import architecture_parameters  # the registry knows each constructor (imports torch)
+        from .models import architecture_parameters  # the registry knows each constructor (imports torch)
 
         self.params = architecture_parameters(self.architecture, self.params)
 
@@ -373,10 +373,27 @@ def _convert(value: Any, hint: Any, source: str) -> Any:
     raise ValueError(f"{source} must be {wanted}, not {value!r}")
 
 
+RECIPES = Path(__file__).resolve().parent / "recipes"  # package data: an installed copy has them too
+
+
 def default_config_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+    return RECIPES / "default.toml"
+
+
+def recipe_path(name: str | os.PathLike) -> Path:
+    """``name`` as a path when it is a file, else the shipped recipe of that name (``small`` is
+    ``recipes/small.toml``); ValueError listing the recipes when it is neither."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    shipped = RECIPES / f"{path.stem}.toml"
+    if path.parent == Path(".") and shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in RECIPES.glob("*.toml")))
+    raise ValueError(f"{name}: no such config file, and no shipped recipe of that name ({names})")
 
 
 def load_config(path: str | os.PathLike | None = None) -> RunConfig:
-    """The config at ``path``, else the one named by ``$ECGNET_CONFIG``, else ``configs/default.toml``."""
-    return RunConfig.from_toml(path or os.environ.get(CONFIG_ENV) or default_config_path())
+    """The config at ``path`` (a TOML file or a shipped recipe's name), else the one named by ``$ECGNET_CONFIG``,
+    else the default recipe."""
+    return RunConfig.from_toml(recipe_path(path or os.environ.get(CONFIG_ENV) or default_config_path()))

@@ -13,18 +13,18 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from models import build_network
-
 from . import feature_model
-from .artifacts import ModelFolderError, load_model_folder, trees_file
+from .artifacts import ModelFolderError, folder_file, load_model_folder, trees_file
 from .config import RunConfig
 from .device import resolve_device
 from .discovery import FoundRecord, find_records
+from .models import build_network
 from .outputs import record_failures, save_outputs
 from .prepare import PreparedRecord, PrepareOptions, prepare, record_windows
 from .records import (
@@ -56,6 +56,8 @@ class Ensemble:
     trees: dict[str, TreeEnsemble] | None = None
     stacks: dict[str, Stack] | None = None
     component_thresholds: dict[str, dict[str, np.ndarray]] | None = None
+    # The networks as one ONNX graph (ecgnet.export) in an ONNX Runtime session, used instead of ``networks``.
+    onnx: Any = None
 
     @property
     def stacked(self) -> bool:
@@ -70,12 +72,23 @@ class Ensemble:
         """Mean sigmoid over the networks for each window: (W, 12, T) -> (W, classes); ``extras`` (W, F)
         are the hand-made features of each window's record, for networks that take them."""
         out = np.empty((len(windows), len(self.class_codes)), dtype=np.float64)
+        if self.onnx is not None:
+            return self._onnx_probabilities(out, windows, masks, demographics, extras)
         for start in range(0, len(windows), self.batch_size):
             part = slice(start, start + self.batch_size)
             x, m, d = self._tensor(windows[part]), self._tensor(masks[part]), self._tensor(demographics[part])
             e = None if extras is None else self._tensor(extras[part])
             total = sum(torch.sigmoid(net(x, m, d, e).float()) for net in self.networks)
             out[part] = (total / len(self.networks)).cpu().numpy()
+        return out
+
+    def _onnx_probabilities(self, out: np.ndarray, *inputs: np.ndarray | None) -> np.ndarray:
+        names = [entry.name for entry in self.onnx.get_inputs()]
+        for start in range(0, len(out), self.batch_size):
+            part = slice(start, start + self.batch_size)
+            feed = {name: np.ascontiguousarray(values[part], dtype=np.float32)
+                    for name, values in zip(names, inputs) if values is not None}
+            out[part] = self.onnx.run(None, feed)[0]
         return out
 
     def thresholds_for(self, leads: Sequence[str], component: str = "final") -> np.ndarray:
@@ -97,12 +110,18 @@ class Ensemble:
         return dict(zip(STACKED_OUTPUTS, (stacked, network, features)))
 
 
-def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensemble:
-    """Build the ensemble of a model folder once; raises ModelFolderError naming the bad file."""
+RUNTIMES = ("torch", "onnxruntime")
+
+
+def load_ensemble(model_dir: str | os.PathLike, device: str = "auto", runtime: str = "torch") -> Ensemble:
+    """Build the ensemble of a model folder once; raises ModelFolderError naming the bad file. With ``runtime``
+    ``onnxruntime`` the networks run as the folder's ONNX graph (``ecgnet export`` writes it) on the CPU."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     folder = load_model_folder(model_dir)
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(device if runtime == "torch" else "cpu")
     networks = []
-    for k, state in enumerate(folder.state_dicts):
+    for k, state in enumerate(folder.state_dicts if runtime == "torch" else ()):
         network = build_network(folder.config, len(folder.class_codes))
         try:
             network.load_state_dict(state)
@@ -119,8 +138,24 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto") -> Ensembl
         check_trees(folder.trees, folder.stacks, folder.class_codes, trees_file(model_dir))
     # A GPU is only busy with large batches; on a CPU, 64 windows already amortise the per-call overhead.
     batch_size = 1024 if torch_device.type == "cuda" else 64
+    session = _onnx_session(model_dir) if runtime == "onnxruntime" else None
     return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device, batch_size,
-                    folder.trees, folder.stacks, folder.component_thresholds)
+                    folder.trees, folder.stacks, folder.component_thresholds, session)
+
+
+def _onnx_session(model_dir: str | os.PathLike):
+    """An ONNX Runtime session of the folder's ``ensemble.onnx``; ModelFolderError when there is none."""
+    from .export import ONNX_FILE  # the file's name; exporting itself is not needed to run
+
+    path = folder_file(model_dir, ONNX_FILE)
+    if not path.is_file():
+        raise ModelFolderError(f"{Path(model_dir) / ONNX_FILE}: missing; write it with `ecgnet export {model_dir}`")
+    import onnxruntime
+
+    try:
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own types for damaged graphs
+        raise ModelFolderError(f"{path}: not a readable ONNX graph ({' '.join(str(error).split())[:200]})") from None
 
 
 def check_trees(trees: dict[str, TreeEnsemble], stacks: dict[str, Stack], codes: list[str], path: Path) -> None:
@@ -276,6 +311,7 @@ def run_folder(
     workers: int | None = None,
     records_per_batch: int | None = None,
     progress: bool = True,
+    runtime: str = "torch",
 ) -> tuple[int, list[tuple[str, str]]]:
     """Write an output file for every readable record of ``data_dir``; return (written, failures).
 
@@ -289,7 +325,7 @@ def run_folder(
     listing = find_records(data_dir)
     groups, failures = group_by_lead_set(listing.records)
     failures = listing.failures + failures
-    ensemble = load_ensemble(model_dir, device)
+    ensemble = load_ensemble(model_dir, device, runtime)
     records_per_batch = records_per_batch or ensemble.batch_size // 2
     if workers is None:  # a GPU runs a record in 0.2 ms, reading and preparing it takes about 3.5 ms
         workers = min(8, os.cpu_count() or 1) if ensemble.device.type == "cuda" else 0

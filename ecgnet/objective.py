@@ -21,11 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from models.heads import DomainClassifier
-
 from . import losses
 from .config import TrainingConfig
 from .labels import ClassTable
+from .models.heads import DomainClassifier
 
 
 def trunk_features(network: nn.Module, features: Tensor) -> Tensor:

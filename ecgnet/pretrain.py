@@ -18,13 +18,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from models.heads import ProjectionHead
-
 from . import distributed
 from .config import AugmentConfig, RunConfig
 from .data import EpochSampler, ExampleOptions, TrainingWindows, epoch_loader
 from .device import make_optimizer, native_bf16
 from .losses import nt_xent
+from .models.heads import ProjectionHead
 from .objective import trunk_features
 from .prepare import PreparedSignals
 

@@ -29,8 +29,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from models import build_network
-
 from . import distributed, feature_model, losses, metric, stacking
 from .artifacts import (
     read_json,
@@ -55,6 +53,7 @@ from .device import make_optimizer, native_bf16
 from .discovery import RecordIndex, index_records
 from .files import atomic_path, write_text_atomic
 from .labels import ClassTable, default_class_table
+from .models import build_network
 from .objective import Objective, TrainingModel
 from .prepare import PreparedSignals, PrepareOptions, join_prepared, prepare_index
 from .pretrain import pretrain

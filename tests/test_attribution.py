@@ -11,8 +11,8 @@ import torch
 
 from ecgnet import attribution, inference, signals
 from ecgnet.config import RunConfig
+from ecgnet.models import create_model
 from ecgnet.records import LEAD_SETS, lead_set_name
-from models import create_model
 
 CLASSES = 5
 

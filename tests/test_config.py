@@ -32,7 +32,7 @@ def test_shipped_configs_load_and_round_trip(name, tmp_path):
 
 def test_default_toml_matches_default_path_and_reads_values():
     config = RunConfig.from_toml(default_config_path())
-    assert default_config_path() == REPO / "configs" / "default.toml"
+    assert default_config_path() == (REPO / "configs" / "default.toml").resolve()  # configs/ is the package's recipes
     assert config.training.batch_size == 128 and config.model.params["stage_channels"] == (64, 128, 192, 256)
     small = RunConfig.from_toml(REPO / "configs" / "small.toml")
     assert small.model.params["stem_channels"] == 32 and small.signals.bandpass_high == 45.0  # unset keys keep defaults
@@ -170,7 +170,7 @@ def test_load_config_prefers_path_then_environment_then_the_default_recipe(tmp_p
     assert load_config().training.epochs == 2
     assert load_config(path_file).training.epochs == 5
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "missing.toml"))
-    with pytest.raises(OSError):
+    with pytest.raises(ValueError, match="missing.toml: no such config file"):
         load_config()
 
 
@@ -211,3 +211,10 @@ def test_augmentation_is_enabled_by_any_probability():
 
     assert not AugmentConfig().enabled and AugmentConfig(lead_inversion=0.1).enabled
     assert AugmentConfig.recommended().enabled
+
+
+def test_a_shipped_recipe_is_found_by_its_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # anywhere: an installed package carries its recipes
+    assert load_config("small") == RunConfig.from_toml(REPO / "configs" / "small.toml")
+    with pytest.raises(ValueError, match="no shipped recipe of that name .*small"):
+        load_config("smal")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.heads import DomainClassifier, GradientReversal, ProjectionHead, reverse_gradient
+from ecgnet.models.heads import DomainClassifier, GradientReversal, ProjectionHead, reverse_gradient
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.3, 0.0])

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-import models
+from ecgnet import models
 from ecgnet.config import ModelConfig
-from models import count_parameters, create_model, create_model_from_config, list_models, register_model
-from models.seresnet import SEBasicBlock1d, SEResNet1d, SqueezeExcite1d
+from ecgnet.models import count_parameters, create_model, create_model_from_config, list_models, register_model
+from ecgnet.models.seresnet import SEBasicBlock1d, SEResNet1d, SqueezeExcite1d
 
 NUM_CLASSES = 26
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")

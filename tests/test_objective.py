@@ -9,8 +9,8 @@ import torch
 from ecgnet import losses
 from ecgnet.config import TrainingConfig
 from ecgnet.labels import default_class_table
+from ecgnet.models import create_model
 from ecgnet.objective import Objective, TrainingModel, positive_weights, trunk_features
-from models import create_model
 
 TABLE = default_class_table()
 C = len(TABLE)

@@ -48,11 +48,30 @@ def test_requirements_name_every_runtime_dependency():
     assert {"torch", "numpy", "scipy", "neurokit2", "joblib", "safetensors", "tqdm", "scikit-learn"} <= names
 
 
+def test_the_package_declares_the_same_dependencies_as_requirements_txt():
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    required = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert sorted(declared) == sorted(required)
+
+
+def test_the_package_carries_its_recipes_models_and_tables():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["ecgnet"] == "ecgnet.__main__:main"
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["ecgnet*"]  # no top-level `models`
+    assert (REPO / "models").resolve() == (REPO / "ecgnet" / "models").resolve()  # the contract's models/ folder
+    assert (REPO / "configs").resolve() == (REPO / "ecgnet" / "recipes").resolve()
+
+
 def test_makefile_and_ci_use_the_readme_commands():
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     ci = (REPO / ".ci" / "run").read_text()
-    assert "REQUIRE_SHARED_DATA=1" in ci and "make test" in ci
+    assert "REQUIRE_SHARED_DATA=1" in ci and "make test" in ci and ".ci/install-check" in ci
     readme = (REPO / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
 

@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from conftest import tiny_config
 
+from ecgnet.models import build_network
 from ecgnet.prepare import PreparedSignals
 from ecgnet.pretrain import ContrastivePairs, pretrain
-from models import build_network
 
 
 def prepared(n=12, samples=1000, seed=0):

@@ -26,8 +26,8 @@ from torch import nn
 from ecgnet.features import NUM_FEATURES
 
 # Imported for its side effect too: each architecture module registers itself on import.
-from models import seresnet  # noqa: F401
-from models._registry import (
+from . import seresnet  # noqa: F401
+from ._registry import (
     architecture_parameters,
     count_parameters,
     create_model,

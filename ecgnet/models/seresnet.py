@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from models._registry import register_model
+from ._registry import register_model
 
 NUM_DEMOGRAPHICS = 4
 MIN_LENGTH = 256

@@ -1,0 +1,58 @@
+"""The ``ecgnet`` command (also ``python -m ecgnet``): one subcommand per task, each the same as its script.
+
+    ecgnet train DATA MODEL [options]          as train_model.py
+    ecgnet run MODEL DATA OUTPUTS [options]    as run_model.py
+    ecgnet evaluate LABELS OUTPUTS [options]   as evaluate_model.py
+    ecgnet report | explain | ablate | synthetic ...
+
+``ecgnet SUBCOMMAND --help`` tells each one's options.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from .cli import run_command
+
+#: Subcommand -> (module, whether its ``main`` takes a ``prog``, what it does).
+SUBCOMMANDS: dict[str, tuple[str, bool, str]] = {
+    "train": ("ecgnet.commands.train", True, "train the ensemble on a folder of records"),
+    "run": ("ecgnet.commands.run", True, "run a trained model on a folder of records"),
+    "evaluate": ("ecgnet.commands.evaluate", True, "score output files against labelled headers"),
+    "report": ("ecgnet.report", False, "an HTML report of the scores, with figures"),
+    "explain": ("ecgnet.explain", False, "the clinical ECG page and attribution maps of a record or a folder"),
+    "ablate": ("ecgnet.ablate", False, "measure the methods of the papers, held out or out of fold"),
+    "synthetic": ("ecgnet.synthetic", False, "write synthetic records (volume and speed tests)"),
+    "export": ("ecgnet.export", True, "write a model's networks as one ONNX graph, for ONNX Runtime"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, SUBCOMMANDS))
+    lines = [f"  {name:<{width}}  {summary}" for name, (_, _, summary) in SUBCOMMANDS.items()]
+    return "usage: ecgnet SUBCOMMAND [options]   (ecgnet SUBCOMMAND --help for its options)\n\n" + "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Dispatch to the subcommand; its errors become one line and a non-zero exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        sys.exit(0 if argv else 2)
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"ecgnet: error: unknown subcommand {name!r}\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    if name == "evaluate":  # scoring starts no BLAS threads (see evaluate_model.py); set before numpy loads
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    module_name, takes_prog, _ = SUBCOMMANDS[name]
+    module = importlib.import_module(module_name)  # only the subcommand's own imports are paid for
+    prog = f"ecgnet {name}"
+    run_command(lambda: module.main(rest, prog) if takes_prog else module.main(rest), prog)
+
+
+if __name__ == "__main__":
+    main()
