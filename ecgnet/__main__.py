@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, bool, str]] = {
     "ablate": ("ecgnet.ablate", False, "measure the methods of the papers, held out or out of fold"),
     "synthetic": ("ecgnet.synthetic", False, "write synthetic records (volume and speed tests)"),
     "export": ("ecgnet.export", True, "write a model's networks as one ONNX graph, for ONNX Runtime"),
+    "distill": ("ecgnet.distill", True, "one student network trained on the ensemble's out-of-fold outputs"),
 }
 
 

@@ -1,0 +1,153 @@
+"""One student network in place of the ensemble's networks: ``ecgnet distill MODEL OUT --data DATA``.
+
+The student learns the ensemble's **out-of-fold** probabilities (``MODEL/out_of_fold.npz``): for each training
+record and each evaluated lead set, what the networks said of it without having trained on it. Every
+example is a random window with a random lead subset, as in training, and its soft target is the teacher's
+probabilities for the evaluated lead set closest to the leads kept. The targets are out of fold, so the
+student learns the teacher's generalisation, not its memory of the training labels; and no teacher runs
+during distillation.
+
+The student's folder is the teacher's with one network instead of the ensemble's: the feature model and
+the stack are kept (the stack combines the student's logit as it combined the ensemble's), and the
+thresholds are tuned again on the student's outputs for the training records, combined by the stack with
+the feature model's out-of-fold outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .artifacts import load_model_folder, save_model_description, save_weights, weight_file
+from .config import RunConfig, load_config
+from .data import EpochSampler, TrainingWindows, epoch_loader
+from .device import make_optimizer, resolve_device
+from .models import build_network, count_parameters
+from .records import EVALUATED_LEAD_SETS, STANDARD_LEADS, closest_lead_set, lead_set_name
+from .training import TrainingData, learning_rate_factor, load_training_data, predict_rows, tune_all
+
+LEAD_SETS = [lead_set_name(leads) for leads in EVALUATED_LEAD_SETS]
+
+
+class SoftTargets(TrainingWindows):
+    """Training examples whose labels are the teacher's probabilities for the lead set closest to the leads
+    kept: ``targets`` (records, lead sets of EVALUATED_LEAD_SETS, classes)."""
+
+    def __init__(self, *args, targets: np.ndarray, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.targets = targets.astype(np.float32)
+
+    def __getitem__(self, item):
+        example = super().__getitem__(item)
+        epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
+        kept = [lead for lead, on in zip(STANDARD_LEADS, example["lead_mask"].bool().tolist()) if on]
+        lead_set = LEAD_SETS.index(closest_lead_set(lead_set_name(kept), LEAD_SETS))
+        example["labels"] = torch.from_numpy(self.targets[self.rows[index], lead_set])
+        return example
+
+
+def teacher_targets(model_dir: Path, data: TrainingData) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """(the rows of ``data`` the teacher has out-of-fold outputs for, targets (rows, lead sets, classes) of its
+    networks, the feature model's out-of-fold outputs by lead set for those rows (empty without a stack))."""
+    with np.load(model_dir / "out_of_fold.npz", allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    position = {str(record_id): i for i, record_id in enumerate(arrays["record_ids"])}
+    rows = np.array([row for row, record_id in enumerate(data.index.record_ids) if record_id in position], dtype=int)
+    if not len(rows):
+        raise ValueError(f"{model_dir}: none of the training records has the teacher's out-of-fold outputs")
+    order = np.array([position[data.index.record_ids[row]] for row in rows])
+    stacked = f"network:{LEAD_SETS[0]}" in arrays
+    targets = np.stack([arrays[f"network:{name}" if stacked else name][order] for name in LEAD_SETS], axis=1)
+    features = {name: arrays[f"features:{name}"][order] for name in LEAD_SETS} if stacked else {}
+    return rows, features, targets
+
+
+def train_student(config: RunConfig, data: TrainingData, rows: np.ndarray, targets: np.ndarray,
+                  progress: bool, log: Callable[[str], None]) -> torch.nn.Module:
+    """One network trained on soft targets with binary cross-entropy, the recipe's schedule and batch."""
+    settings, device = config.training, resolve_device(config.training.device)
+    torch.manual_seed(settings.seed)
+    network = build_network(config, len(data.table)).to(device)
+    full_targets = np.zeros((len(data.index), len(LEAD_SETS), len(data.table)), dtype=np.float32)
+    full_targets[rows] = targets
+    dataset = SoftTargets(data.prepared, rows, data.index.labels, config.signals.window_samples,
+                          settings.lead_subset_probability, seed=settings.seed, targets=full_targets)
+    sampler = EpochSampler(len(dataset), settings.seed)
+    loader = epoch_loader(dataset, sampler, settings.batch_size, 0, device.type == "cuda",
+                          drop_last=len(dataset) > settings.batch_size)
+    optimizer = make_optimizer(network.parameters(), settings, device)
+    total_steps = max(1, len(loader)) * settings.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: learning_rate_factor(step, total_steps, settings.warmup_fraction))
+    for epoch in range(settings.epochs):
+        sampler.set_epoch(epoch)
+        network.train()
+        total, count = torch.zeros((), device=device), 0
+        for batch in tqdm(loader, desc=f"distilling {epoch + 1}/{settings.epochs}", leave=False, disable=not progress):
+            batch = {name: value.to(device) for name, value in batch.items()}
+            extra = batch["extra"] if batch["extra"].shape[-1] else None
+            logits = network(batch["signal"], batch["lead_mask"], batch["demographics"], extra)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), batch["labels"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
+            optimizer.step()
+            scheduler.step()
+            total, count = total + loss.detach() * len(batch["labels"]), count + len(batch["labels"])
+        log(f"distilling epoch {epoch + 1}: soft-target loss {float(total) / max(count, 1):.4f}")
+    return network.eval()
+
+
+def distill(model_dir: str | Path, out_dir: str | Path, data_dir: str | Path, student: RunConfig | None = None,
+            epochs: int | None = None, progress: bool = True, log: Callable[[str], None] = print) -> Path:
+    """Write ``out_dir``: the teacher's folder with one student network (``student``'s [model] table, else the
+    teacher's architecture), its thresholds tuned again. Returns ``out_dir``."""
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    teacher = load_model_folder(model_dir)
+    config = teacher.config.override("training", epochs=epochs)
+    if student is not None:
+        config = dataclasses.replace(config, model=student.model)
+    data = load_training_data(data_dir, config, progress, log)
+    rows, features, targets = teacher_targets(model_dir, data)
+    log(f"distilling {len(teacher.state_dicts)} networks into one on {len(rows)} records")
+    network = train_student(config, data, rows, targets, progress, log)
+    device = next(network.parameters()).device
+    labels = data.index.labels[rows]
+    network_outputs = {name: predict_rows(network, data, rows, leads, config, device)
+                       for name, leads in zip(LEAD_SETS, EVALUATED_LEAD_SETS)}
+    thresholds = {"network": tune_all(labels, network_outputs, data.table, config.training)}
+    final = network_outputs
+    if teacher.stacks is not None:
+        thresholds["features"] = tune_all(labels, features, data.table, config.training)
+        final = {name: teacher.stacks[name].combine(network_outputs[name], features[name]) for name in LEAD_SETS}
+    final_thresholds = tune_all(labels, final, data.table, config.training)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    shutil.copytree(model_dir, out_dir, ignore=shutil.ignore_patterns("fold_*.safetensors", "checkpoints", "*.onnx"))
+    save_weights(weight_file(out_dir, 0), network.state_dict())
+    save_model_description(out_dir, config, teacher.class_codes, teacher.class_labels, 1, final_thresholds,
+                           teacher.stacks, thresholds if teacher.stacks is not None else None)
+    log(f"student of {count_parameters(network):,} parameters written to {out_dir}")
+    return out_dir
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "ecgnet distill") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Distil a model folder's ensemble into one network.")
+    parser.add_argument("model_directory", help="the teacher: a model folder written by train_model.py")
+    parser.add_argument("output_directory", help="the student's model folder (replaced if it exists)")
+    parser.add_argument("--data", required=True, help="the teacher's training records")
+    parser.add_argument("--student", help="recipe whose [model] table is the student (default: the teacher's)")
+    parser.add_argument("--epochs", type=int, help="epochs of distillation (default: the teacher's recipe's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    student = load_config(args.student) if args.student else None
+    distill(args.model_directory, args.output_directory, args.data, student, args.epochs, not args.quiet)
+    return 0
+
