@@ -1,11 +1,7 @@
 #!/usr/bin/env python
-"""Score a folder of Challenge output files against a folder of labelled headers.
+"""Score output files: ``python evaluate_model.py LABELS OUTPUTS [scores.csv] [class_scores.csv]``.
 
-    python evaluate_model.py LABELS OUTPUTS [scores.csv] [class_scores.csv] [--report DIR [--model MODEL_DIR]]
-
-With no file arguments the scores are printed as a table; ``--json`` prints them for machines. The
-scores themselves are computed by :mod:`ecgnet.metric`. ``--report DIR`` also writes an HTML report with
-figures (``DIR/index.html``, see :mod:`ecgnet.report`); ``--model`` adds a model folder's training curves.
+The Challenge's entry point; the command itself is :mod:`ecgnet.commands.evaluate` (also ``ecgnet evaluate``).
 """
 
 import os

@@ -1,9 +1,7 @@
 #!/usr/bin/env python
-"""Run a trained model: ``python run_model.py MODEL DATA OUTPUTS``.
+"""Run a trained model: ``python run_model.py MODEL DATA OUTPUTS`` (``--help`` for the options).
 
-Writes ``OUTPUTS/<record>.csv`` for every record of DATA it can read (records are grouped by lead set
-and run in batches), and reports each record it cannot read on stderr and in ``OUTPUTS/failures.csv``.
-Exits non-zero only when no record could be run.
+The Challenge's entry point; the command itself is :mod:`ecgnet.commands.run` (also ``ecgnet run``).
 """
 
 from ecgnet.cli import run_command

@@ -1,13 +1,7 @@
 #!/usr/bin/env python
-"""Train the model: ``python train_model.py DATA MODEL [options]``.
+"""Train the model: ``python train_model.py DATA MODEL [options]`` (``--help`` for the options).
 
-Without options this is the Challenge's ``training_code(DATA, MODEL)``: the recipe of
-``configs/default.toml`` (or of ``$ECGNET_CONFIG``). Options override single settings; the methods of the
-papers (beat sampling, features, label masking, augmentation, domain generalisation, loss shaping) are
-switched on in the TOML recipe (see configs/methods.toml), pre-training also by ``--pretrain-epochs``.
-
-On several GPUs (or CPU processes), the same command under torchrun trains with DistributedDataParallel:
-``torchrun --standalone --nproc_per_node N train_model.py DATA MODEL [options]`` (see ecgnet/distributed.py).
+The Challenge's entry point; the command itself is :mod:`ecgnet.commands.train` (also ``ecgnet train``).
 """
 
 from ecgnet.cli import run_command

@@ -54,8 +54,9 @@ class SoftTargets(TrainingWindows):
 
 
 def teacher_targets(model_dir: Path, data: TrainingData) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """(the rows of ``data`` the teacher has out-of-fold outputs for, targets (rows, lead sets, classes) of its
-    networks, the feature model's out-of-fold outputs by lead set for those rows (empty without a stack))."""
+    """(the rows of ``data`` the teacher has out-of-fold outputs for; the feature model's out-of-fold outputs
+    by lead set for those rows, empty without a stack; the targets (rows, lead sets, classes): the teacher's
+    networks' out-of-fold probabilities)."""
     with np.load(model_dir / "out_of_fold.npz", allow_pickle=False) as saved:
         arrays = {name: saved[name] for name in saved.files}
     position = {str(record_id): i for i, record_id in enumerate(arrays["record_ids"])}

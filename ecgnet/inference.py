@@ -9,6 +9,7 @@ and the batched folder path (:func:`run_folder`) share these steps, so they give
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -182,6 +183,7 @@ class ModelInput:
     features: np.ndarray | None = None  # (NUM_FEATURES,) hand-made features, when the model takes them
     lead_set: str = ""  # the leads it was prepared with (ecgnet.records.lead_set_name)
     measurements: np.ndarray | None = None  # (NUM_MEASUREMENTS,) for the feature model, when the model has one
+    quality: tuple[str, ...] | None = None  # a verdict per standard lead, when asked for (details.csv)
 
 
 def model_input(prepared: PreparedRecord, leads: Sequence[str], config: RunConfig, record_id: str) -> ModelInput:
@@ -191,14 +193,16 @@ def model_input(prepared: PreparedRecord, leads: Sequence[str], config: RunConfi
     # Measurements serve a record prepared for one lead set (a training record is measured for each evaluated set).
     one_set = prepared.measurements is not None and len(prepared.measurements) == 1
     measured = prepared.measurements[0] if one_set else None
-    return ModelInput(record_id, windows, keep, prepared.demographics, extra, lead_set_name(leads), measured)
+    return ModelInput(record_id, windows, keep, prepared.demographics, extra, lead_set_name(leads), measured,
+                      prepared.quality)
 
 
 def record_input(recording: np.ndarray, header: Header, leads: Sequence[str], config: RunConfig,
-                 source: str | os.PathLike) -> ModelInput:
-    """Prepare a record with its leads among ``leads`` (:func:`ecgnet.prepare.prepare`) and cut it into
-    windows."""
-    prepared = prepare(recording, header, PrepareOptions.of(config), leads, source)
+                 source: str | os.PathLike, quality: bool = False) -> ModelInput:
+    """Prepare a record with its leads among ``leads`` (:func:`ecgnet.prepare.prepare`; with ``quality``, each
+    lead's signal quality too) and cut it into windows."""
+    options = dataclasses.replace(PrepareOptions.of(config), quality=quality)
+    prepared = prepare(recording, header, options, leads, source)
     return model_input(prepared, leads, config, header.record_id)
 
 
@@ -276,8 +280,8 @@ def group_by_lead_set(found: Sequence[FoundRecord]) -> tuple[dict[tuple[str, ...
 class _RecordLoader(torch.utils.data.Dataset):
     """Reads and prepares records in DataLoader workers; errors are returned, not raised."""
 
-    def __init__(self, paths: Sequence[Path], leads: Sequence[str], config: RunConfig):
-        self.paths, self.leads, self.config = list(paths), tuple(leads), config
+    def __init__(self, paths: Sequence[Path], leads: Sequence[str], config: RunConfig, quality: bool = False):
+        self.paths, self.leads, self.config, self.quality = list(paths), tuple(leads), config, quality
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -286,7 +290,7 @@ class _RecordLoader(torch.utils.data.Dataset):
         path = self.paths[i]
         try:
             record = read_record(path)
-            return path, record_input(record.recording, record.header, self.leads, self.config, path)
+            return path, record_input(record.recording, record.header, self.leads, self.config, path, self.quality)
         except RecordError as error:
             return path, error
         except Exception as error:  # a failure this code did not foresee still stops only its own record
@@ -294,10 +298,10 @@ class _RecordLoader(torch.utils.data.Dataset):
 
 
 def prepared_batches(paths: Sequence[Path], leads: Sequence[str], config: RunConfig, workers: int,
-                     records_per_batch: int) -> Iterator[list]:
+                     records_per_batch: int, quality: bool = False) -> Iterator[list]:
     """Lists of (path, ModelInput or RecordError), read and prepared in ``workers`` processes."""
     loader = torch.utils.data.DataLoader(
-        _RecordLoader(paths, leads, config), batch_size=records_per_batch, num_workers=workers,
+        _RecordLoader(paths, leads, config, quality), batch_size=records_per_batch, num_workers=workers,
         collate_fn=list, persistent_workers=False,
     )
     yield from loader
@@ -312,13 +316,14 @@ def run_folder(
     records_per_batch: int | None = None,
     progress: bool = True,
     runtime: str = "torch",
+    details: bool = False,
 ) -> tuple[int, list[tuple[str, str]]]:
     """Write an output file for every readable record of ``data_dir``; return (written, failures).
 
     The ensemble is built once; records are grouped by lead set, each group gets the thresholds tuned
     for its leads, and its records are read and prepared in ``workers`` DataLoader processes while
     the networks run (by default none on a CPU and up to 8 on a GPU). Failures are also written to
-    ``OUTPUTS/failures.csv``.
+    ``OUTPUTS/failures.csv``; with ``details``, ``OUTPUTS/details.csv`` too (:mod:`ecgnet.details`).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -332,17 +337,37 @@ def run_folder(
     written = 0
     total = sum(len(v) for v in groups.values())
     bar = tqdm(total=total, desc="running", unit="rec", disable=not progress)
+    found_details: list[dict[str, str]] = []
     for leads, paths in groups.items():
         thresholds = ensemble.thresholds_for(leads)
-        for batch in prepared_batches(paths, leads, ensemble.config, workers, records_per_batch):
+        for batch in prepared_batches(paths, leads, ensemble.config, workers, records_per_batch, quality=details):
             ok = [(p, r) for p, r in batch if not isinstance(r, RecordError)]
             failures += [(r.source, r.problem) for _, r in batch if isinstance(r, RecordError)]
             probabilities = predict_prepared(ensemble, [r for _, r in ok])
             for (path, _), p in zip(ok, probabilities):
                 save_outputs(output_dir / f"{path.stem}.csv", path.stem, ensemble.class_codes,
                              decide(p, thresholds).astype(int), p)
+            if details and ok:
+                found_details += _details_rows(ensemble, [r for _, r in ok], probabilities, thresholds)
             written += len(ok)
             bar.update(len(batch))
     bar.close()
     record_failures(output_dir, data_dir, failures)
+    if details:
+        from . import details as _details
+
+        _details.write(output_dir, ensemble.class_codes, found_details)
     return written, failures
+
+
+def _details_rows(ensemble: Ensemble, records: list[ModelInput], probabilities: np.ndarray,
+                  thresholds: np.ndarray) -> list[dict[str, str]]:
+    from . import details as _details
+    from .labels import default_class_table
+
+    across_networks, across_windows = _details.spreads(ensemble, records)
+    uncertainty = np.fmax(across_networks, across_windows)
+    table = default_class_table()
+    abbreviations = [table.classes[table.index_of(code)].abbreviation if table.index_of(code) is not None else code
+                     for code in ensemble.class_codes]
+    return _details.rows(records, probabilities, thresholds, uncertainty, ensemble.class_codes, abbreviations)

@@ -14,7 +14,7 @@ import fcntl
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -110,30 +110,37 @@ def record_failures(output_dir: str | os.PathLike, data_dir: str | os.PathLike,
     """Write ``OUTPUTS/failures.csv`` (columns file, reason: one row per record file that could not be run).
 
     Several runs may write to one OUTPUTS folder, at once or one after another: each keeps its rows. The
-    rows of a run over ``data_dir`` replace the earlier rows for files in ``data_dir`` only, under a lock.
+    rows of a run over ``data_dir`` replace the earlier rows for files in ``data_dir`` only.
     """
-    path = Path(output_dir) / FAILURES_FILE
     folder = os.path.realpath(data_dir)
-    with open(Path(output_dir) / f".{FAILURES_FILE}.lock", "a") as lock:
+    rows = [{"file": file, "reason": " ".join(reason.split())} for file, reason in failures]
+    merge_rows(Path(output_dir) / FAILURES_FILE, ["file", "reason"], rows,
+               keep=lambda row: not _is_in(row["file"], folder))
+
+
+def merge_rows(path: Path, columns: Sequence[str], rows: Sequence[dict[str, str]],
+               keep: Callable[[dict[str, str]], bool]) -> None:
+    """Write the CSV file ``path``: the rows an earlier run wrote there that ``keep`` keeps, then ``rows``;
+    atomically, under a lock, so that runs writing into one folder at once each keep their rows."""
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        kept = [row for row in _read_failures(path) if not _is_in(row[0], folder)]
+        kept = [row for row in _read_rows(path, columns) if keep(row)]
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["file", "reason"])
-        writer.writerows(kept + [(file, " ".join(reason.split())) for file, reason in failures])
+        writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept + list(rows))
         write_text_atomic(path, buffer.getvalue())
 
 
-def _read_failures(path: Path) -> list[tuple[str, str]]:
-    """The (file, reason) rows of an existing failures file; none when it is missing or not ours."""
+def _read_rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
+    """The rows of an existing CSV file with these columns; none when it is missing or not one of ours."""
     try:
         with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
+            reader = csv.DictReader(handle)
+            rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
-    if not rows or rows[0] != ["file", "reason"]:
-        return []
-    return [(row[0], row[1]) for row in rows[1:] if len(row) == 2]
+    return rows if reader.fieldnames == list(columns) else []
 
 
 def _is_in(file: str, folder: str) -> bool:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from . import beats, features, measurements, signals
 from .config import BeatConfig, RunConfig, SignalConfig
 from .discovery import RecordIndex
+from .quality import lead_quality
 from .records import (
     EVALUATED_LEAD_SETS,
     STANDARD_LEADS,
@@ -47,6 +48,7 @@ class PrepareOptions:
     signals: SignalConfig
     peaks: bool = False
     measurements: bool = False
+    quality: bool = False  # each lead's signal quality (ecgnet.quality), for details.csv
 
     @classmethod
     def of(cls, config: RunConfig) -> PrepareOptions:
@@ -65,6 +67,7 @@ class PreparedRecord:
     peaks: np.ndarray | None = None  # (P,) int64 R peaks at the model rate, with options.peaks
     features: np.ndarray | None = None  # (NUM_FEATURES,) float32 hand-made features, with options.peaks
     measurements: np.ndarray | None = None  # (lead sets, NUM_MEASUREMENTS) float32, with options.measurements
+    quality: tuple[str, ...] | None = None  # a verdict per standard lead (ecgnet.quality), with options.quality
 
 
 def measured_lead_sets(leads: Sequence[str] | None) -> list[tuple[str, ...]]:
@@ -89,9 +92,10 @@ def prepare(recording: np.ndarray, header: Header, options: PrepareOptions, lead
     measured = None
     if options.measurements:
         measured = measurements.measure(recording, header, measured_lead_sets(leads), source)
+    verdicts = lead_quality(at_rate, recording, header, options.signals.sample_rate) if options.quality else None
     return PreparedRecord(signal, mask, signals.demographics(header.age, header.sex),
                           None if annotation is None else annotation.peaks,
-                          None if annotation is None else annotation.features, measured)
+                          None if annotation is None else annotation.features, measured, verdicts)
 
 
 def prepare_file(header_path: str | os.PathLike, options: PrepareOptions,

@@ -25,6 +25,8 @@ def build_parser(prog: str = "run_model.py") -> argparse.ArgumentParser:
     parser.add_argument("--batch-records", type=int, help="records per batch (default: 32 on a CPU, 512 on a GPU)")
     parser.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch",
                         help="run the networks with torch, or as the ONNX graph `ecgnet export` wrote (CPU)")
+    parser.add_argument("--details", action="store_true",
+                        help="also write OUTPUTS/details.csv: uncertainty, a review flag, lead quality, measurements")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -34,7 +36,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "run_model.py") -> int:
     written, failures = run_folder(args.model_directory, args.data_directory, args.output_directory,
                                    device=args.device, workers=args.workers,
                                    records_per_batch=args.batch_records, progress=not args.quiet,
-                                   runtime=args.runtime)
+                                   runtime=args.runtime, details=args.details)
     for path, reason in failures:
         print(f"{prog}: skipped {path}: {reason}", file=sys.stderr)
     print(f"wrote {written} output files to {args.output_directory}; {len(failures)} records failed")
