@@ -57,6 +57,8 @@ class ModelFolder:
     trees: dict[str, Any] | None = None
     stacks: dict[str, Any] | None = None
     component_thresholds: dict[str, dict[str, np.ndarray]] | None = None
+    # Platt scaling of the final outputs per lead set (ecgnet.calibration), when the model was calibrated.
+    calibrations: dict[str, Any] | None = None
 
 
 def weight_file(model_dir: str | os.PathLike, fold: int) -> Path:
@@ -128,6 +130,7 @@ def save_model_description(
     thresholds: dict[str, np.ndarray],
     stacks: dict[str, Any] | None = None,
     component_thresholds: dict[str, dict[str, np.ndarray]] | None = None,
+    calibrations: dict[str, Any] | None = None,
 ) -> None:
     """Write ``config.json`` and ``model.json`` (weights are saved per fold with :func:`save_weights`, the
     trees with :func:`ecgnet.trees.save_trees`); ``stacks`` maps lead sets to :class:`ecgnet.stacking.Stack`."""
@@ -147,6 +150,8 @@ def save_model_description(
         description["stacks"] = {name: stack.to_json() for name, stack in stacks.items()}
         description["component_thresholds"] = {name: _numbers(values)
                                                for name, values in (component_thresholds or {}).items()}
+    if calibrations is not None:
+        description["calibration"] = {name: value.to_json() for name, value in calibrations.items()}
     write_json(model_dir / "model.json", description)
 
 
@@ -254,7 +259,21 @@ def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
         folder.component_thresholds = {name: _arrays(values)
                                        for name, values in description["component_thresholds"].items()}
         folder.trees = load_trees(folder_file(model_dir, TREES_FILE))
+    if "calibration" in description:
+        folder.calibrations = _load_calibrations(description["calibration"], len(folder.class_codes),
+                                                 description_path)
     return folder
+
+
+def _load_calibrations(entries: Any, classes: int, path: Path) -> dict[str, Any]:
+    from .calibration import Calibration
+
+    if not isinstance(entries, dict) or not entries:
+        raise ModelFolderError(f"{path}: calibration must map at least one lead set to a calibration")
+    try:
+        return {name: Calibration.from_json(data, classes, f"calibration for {name}") for name, data in entries.items()}
+    except ValueError as error:
+        raise ModelFolderError(f"{path}: {error}") from None
 
 
 def _arrays(thresholds: dict[str, list[float]]) -> dict[str, np.ndarray]:

@@ -234,6 +234,9 @@ class TrainingConfig:
     # An exponential moving average of the weights, validated and kept (per step: w_ema = d w_ema + (1 - d) w);
     # 0 = off.
     ema_decay: float = 0.0
+    # Platt scaling per class of the final outputs, fitted out of fold (ecgnet.calibration); the thresholds are
+    # tuned on the calibrated outputs.
+    calibrate: bool = True
 
     def __post_init__(self) -> None:
         choices = {"device": ("auto", "cpu", "cuda"), "validation": ("kfold", "leave-source-out"),

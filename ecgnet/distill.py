@@ -8,9 +8,9 @@ student learns the teacher's generalisation, not its memory of the training labe
 during distillation.
 
 The student's folder is the teacher's with one network instead of the ensemble's: the feature model and
-the stack are kept (the stack combines the student's logit as it combined the ensemble's), and the
-thresholds are tuned again on the student's outputs for the training records, combined by the stack with
-the feature model's out-of-fold outputs.
+the stack are kept (the stack combines the student's logit as it combined the ensemble's), the calibration
+is fitted again (when the recipe calibrates), and the thresholds are tuned again on the student's outputs for
+the training records, combined by the stack with the feature model's out-of-fold outputs.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import calibration
 from .artifacts import load_model_folder, save_model_description, save_weights, weight_file
 from .config import RunConfig, load_config
 from .data import EpochSampler, TrainingWindows, epoch_loader
@@ -128,13 +129,17 @@ def distill(model_dir: str | Path, out_dir: str | Path, data_dir: str | Path, st
     if teacher.stacks is not None:
         thresholds["features"] = tune_all(labels, features, data.table, config.training)
         final = {name: teacher.stacks[name].combine(network_outputs[name], features[name]) for name in LEAD_SETS}
+    calibrations = None
+    if config.training.calibrate:
+        calibrations = {name: calibration.fit(labels, p) for name, p in final.items()}
+        final = {name: calibrations[name].apply(p) for name, p in final.items()}
     final_thresholds = tune_all(labels, final, data.table, config.training)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     shutil.copytree(model_dir, out_dir, ignore=shutil.ignore_patterns("fold_*.safetensors", "checkpoints", "*.onnx"))
     save_weights(weight_file(out_dir, 0), network.state_dict())
     save_model_description(out_dir, config, teacher.class_codes, teacher.class_labels, 1, final_thresholds,
-                           teacher.stacks, thresholds if teacher.stacks is not None else None)
+                           teacher.stacks, thresholds if teacher.stacks is not None else None, calibrations)
     log(f"student of {count_parameters(network):,} parameters written to {out_dir}")
     return out_dir
 

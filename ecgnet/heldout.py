@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metric
+from .calibration import expected_calibration_error
 from .discovery import index_records
 from .inference import Ensemble, load_ensemble, predict_components, prepared_batches
 from .labels import default_class_table
@@ -47,7 +48,8 @@ def _predict(ensemble: Ensemble, paths: list[Path], leads: Sequence[str], worker
 def evaluate(model_dir: str | os.PathLike, test_dir: str | os.PathLike, device: str = "auto",
              workers: int = 0, log: Callable[[str], None] = print) -> dict:
     """Held-out scores: ``{lead set: {component: {score: value}, "records": n}}`` with components ``final``
-    and, for a stacked model, ``network`` and ``features``."""
+    and, for a stacked model, ``network`` and ``features``; the scores are :data:`ecgnet.metric.SUMMARY_SCORES`
+    and ``ece``, the expected calibration error."""
     table = default_class_table()
     index, _ = index_records(test_dir, table)
     ensemble = load_ensemble(model_dir, device)
@@ -60,6 +62,7 @@ def evaluate(model_dir: str | os.PathLike, test_dir: str | os.PathLike, device: 
         for component, probabilities in components.items():
             thresholds = ensemble.thresholds_for(leads, component)
             results[name][component] = metric.summary_scores(labels, probabilities, thresholds, table)
+            results[name][component]["ece"] = expected_calibration_error(labels, probabilities)
         final = results[name]["final"]
         log(f"held-out {len(leads)} leads ({len(rows)} records): Challenge metric {final['challenge_metric']:.3f}, "
             f"AUROC {final['auroc']:.3f}")

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from . import feature_model
 from .artifacts import ModelFolderError, folder_file, load_model_folder, trees_file
+from .calibration import Calibration
 from .config import RunConfig
 from .device import resolve_device
 from .discovery import FoundRecord, find_records
@@ -59,6 +60,8 @@ class Ensemble:
     component_thresholds: dict[str, dict[str, np.ndarray]] | None = None
     # The networks as one ONNX graph (ecgnet.export) in an ONNX Runtime session, used instead of ``networks``.
     onnx: Any = None
+    # Platt scaling of the final outputs per lead set (ecgnet.calibration), when the model has it.
+    calibrations: dict[str, Calibration] | None = None
 
     @property
     def stacked(self) -> bool:
@@ -99,6 +102,12 @@ class Ensemble:
         if component != "final" and self.stacked:
             thresholds = self.component_thresholds[component]
         return thresholds[closest_lead_set(lead_set_name(leads), list(thresholds))]
+
+    def calibrate(self, lead_set: str, probabilities: np.ndarray) -> np.ndarray:
+        """Final probabilities of records of one lead set, calibrated when the model is (else unchanged)."""
+        if not self.calibrations:
+            return probabilities
+        return self.calibrations[closest_lead_set(lead_set, list(self.calibrations))].apply(probabilities)
 
     def combine(self, lead_set: str, network: np.ndarray, measurements: np.ndarray,
                 demographics: np.ndarray) -> dict[str, np.ndarray]:
@@ -141,7 +150,7 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto", runtime: s
     batch_size = 1024 if torch_device.type == "cuda" else 64
     session = _onnx_session(model_dir) if runtime == "onnxruntime" else None
     return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device, batch_size,
-                    folder.trees, folder.stacks, folder.component_thresholds, session)
+                    folder.trees, folder.stacks, folder.component_thresholds, session, folder.calibrations)
 
 
 def _onnx_session(model_dir: str | os.PathLike):
@@ -221,15 +230,15 @@ def predict_components(ensemble: Ensemble, records: Sequence[ModelInput]) -> dic
     """Probabilities (records, classes) for prepared records, by :meth:`Ensemble.combine`: ``final``, and
     with a stack ``network`` and ``features``; each record combined for its own lead set."""
     network = _network_probabilities(ensemble, records)
-    if not ensemble.stacked:
-        return {"final": network}
-    out = {name: np.zeros_like(network) for name in STACKED_OUTPUTS}  # no records: every output empty
+    out = {name: np.zeros_like(network) for name in STACKED_OUTPUTS} if ensemble.stacked else {"final": network.copy()}
     for lead_set in dict.fromkeys(r.lead_set for r in records):
         rows = [i for i, r in enumerate(records) if r.lead_set == lead_set]
-        combined = ensemble.combine(lead_set, network[rows], np.stack([records[i].measurements for i in rows]),
-                                    np.stack([records[i].demographics for i in rows]))
-        for name, values in combined.items():
-            out[name][rows] = values
+        if ensemble.stacked:
+            combined = ensemble.combine(lead_set, network[rows], np.stack([records[i].measurements for i in rows]),
+                                        np.stack([records[i].demographics for i in rows]))
+            for name, values in combined.items():
+                out[name][rows] = values
+        out["final"][rows] = ensemble.calibrate(lead_set, out["final"][rows])
     return out
 
 

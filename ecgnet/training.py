@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import distributed, feature_model, losses, metric, stacking
+from . import calibration, distributed, feature_model, losses, metric, stacking
 from .artifacts import (
     read_json,
     save_model_description,
@@ -544,8 +544,12 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
     if second:
         models["features"] = second.features_oof
     final = second.stack_oof if second else oof
+    calibrations = None
+    if config.training.calibrate:
+        calibrations = {name: calibration.fit(labels, p) for name, p in final.items()}
+        final = {name: calibrations[name].apply(p) for name, p in final.items()}
     thresholds = {name: tune_all(labels, p, table, config.training) for name, p in models.items()}
-    final_thresholds = tune_all(labels, final, table, config.training) if second else thresholds["network"]
+    final_thresholds = tune_all(labels, final, table, config.training) if final is not oof else thresholds["network"]
     summary = {"validation": config.training.validation, "folds": data.fold_names,
                "out_of_fold": summarise(labels, final, final_thresholds, table, folds)}
     if second:
@@ -554,7 +558,7 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
         save_trees(trees_file(model_dir), second.trees)
     save_model_description(model_dir, config, table.codes, table.labels, len(data.fold_names), final_thresholds,
                            stacks=second.stacks if second else None,
-                           component_thresholds=thresholds if second else None)
+                           component_thresholds=thresholds if second else None, calibrations=calibrations)
     write_json(model_dir / "summary.json", summary)
     each_model = {f"{model}:{name}": p for model, per_set in models.items() for name, p in per_set.items()}
     save_arrays(model_dir / "out_of_fold.npz", record_ids=np.array(data.index.record_ids), labels=labels,

@@ -243,3 +243,18 @@ def test_files_are_as_readable_as_any_other(model_dir):
     os.umask(umask)
     for path in model_dir.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+
+
+def test_a_calibration_survives_the_round_trip_and_a_bad_one_is_named(tmp_path):
+    from ecgnet.calibration import Calibration
+
+    directory = tmp_path / "model"
+    thresholds = {"I,II": np.array([0.1, 0.5, 0.9])}
+    calibrations = {"I,II": Calibration(np.array([1.5, 0.8, 1.0]), np.array([-0.3, 0.2, 0.0]))}
+    save_model_description(directory, RunConfig(), CODES, LABELS, 1, thresholds, calibrations=calibrations)
+    save_weights(weight_file(directory, 0), _state(0))
+    loaded = load_model_folder(directory).calibrations["I,II"]
+    assert np.array_equal(loaded.scale, [1.5, 0.8, 1.0]) and np.array_equal(loaded.shift, [-0.3, 0.2, 0.0])
+    _edit_json(directory / "model.json", lambda d: d["calibration"]["I,II"].update(scale=[1.0, 2.0]))
+    with pytest.raises(ModelFolderError, match=r"model\.json: calibration for I,II: needs 3 scales"):
+        load_model_folder(directory)
