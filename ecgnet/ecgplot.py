@@ -152,12 +152,13 @@ def _demographics_text(header: Header) -> str:
 
 
 def ecg_figure(recording: np.ndarray, header: Header, subtitle: str = "", rhythm_seconds: float = RHYTHM_SECONDS,
-               source: str | os.PathLike = "<recording>") -> Figure:
+               source: str | os.PathLike = "<recording>", measured: str = "", quality: str = "") -> Figure:
     """The clinical 12-lead plot of a record (digital ``recording``, rows in header order) as a Figure.
 
     One axes holds the page, x in seconds and y in mV, sized so that 1 s is 25 mm and 1 mV is 10 mm on
     the figure (its size is derived from the millimetres). ``subtitle`` is a line under the title (the
-    predictions)."""
+    predictions); ``measured`` (the machine-read measurements) and ``quality`` (what is wrong with which
+    lead, say why a trace looks flat) go on the right of the title and subtitle lines."""
     signal, present = display_signal(recording, header, source)
     frequency = float(header.frequency)
     duration = signal.shape[1] / frequency
@@ -183,6 +184,11 @@ def ecg_figure(recording: np.ndarray, header: Header, subtitle: str = "", rhythm
     fig.text(left / figure_mm[0], 1 - 7 / figure_mm[1], title, fontsize=12, weight="bold", va="baseline")
     if subtitle:
         fig.text(left / figure_mm[0], 1 - 13 / figure_mm[1], subtitle, fontsize=10, va="baseline")
+    right_edge = 1 - right / figure_mm[0]
+    if measured:
+        fig.text(right_edge, 1 - 7 / figure_mm[1], measured, fontsize=11, ha="right", va="baseline")
+    if quality:
+        fig.text(right_edge, 1 - 13 / figure_mm[1], quality, fontsize=10, ha="right", va="baseline", color="#b00000")
     rhythm = _rhythm_lead(present)
     scale = (f"25 mm/s, 10 mm/mV, display filter {DISPLAY_BAND[0]:g}-{DISPLAY_BAND[1]:g} Hz; rhythm strip "
              f"{'none' if rhythm is None else STANDARD_LEADS[rhythm]}")

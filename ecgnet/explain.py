@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -50,7 +51,9 @@ from .ecgplot import attribution_figure, ecg_figure, population_figure, save_fig
 from .files import write_text_atomic
 from .inference import Ensemble, ModelInput, decide, load_ensemble, model_input, predict_prepared
 from .labels import default_class_table
+from .measurements import summary_line
 from .prepare import PreparedRecord, PrepareOptions, prepare
+from .quality import GOOD
 from .records import (
     STANDARD_LEADS,
     Record,
@@ -119,6 +122,8 @@ class Explanation:
     windows: int  # input windows (or beat groups) of the record
     header_path: str
     record: Record
+    measurements: np.ndarray | None = None  # the record's measurements (with a feature model)
+    quality: tuple[str, ...] | None = None  # a verdict per standard lead (ecgnet.quality)
 
     @property
     def importance(self) -> np.ndarray:
@@ -143,7 +148,8 @@ def explain_record(ensemble: Ensemble, header_path: str | os.PathLike, classes: 
     leads = standard_leads(record.header.leads)
     if not leads:
         raise RecordError(header_path, f"lists no standard lead ({', '.join(record.header.leads)})")
-    prepared = prepare(record.recording, record.header, PrepareOptions.of(ensemble.config), leads, header_path)
+    options = dataclasses.replace(PrepareOptions.of(ensemble.config), quality=True)
+    prepared = prepare(record.recording, record.header, options, leads, header_path)
     inputs = model_input(prepared, leads, ensemble.config, record.record_id)
     probabilities = predict_prepared(ensemble, [inputs])[0]
     thresholds = ensemble.thresholds_for(leads)
@@ -165,6 +171,7 @@ def explain_record(ensemble: Ensemble, header_path: str | os.PathLike, classes: 
         sample_rate=None if beats else float(ensemble.config.signals.sample_rate),
         group_length=inputs.windows.shape[-1] if beats else None, steps=steps, networks=len(ensemble.networks),
         windows=int(inputs.windows.shape[0]), header_path=str(header_path), record=record,
+        measurements=inputs.measurements, quality=prepared.quality,
     )
 
 
@@ -216,6 +223,8 @@ def explanation_json(explanation: Explanation, codes: Sequence[str], figures: di
                    "axis": "record time" if explanation.sample_rate else "beat groups (model input)",
                    "sample_rate": explanation.sample_rate, "lead_importance": "sum of |attribution| per lead, "
                    "normalised to sum to 1 (bars in the attribution figures)"},
+        "measurements": summary_line(explanation.measurements),
+        "lead_quality": dict(zip(STANDARD_LEADS, explanation.quality or ())),
         "figures": figures,
     }
 
@@ -228,8 +237,12 @@ def write_explanation(ensemble: Ensemble, header_path: str | os.PathLike, out_di
     explanation = explain_record(ensemble, header_path, classes, steps)
     abbreviations = class_abbreviations(ensemble.class_codes)
     record = explanation.record
-    figures = {"ecg": save_figure(ecg_figure(record.recording, record.header, _prediction_line(
-        explanation, abbreviations), source=header_path), out_dir / "ecg.png").name}
+    poor = [f"{lead} {verdict}" for lead, verdict in zip(STANDARD_LEADS, explanation.quality or ())
+            if lead in explanation.leads and verdict != GOOD]
+    page = ecg_figure(record.recording, record.header, _prediction_line(explanation, abbreviations),
+                      source=header_path, measured=summary_line(explanation.measurements),
+                      quality=f"lead quality: {', '.join(poor)}" if poor else "")
+    figures = {"ecg": save_figure(page, out_dir / "ecg.png").name}
     for k, i in enumerate(explanation.explained):
         fig = attribution_figure(explanation.model_input, explanation.attributions[k], explanation.importance[k],
                                  explanation.lead_mask, _attribution_title(explanation, k, abbreviations),

@@ -583,3 +583,18 @@ def measure_file(header_path: str | os.PathLike, lead_sets: Sequence[Sequence[st
 def missing_flags(values: np.ndarray) -> np.ndarray:
     """True where a measurement is missing (not finite), same shape as ``values``."""
     return ~np.isfinite(np.asarray(values))
+
+
+#: What a reader checks first, as (label, measurement, unit) for :func:`summary_line`.
+SUMMARY = (("HR", "heart_rate_mean", "/min"), ("PR", "pr_interval", " ms"), ("QRS", "qrs_duration", " ms"),
+           ("QT", "qt_interval", " ms"), ("QTc", "qtc_bazett", " ms"), ("axis", "qrs_axis", "\u00b0"))
+
+
+def summary_line(values: np.ndarray | None) -> str:
+    """``HR 57/min  PR 150 ms  QRS 87 ms  QT 427 ms  QTc 417 ms  axis 26°`` from a record's measurements (one
+    lead set's row), as a machine-read ECG's header prints them; a value not measured is left out."""
+    if values is None:
+        return ""
+    parts = [f"{label} {values[_INDEX[name]]:.0f}{unit}" for label, name, unit in SUMMARY
+             if math.isfinite(float(values[_INDEX[name]]))]
+    return "  ".join(parts)

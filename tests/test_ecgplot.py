@@ -47,3 +47,11 @@ def test_missing_leads_are_blank_panels_with_their_name(shared_data):
     assert drawn == {"I", "II", "rhythm II"}
     texts = {text.get_text() for text in ax.texts}
     assert {"V1 (not recorded)", "aVF (not recorded)", "I", "II"} <= texts
+
+
+def test_the_page_carries_the_measurements_and_says_why_a_lead_looks_wrong(shared_data):
+    record = read_record(shared_data / "cinc2021" / "training" / f"{LONG_RECORD}.hea")
+    fig = ecgplot.ecg_figure(record.recording, record.header, "Predicted: nothing", measured="HR 57/min  QRS 87 ms",
+                             quality="lead quality: II noisy")
+    texts = {text.get_text() for text in fig.texts}
+    assert {"HR 57/min  QRS 87 ms", "lead quality: II noisy"} <= texts

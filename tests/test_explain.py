@@ -44,6 +44,8 @@ def test_command_explains_the_classes_asked_for(trained_model, shared_data, tmp_
     assert document["explained"] == ["AF"] and document["leads"] == list(STANDARD_LEADS)
     assert document["method"]["steps"] == 4 and document["method"]["target"] == "logit"
     assert sum(document["lead_importance"]["AF"].values()) == pytest.approx(1.0)
+    assert document["measurements"].startswith("HR ") and "QRS" in document["measurements"]  # as on the page
+    assert set(document["lead_quality"]) == set(STANDARD_LEADS)
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["attribution_AF.png", "ecg.png"]
     _check_png(tmp_path / "attribution_AF.png")
     # 8 + 260 + 8 mm wide, 8 + 5 x 35 + 24 mm high, at 150 dpi.

@@ -380,3 +380,14 @@ def test_labelled_real_records_measure_what_their_labels_say(shared_data):
     assert value(bradycardia, "heart_rate_mean") < 60
     fibrillation = measure_file(shared_data / "cpsc2018" / "A0004.hea")  # atrial fibrillation
     assert value(fibrillation, "p_wave_consistency") < 0.6 and value(fibrillation, "rr_variation") > 0.1
+
+
+def test_the_summary_line_reads_like_a_machine_read_ecg_header():
+    from ecgnet.measurements import MEASUREMENT_NAMES, summary_line
+
+    values = np.full(len(MEASUREMENT_NAMES), np.nan)
+    for name, value in (("heart_rate_mean", 57.2), ("pr_interval", 150.0), ("qrs_duration", 87.4),
+                        ("qrs_axis", -30.0)):
+        values[MEASUREMENT_NAMES.index(name)] = value
+    assert summary_line(values) == "HR 57/min  PR 150 ms  QRS 87 ms  axis -30\u00b0"  # QT and QTc not measured
+    assert summary_line(None) == ""
