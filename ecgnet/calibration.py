@@ -69,15 +69,26 @@ def fit(labels: np.ndarray, probabilities: np.ndarray, regularization: float = 1
     return Calibration(scale, shift)
 
 
+def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = BINS
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per equal-width bin of the probabilities, pooled over every (record, class) entry: the mean probability,
+    the observed frequency of positives, and the number of entries (NaN means where a bin is empty)."""
+    p = np.asarray(probabilities, dtype=np.float64).ravel()
+    y = np.asarray(labels, dtype=np.float64).ravel()
+    which = np.minimum((np.clip(p, 0, 1) * bins).astype(int), bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(which, weights=p, minlength=bins) / counts
+        observed = np.bincount(which, weights=y, minlength=bins) / counts
+    return mean, observed, counts
+
+
 def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = BINS) -> float:
     """Pooled over every (record, class) entry: the mean over equal-width bins of |mean probability - observed
     frequency|, each bin weighted by its share of entries."""
-    p = np.asarray(probabilities, dtype=np.float64).ravel()
-    y = np.asarray(labels, dtype=np.float64).ravel()
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    gaps = np.abs(np.bincount(which, weights=p, minlength=bins) - np.bincount(which, weights=y, minlength=bins))
-    return float(gaps.sum() / max(len(p), 1)) if counts.any() else 0.0
+    mean, observed, counts = reliability(labels, probabilities, bins)
+    used = counts > 0
+    return float(np.sum(np.abs(mean[used] - observed[used]) * counts[used]) / max(counts.sum(), 1))
 
 
 def _logit(probabilities: np.ndarray) -> np.ndarray:

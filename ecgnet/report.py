@@ -42,6 +42,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import metric
+from .calibration import expected_calibration_error, reliability
 from .files import write_bytes_atomic, write_text_atomic
 from .labels import ClassTable, load_class_table
 from .records import STANDARD_LEADS, RecordError, read_header, source_of, standard_leads
@@ -49,7 +50,7 @@ from .records import STANDARD_LEADS, RecordError, read_header, source_of, standa
 PathLike = str | os.PathLike
 PROG = "python -m ecgnet.report"
 DPI = 100  # small files, quick to draw; sharp enough on a laptop screen
-FIGURE_FILES = ("class_scores.png", "roc_curves.png", "pr_curves.png", "confusion.png")
+FIGURE_FILES = ("class_scores.png", "roc_curves.png", "pr_curves.png", "confusion.png", "reliability.png")
 TRAINING_FIGURE = "training_curves.png"
 PANEL_COLUMNS = 6
 _LOG_COLUMNS = ("fold", "epoch", "train_loss", "val_challenge")
@@ -306,6 +307,26 @@ def confusion_figure(evaluation: Evaluation) -> Figure:
     return figure
 
 
+def reliability_figure(evaluation: Evaluation) -> Figure:
+    """The reliability diagram of the outputs' probabilities, pooled over records and classes, with each bin's
+    number of entries (log scale) below it and the expected calibration error in the title."""
+    mean, observed, counts = reliability(evaluation.labels, evaluation.scalars)
+    ece = expected_calibration_error(evaluation.labels, evaluation.scalars)
+    figure = _figure(6, 6)
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 1)})
+    top.plot([0, 1], [0, 1], color="0.6", linestyle=":", label="perfectly calibrated")
+    used = counts > 0
+    top.plot(mean[used], observed[used], marker="o", label="outputs")
+    top.set_ylabel("observed frequency of positives")
+    top.set_title(f"Reliability (expected calibration error {ece:.4f})")
+    top.legend(loc="upper left", fontsize=8)
+    edges = np.linspace(0, 1, len(counts) + 1)
+    bottom.bar(edges[:-1], np.maximum(counts, 1), width=np.diff(edges), align="edge", color="0.7", log=True)
+    bottom.set_xlabel("probability (bin)")
+    bottom.set_ylabel("entries")
+    return figure
+
+
 def read_training_log(csv_path: PathLike) -> dict[str, dict[str, np.ndarray]]:
     """``training_log.csv`` per fold: ``{fold: {"epoch", "train_loss", "val_challenge": arrays}}``.
 
@@ -483,6 +504,7 @@ _CAPTIONS = {
     "roc_curves.png": "ROC curves, one panel per class",
     "pr_curves.png": "Precision-recall curves, one panel per class",
     "confusion.png": "Modified confusion matrix of the Challenge metric: rows labelled classes, columns outputs",
+    "reliability.png": "Reliability: observed frequency of positives against the mean probability, in ten bins",
 }
 
 
@@ -510,6 +532,10 @@ def render_html(
         '<p class="note">Each record adds 1/n to every pair (labelled class, output class) it holds, n being the '
         "number of classes in its labels or outputs; the Challenge metric weighs these cells.</p>",
         figure["confusion.png"],
+        "<h2>Calibration</h2>",
+        f'<p class="note">Expected calibration error over every (record, class) pair: '
+        f"{expected_calibration_error(evaluation.labels, evaluation.scalars):.4f}.</p>",
+        figure["reliability.png"],
         _groups_section(evaluation),
         "" if model_dir is None else _model_html(Path(model_dir), figures),
     ]
@@ -536,6 +562,7 @@ def _figures(evaluation: Evaluation) -> dict[str, bytes]:
         "roc_curves.png": png_bytes(roc_figure(evaluation, curves)),
         "pr_curves.png": png_bytes(pr_figure(evaluation, curves)),
         "confusion.png": png_bytes(confusion_figure(evaluation)),
+        "reliability.png": png_bytes(reliability_figure(evaluation)),
     }
 
 

@@ -123,13 +123,14 @@ def test_report_option_writes_page_and_figures(folders, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout == plain.stdout == ""
     assert (tmp_path / "scores.csv").read_text() == (tmp_path / "plain.csv").read_text()
-    figures = {"class_scores.png", "roc_curves.png", "pr_curves.png", "confusion.png", "training_curves.png"}
+    figures = {"class_scores.png", "roc_curves.png", "pr_curves.png", "confusion.png", "reliability.png",
+               "training_curves.png"}
     assert {p.name for p in (tmp_path / "report").iterdir()} == figures | {"index.html"}
     assert all((tmp_path / "report" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in figures)
     page = (tmp_path / "report" / "index.html").read_text()
     expected = metric.evaluate_folders(*folders)
     assert f"<tr><td>Challenge metric</td><td class=\"num\">{expected.challenge_metric:.3f}</td></tr>" in page
-    assert page.count('<img src="data:image/png;base64,') == 5
+    assert page.count('<img src="data:image/png;base64,') == 6
     # Six records named R*, one lead each: one source and one lead set, each said in a line.
     assert "Every record has the same source: other." in page and "the same lead set: 1 lead: I." in page
 

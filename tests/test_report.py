@@ -11,6 +11,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -376,3 +377,16 @@ def test_report_of_a_trained_model_folder(trained_model, folders, tmp_path):
     rows = table_dict(page.tables["out-of-fold"])
     assert list(rows)[0] == "12 leads" and "2 leads: I, II" in rows and len(rows) == 5
     assert len({row[0] for row in rows.values()}) == 1 and int(next(iter(rows.values()))[0]) > 0
+
+
+def test_the_calibration_section_shows_the_reliability_and_its_error():
+    from ecgnet.calibration import expected_calibration_error
+    from ecgnet.report import reliability_figure
+
+    rng = np.random.default_rng(0)
+    labels = rng.random((300, 26)) < 0.1
+    scalars = np.clip(labels * 0.7 + rng.random((300, 26)) * 0.3, 0, 1)
+    evaluation = SimpleNamespace(labels=labels, scalars=scalars)
+    figure = reliability_figure(evaluation)
+    ece = expected_calibration_error(labels, scalars)
+    assert f"{ece:.4f}" in figure.axes[0].get_title() and 0 < ece < 1
