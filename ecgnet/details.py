@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .inference import Ensemble, ModelInput, combine_windows
+from .inference import Ensemble, ModelInput, combine_windows, per_record, window_batch
 from .measurements import MEASUREMENT_NAMES
 from .quality import GOOD
 from .records import STANDARD_LEADS
@@ -31,25 +31,16 @@ MEASURED = (("heart_rate_bpm", "heart_rate_mean"), ("pr_ms", "pr_interval"), ("q
 
 def spreads(ensemble: Ensemble, records: Sequence[ModelInput]) -> tuple[np.ndarray, np.ndarray]:
     """(across networks, across windows): per record and class, the standard deviation of the networks'
-    probabilities for the record, and of the ensemble's probabilities over the record's windows. Across
-    networks is NaN when the networks run as one ONNX graph (they cannot be told apart there)."""
-    counts = [len(r.windows) for r in records]
-    inputs = (np.concatenate([r.windows for r in records]),
-              np.repeat(np.stack([r.lead_mask for r in records]), counts, axis=0),
-              np.repeat(np.stack([r.demographics for r in records]), counts, axis=0),
-              None if records[0].features is None else np.repeat(np.stack([r.features for r in records]), counts,
-                                                                  axis=0))
-    bounds = np.cumsum([0, *counts])
-
-    def per_record(window_values: np.ndarray, reduce) -> np.ndarray:
-        return np.stack([reduce(window_values[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
-
-    windows = per_record(ensemble.window_probabilities(*inputs), lambda values: values.std(axis=0))
+    probabilities for the record, and of the ensemble's probabilities over the record's windows. Each network
+    runs once; across networks is NaN when they run as one ONNX graph (they cannot be told apart there)."""
+    inputs, bounds = window_batch(records)
     if not ensemble.networks:
+        windows = per_record(ensemble.window_probabilities(*inputs), bounds, lambda values: values.std(axis=0))
         return np.full_like(windows, np.nan), windows
-    each = [per_record(dataclasses.replace(ensemble, networks=[network]).window_probabilities(*inputs),
-                       combine_windows) for network in ensemble.networks]
-    return np.std(each, axis=0), windows
+    each = np.stack([dataclasses.replace(ensemble, networks=[network]).window_probabilities(*inputs)
+                     for network in ensemble.networks])  # (networks, windows, classes)
+    across_networks = np.std([per_record(values, bounds, combine_windows) for values in each], axis=0)
+    return across_networks, per_record(each.mean(axis=0), bounds, lambda values: values.std(axis=0))
 
 
 def rows(records: Sequence[ModelInput], probabilities: np.ndarray, thresholds: np.ndarray, uncertainty: np.ndarray,

@@ -246,16 +246,27 @@ def _network_probabilities(ensemble: Ensemble, records: Sequence[ModelInput]) ->
     """The networks' probabilities (records, classes), all windows in shared batches."""
     if not records:
         return np.zeros((0, len(ensemble.class_codes)))
+    inputs, bounds = window_batch(records)
+    return per_record(ensemble.window_probabilities(*inputs), bounds, combine_windows)
+
+
+def window_batch(records: Sequence[ModelInput]) -> tuple[tuple[np.ndarray | None, ...], np.ndarray]:
+    """Every window of ``records`` as one batch, (windows, masks, demographics, extras or None), and the
+    bounds of each record's windows in it (records + 1,)."""
     counts = [len(r.windows) for r in records]
-    windows = np.concatenate([r.windows for r in records])
-    masks = np.repeat(np.stack([r.lead_mask for r in records]), counts, axis=0)
-    demographics = np.repeat(np.stack([r.demographics for r in records]), counts, axis=0)
-    extras = None
-    if records[0].features is not None:
-        extras = np.repeat(np.stack([r.features for r in records]), counts, axis=0)
-    per_window = ensemble.window_probabilities(windows, masks, demographics, extras)
-    bounds = np.cumsum([0, *counts])
-    return np.stack([combine_windows(per_window[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+
+    def repeated(values: list[np.ndarray]) -> np.ndarray:
+        return np.repeat(np.stack(values), counts, axis=0)
+
+    extras = None if records[0].features is None else repeated([r.features for r in records])
+    inputs = (np.concatenate([r.windows for r in records]), repeated([r.lead_mask for r in records]),
+              repeated([r.demographics for r in records]), extras)
+    return inputs, np.cumsum([0, *counts])
+
+
+def per_record(window_values: np.ndarray, bounds: np.ndarray, reduce) -> np.ndarray:
+    """``reduce`` (over axis 0) of each record's rows of ``window_values``, stacked: (records, ...)."""
+    return np.stack([reduce(window_values[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
 
 
 def predict_record(

@@ -41,10 +41,6 @@ class ContrastivePairs(torch.utils.data.Dataset):
         self.views = tuple(TrainingWindows(prepared, rows, labels, window, reduced, seed=seed + k, options=options)
                            for k in (1, 2))
 
-    def set_epoch(self, epoch: int) -> None:
-        for view in self.views:
-            view.set_epoch(epoch)
-
     def __len__(self) -> int:
         return len(self.views[0])
 
