@@ -5,6 +5,7 @@
                           with the feature model: the stack per lead set, and each model's own thresholds
     fold_<k>.safetensors  the weights of each network of the ensemble
     trees.safetensors     the feature model's trees, when it is on (:mod:`ecgnet.trees`)
+    ensemble.onnx         the networks as one ONNX graph, once ``ecgnet export`` wrote it (:mod:`ecgnet.export`)
     training_log.csv      one row per fold and epoch
     summary.json          out-of-fold scores per lead set (and of each model alone)
     out_of_fold.npz       record ids, labels, folds and out-of-fold probabilities per lead set
@@ -21,21 +22,23 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from .config import RunConfig
 from .files import atomic_path, write_text_atomic
+
+if TYPE_CHECKING:  # the weights are read into torch only when the networks run in it (see load_model_folder)
+    import torch
 
 MODEL_FORMAT = "ecgnet-model"
 MODEL_FORMAT_VERSION = 2
 #: Version 1 folders (the network alone, without a stack) are still read.
 READABLE_VERSIONS = (1, 2)
 TREES_FILE = "trees.safetensors"
+ONNX_FILE = "ensemble.onnx"
 _CLASS_CODE = re.compile(r"[0-9]+(\|[0-9]+)*")
 
 
@@ -45,7 +48,7 @@ class ModelFolderError(ValueError):
 
 @dataclass
 class ModelFolder:
-    """The contents of a model folder, weights as state dicts."""
+    """The contents of a model folder, weights as state dicts (none when read without them)."""
 
     config: RunConfig
     class_codes: list[str]
@@ -71,6 +74,8 @@ def trees_file(model_dir: str | os.PathLike) -> Path:
 
 def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]) -> None:
     """Write one network's weights atomically as safetensors."""
+    from safetensors.torch import save_file
+
     with atomic_path(path) as temporary:
         save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(temporary))
 
@@ -78,6 +83,9 @@ def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]) -
 def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """One network's weights; ModelFolderError naming ``path`` when it is missing, unreadable, empty or holds a
     value that is not finite (every output would be NaN)."""
+    import torch
+    from safetensors.torch import load_file
+
     path = Path(path)
     if not path.is_file():
         raise ModelFolderError(f"{path}: weight file is missing")
@@ -230,8 +238,9 @@ def _is_list_of(value: Any, kind: type | Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, kind) for v in value)
 
 
-def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
-    """Read and check a model folder written by training."""
+def load_model_folder(model_dir: str | os.PathLike, weights: bool = True) -> ModelFolder:
+    """Read and check a model folder written by training; without ``weights``, the networks' weight files are
+    neither read nor checked (ONNX Runtime runs the folder's own graph of them), and torch is not imported."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelFolderError(f"{model_dir}: model folder is missing")
@@ -241,7 +250,7 @@ def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
     config_path = model_dir / "config.json"
     config_data = read_json(folder_file(model_dir, config_path.name))
     try:
-        config = RunConfig.from_dict(config_data, str(config_path))
+        config = RunConfig.from_dict(config_data, str(config_path), check_model=weights)
     except (TypeError, ValueError) as error:
         message = str(error)
         raise ModelFolderError(message if str(config_path) in message else f"{config_path}: {message}") from None
@@ -250,7 +259,8 @@ def load_model_folder(model_dir: str | os.PathLike) -> ModelFolder:
         class_codes=list(description["class_codes"]),
         class_labels=list(description.get("class_labels", description["class_codes"])),
         thresholds=_arrays(description["thresholds"]),
-        state_dicts=[load_weights(folder_file(model_dir, name)) for name in description["weight_files"]],
+        state_dicts=[load_weights(folder_file(model_dir, name)) for name in description["weight_files"]
+                     if weights],
     )
     if "stacks" in description:
         from .trees import load_trees  # ecgnet.trees raises this module's errors

@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .artifacts import ModelFolderError
+from .artifacts import ONNX_FILE, ModelFolderError
 from .files import atomic_path
 from .inference import Ensemble, load_ensemble
 
-ONNX_FILE = "ensemble.onnx"
 OPSET = 17
 TOLERANCE = 1e-5
 INPUTS = ("signal", "lead_mask", "demographics", "extra")

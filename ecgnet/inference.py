@@ -14,31 +14,24 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from . import feature_model
-from .artifacts import ModelFolderError, folder_file, load_model_folder, trees_file
+from .artifacts import ONNX_FILE, ModelFolder, ModelFolderError, folder_file, load_model_folder, trees_file
 from .calibration import Calibration
 from .config import RunConfig
-from .device import resolve_device
 from .discovery import FoundRecord, find_records
-from .models import build_network
 from .outputs import record_failures, save_outputs
-from .prepare import PreparedRecord, PrepareOptions, prepare, record_windows
-from .records import (
-    Header,
-    RecordError,
-    closest_lead_set,
-    lead_set_name,
-    read_record,
-    standard_leads,
-)
+from .prepare import PreparedRecord, PrepareOptions, prepare, prepare_many, record_windows
+from .records import Header, RecordError, closest_lead_set, lead_set_name, standard_leads
 from .stacking import Stack
 from .trees import TreeEnsemble
+
+if TYPE_CHECKING:  # torch is imported only where networks run in it: ONNX Runtime runs without it
+    import torch
 
 #: What a stacked model gives per record (:meth:`Ensemble.combine`): the final outputs (the stack's), each model alone.
 STACKED_OUTPUTS = ("final", "network", "features")
@@ -46,13 +39,14 @@ STACKED_OUTPUTS = ("final", "network", "features")
 
 @dataclass
 class Ensemble:
-    """The networks of a model folder and what is needed to turn their outputs into labels."""
+    """The networks of a model folder and what is needed to turn their outputs into labels. With ONNX
+    Runtime (``onnx``) there are no torch networks and no torch device: torch is not even imported."""
 
     config: RunConfig
     networks: list[torch.nn.Module]
     class_codes: list[str]
     thresholds: dict[str, np.ndarray]
-    device: torch.device
+    device: torch.device | None
     batch_size: int = 64
     # The feature model and the stack (see ecgnet.feature_model, ecgnet.stacking), when the model has them.
     trees: dict[str, TreeEnsemble] | None = None
@@ -67,10 +61,10 @@ class Ensemble:
     def stacked(self) -> bool:
         return self.stacks is not None
 
-    def _tensor(self, values: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(self.device)
+    @property
+    def on_gpu(self) -> bool:
+        return self.device is not None and self.device.type == "cuda"
 
-    @torch.inference_mode()
     def window_probabilities(self, windows: np.ndarray, masks: np.ndarray, demographics: np.ndarray,
                              extras: np.ndarray | None = None) -> np.ndarray:
         """Mean sigmoid over the networks for each window: (W, 12, T) -> (W, classes); ``extras`` (W, F)
@@ -78,12 +72,18 @@ class Ensemble:
         out = np.empty((len(windows), len(self.class_codes)), dtype=np.float64)
         if self.onnx is not None:
             return self._onnx_probabilities(out, windows, masks, demographics, extras)
-        for start in range(0, len(windows), self.batch_size):
-            part = slice(start, start + self.batch_size)
-            x, m, d = self._tensor(windows[part]), self._tensor(masks[part]), self._tensor(demographics[part])
-            e = None if extras is None else self._tensor(extras[part])
-            total = sum(torch.sigmoid(net(x, m, d, e).float()) for net in self.networks)
-            out[part] = (total / len(self.networks)).cpu().numpy()
+        import torch
+
+        def tensor(values: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(self.device)
+
+        with torch.inference_mode():
+            for start in range(0, len(windows), self.batch_size):
+                part = slice(start, start + self.batch_size)
+                x, m, d = tensor(windows[part]), tensor(masks[part]), tensor(demographics[part])
+                e = None if extras is None else tensor(extras[part])
+                total = sum(torch.sigmoid(net(x, m, d, e).float()) for net in self.networks)
+                out[part] = (total / len(self.networks)).cpu().numpy()
         return out
 
     def _onnx_probabilities(self, out: np.ndarray, *inputs: np.ndarray | None) -> np.ndarray:
@@ -128,10 +128,30 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto", runtime: s
     ``onnxruntime`` the networks run as the folder's ONNX graph (``ecgnet export`` writes it) on the CPU."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-    folder = load_model_folder(model_dir)
-    torch_device = resolve_device(device if runtime == "torch" else "cpu")
+    folder = load_model_folder(model_dir, weights=runtime == "torch")  # the ONNX graph holds its own weights
+    torch_device, networks = _torch_networks(folder, model_dir, device) if runtime == "torch" else (None, [])
+    if folder.config.feature_model.enabled != (folder.stacks is not None):
+        raise ModelFolderError(f"{Path(model_dir) / 'model.json'}: the recipe in config.json "
+                               f"{'has' if folder.config.feature_model.enabled else 'has no'} feature model, "
+                               f"but the folder {'has no' if folder.stacks is None else 'has a'} stack")
+    if folder.stacks is not None:
+        check_trees(folder.trees, folder.stacks, folder.class_codes, trees_file(model_dir))
+    # A GPU is only busy with large batches; on a CPU, 64 windows already amortise the per-call overhead.
+    batch_size = 1024 if torch_device is not None and torch_device.type == "cuda" else 64
+    session = _onnx_session(model_dir) if runtime == "onnxruntime" else None
+    return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device, batch_size,
+                    folder.trees, folder.stacks, folder.component_thresholds, session, folder.calibrations)
+
+
+def _torch_networks(folder: ModelFolder, model_dir: str | os.PathLike, device: str
+                    ) -> tuple[torch.device, list[torch.nn.Module]]:
+    """The device, and the folder's networks on it in evaluation mode."""
+    from .device import resolve_device  # torch is imported only when the networks run in it
+    from .models import build_network
+
+    torch_device = resolve_device(device)
     networks = []
-    for k, state in enumerate(folder.state_dicts if runtime == "torch" else ()):
+    for k, state in enumerate(folder.state_dicts):
         network = build_network(folder.config, len(folder.class_codes))
         try:
             network.load_state_dict(state)
@@ -140,30 +160,22 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto", runtime: s
             raise ModelFolderError(f"{model_dir}: weights of fold {k} do not fit the configured network "
                                    f"({first_line})") from None
         networks.append(network.to(torch_device).eval())
-    if folder.config.feature_model.enabled != (folder.stacks is not None):
-        raise ModelFolderError(f"{Path(model_dir) / 'model.json'}: the recipe in config.json "
-                               f"{'has' if folder.config.feature_model.enabled else 'has no'} feature model, "
-                               f"but the folder {'has no' if folder.stacks is None else 'has a'} stack")
-    if folder.stacks is not None:
-        check_trees(folder.trees, folder.stacks, folder.class_codes, trees_file(model_dir))
-    # A GPU is only busy with large batches; on a CPU, 64 windows already amortise the per-call overhead.
-    batch_size = 1024 if torch_device.type == "cuda" else 64
-    session = _onnx_session(model_dir) if runtime == "onnxruntime" else None
-    return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device, batch_size,
-                    folder.trees, folder.stacks, folder.component_thresholds, session, folder.calibrations)
+    return torch_device, networks
 
 
 def _onnx_session(model_dir: str | os.PathLike):
     """An ONNX Runtime session of the folder's ``ensemble.onnx``; ModelFolderError when there is none."""
-    from .export import ONNX_FILE  # the file's name; exporting itself is not needed to run
-
     path = folder_file(model_dir, ONNX_FILE)
     if not path.is_file():
         raise ModelFolderError(f"{Path(model_dir) / ONNX_FILE}: missing; write it with `ecgnet export {model_dir}`")
     import onnxruntime
 
     try:
-        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = onnxruntime.SessionOptions()
+        # Between batches the runtime's threads would spin, waiting for work, on the cores the loader
+        # workers prepare records on.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own types for damaged graphs
         raise ModelFolderError(f"{path}: not a readable ONNX graph ({' '.join(str(error).split())[:200]})") from None
 
@@ -297,34 +309,20 @@ def group_by_lead_set(found: Sequence[FoundRecord]) -> tuple[dict[tuple[str, ...
     return groups, failures
 
 
-class _RecordLoader(torch.utils.data.Dataset):
-    """Reads and prepares records in DataLoader workers; errors are returned, not raised."""
-
-    def __init__(self, paths: Sequence[Path], leads: Sequence[str], config: RunConfig, quality: bool = False):
-        self.paths, self.leads, self.config, self.quality = list(paths), tuple(leads), config, quality
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int):
-        path = self.paths[i]
-        try:
-            record = read_record(path)
-            return path, record_input(record.recording, record.header, self.leads, self.config, path, self.quality)
-        except RecordError as error:
-            return path, error
-        except Exception as error:  # a failure this code did not foresee still stops only its own record
-            return path, RecordError(path, f"could not be prepared ({type(error).__name__}: {error})")
-
-
 def prepared_batches(paths: Sequence[Path], leads: Sequence[str], config: RunConfig, workers: int,
                      records_per_batch: int, quality: bool = False) -> Iterator[list]:
-    """Lists of (path, ModelInput or RecordError), read and prepared in ``workers`` processes."""
-    loader = torch.utils.data.DataLoader(
-        _RecordLoader(paths, leads, config, quality), batch_size=records_per_batch, num_workers=workers,
-        collate_fn=list, persistent_workers=False,
-    )
-    yield from loader
+    """Lists of (path, ModelInput or RecordError) in the order of ``paths``, read and prepared in ``workers``
+    processes (none: in this one) by :func:`ecgnet.prepare.prepare_many`."""
+    options = dataclasses.replace(PrepareOptions.of(config), quality=quality)
+    batch: list = []
+    for row, result in prepare_many(paths, options, max(1, workers), progress=False, leads=leads):
+        record = result if isinstance(result, RecordError) else model_input(result, leads, config, result.record_id)
+        batch.append((paths[row], record))
+        if len(batch) == records_per_batch:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def run_folder(
@@ -353,7 +351,7 @@ def run_folder(
     ensemble = load_ensemble(model_dir, device, runtime)
     records_per_batch = records_per_batch or ensemble.batch_size // 2
     if workers is None:  # a GPU runs a record in 0.2 ms, reading and preparing it takes about 3.5 ms
-        workers = min(8, os.cpu_count() or 1) if ensemble.device.type == "cuda" else 0
+        workers = min(8, os.cpu_count() or 1) if ensemble.on_gpu else 0
     written = 0
     total = sum(len(v) for v in groups.values())
     bar = tqdm(total=total, desc="running", unit="rec", disable=not progress)

@@ -68,6 +68,7 @@ class PreparedRecord:
     features: np.ndarray | None = None  # (NUM_FEATURES,) float32 hand-made features, with options.peaks
     measurements: np.ndarray | None = None  # (lead sets, NUM_MEASUREMENTS) float32, with options.measurements
     quality: tuple[str, ...] | None = None  # a verdict per standard lead (ecgnet.quality), with options.quality
+    record_id: str = ""  # the header's record name
 
 
 def measured_lead_sets(leads: Sequence[str] | None) -> list[tuple[str, ...]]:
@@ -95,7 +96,7 @@ def prepare(recording: np.ndarray, header: Header, options: PrepareOptions, lead
     verdicts = lead_quality(at_rate, recording, header, options.signals.sample_rate) if options.quality else None
     return PreparedRecord(signal, mask, signals.demographics(header.age, header.sex),
                           None if annotation is None else annotation.peaks,
-                          None if annotation is None else annotation.features, measured, verdicts)
+                          None if annotation is None else annotation.features, measured, verdicts, header.record_id)
 
 
 def prepare_file(header_path: str | os.PathLike, options: PrepareOptions,
@@ -119,25 +120,30 @@ def record_windows(prepared: PreparedRecord, keep_leads: Iterable[str], config: 
     return signals.sliding_windows(masked, config.window_samples, config.stride_samples), keep
 
 
-# Many records at once: in parallel, for training.
-def _prepare_task(paths: Sequence[Path], options: PrepareOptions) -> list[PreparedRecord | RecordError]:
+# Many records at once: in parallel, for training and inference.
+def _prepare_task(paths: Sequence[Path], options: PrepareOptions, leads: Sequence[str] | None
+                  ) -> list[PreparedRecord | RecordError]:
     results: list[PreparedRecord | RecordError] = []
     for path in paths:
         try:
-            results.append(prepare_file(path, options))
+            results.append(prepare_file(path, options, leads))
         except RecordError as error:
             results.append(error)
+        except Exception as error:  # a failure this code did not foresee still stops only its own record
+            results.append(RecordError(path, f"could not be prepared ({type(error).__name__}: {error})"))
     return results
 
 
 def prepare_many(paths: Sequence[Path], options: PrepareOptions, n_jobs: int = 1, progress: bool = True,
-                 description: str = "preparing") -> Iterator[tuple[int, PreparedRecord | RecordError]]:
-    """(row, prepared record or the error that stopped it) for every path, in order, prepared in ``n_jobs``
-    processes (as joblib counts them) as the caller consumes them: memory stays flat."""
+                 description: str = "preparing", leads: Sequence[str] | None = None,
+                 ) -> Iterator[tuple[int, PreparedRecord | RecordError]]:
+    """(row, prepared record or the error that stopped it) for every path, in order, prepared with ``leads``
+    (see :func:`prepare`) in ``n_jobs`` processes (as joblib counts them; 1 prepares in this process) as the
+    caller consumes them: memory stays flat."""
     size = max(1, min(TASK_RECORDS, math.ceil(len(paths) / (4 * effective_n_jobs(n_jobs)))))
     starts = range(0, len(paths), size)
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    tasks = parallel(delayed(_prepare_task)(paths[s : s + size], options) for s in starts)
+    tasks = parallel(delayed(_prepare_task)(paths[s : s + size], options, leads) for s in starts)
     with tqdm(total=len(paths), desc=description, unit="rec", disable=not progress) as bar:
         for start, results in zip(starts, tasks):
             yield from enumerate(results, start)

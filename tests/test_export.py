@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 
-from ecgnet.artifacts import ModelFolderError
-from ecgnet.export import ONNX_FILE, export_onnx
+from ecgnet.artifacts import ONNX_FILE, ModelFolderError
+from ecgnet.export import export_onnx
 from ecgnet.inference import load_ensemble, run_folder
 from ecgnet.outputs import read_outputs
 
@@ -51,3 +54,19 @@ def test_window_probabilities_match_to_1e_5_on_every_lead_set(exported):
 def test_running_onnx_without_an_export_is_one_clear_error(trained_model):
     with pytest.raises(ModelFolderError, match=f"{ONNX_FILE}: missing; write it with `ecgnet export"):
         load_ensemble(trained_model, runtime="onnxruntime")
+
+
+def test_onnx_runtime_runs_without_torch_and_its_workers_change_nothing(exported, shared_data, tmp_path):
+    """Where torch is not installed, or not wanted, the ONNX path never imports it; records prepared in two
+    worker processes give the same files as in one process."""
+    data = shared_data / "cinc2021" / "reduced_leads" / "two_leads"
+    script = ("import sys\nfrom ecgnet.commands.run import main\n"
+              f"status = main([{str(exported)!r}, {str(data)!r}, {str(tmp_path / 'workers')!r}, '--quiet', "
+              "'--runtime', 'onnxruntime', '--workers', '2'])\n"
+              "assert 'torch' not in sys.modules, 'torch was imported'\nsys.exit(status)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO, capture_output=True)
+    run_folder(exported, data, tmp_path / "in_process", progress=False, runtime="onnxruntime", workers=0)
+    written = sorted(path.name for path in (tmp_path / "workers").glob("*.csv") if path.name != "failures.csv")
+    assert len(written) == 50
+    for name in written:
+        assert (tmp_path / "workers" / name).read_bytes() == (tmp_path / "in_process" / name).read_bytes()

@@ -6,10 +6,19 @@ import numpy as np
 import pytest
 import scipy.io
 
+from ecgnet import signals
 from ecgnet.config import BeatConfig, RunConfig, SignalConfig
 from ecgnet.features import NUM_FEATURES
 from ecgnet.measurements import NUM_MEASUREMENTS
-from ecgnet.prepare import PreparedRecord, PrepareOptions, collect, prepare, prepare_file, record_windows
+from ecgnet.prepare import (
+    PreparedRecord,
+    PrepareOptions,
+    collect,
+    prepare,
+    prepare_file,
+    prepare_many,
+    record_windows,
+)
 from ecgnet.records import EVALUATED_LEAD_SETS, STANDARD_LEADS, RecordError, parse_header, read_record, write_record
 from ecgnet.signals import preprocess
 
@@ -50,6 +59,25 @@ def test_a_record_prepared_for_one_lead_set_looks_at_those_leads_only(tmp_path):
     two = prepare_file(header, PrepareOptions(SIGNALS, peaks=True, measurements=True), leads=("I", "II"))
     assert two.lead_mask.tolist() == [lead in ("I", "II") for lead in STANDARD_LEADS]
     assert not two.signal[2:].any() and two.measurements.shape == (1, NUM_MEASUREMENTS)
+
+
+def test_prepare_many_keeps_the_order_and_names_the_record_an_unforeseen_error_stopped(tmp_path, monkeypatch):
+    headers = [_ecg(tmp_path, f"R{k}") for k in range(3)]
+    original = signals.leads_at_rate
+
+    def failing_on_the_second(recording, header, *args, **kwargs):
+        if header.record_id == "R1":
+            raise ZeroDivisionError("a bug")
+        return original(recording, header, *args, **kwargs)
+
+    monkeypatch.setattr(signals, "leads_at_rate", failing_on_the_second)
+    results = list(prepare_many(headers, PrepareOptions(SIGNALS), progress=False, leads=("I", "II")))
+    assert [row for row, _ in results] == [0, 1, 2]
+    assert [r.record_id for _, r in results if isinstance(r, PreparedRecord)] == ["R0", "R2"]
+    error = results[1][1]
+    assert isinstance(error, RecordError) and error.source == str(headers[1])
+    assert "could not be prepared (ZeroDivisionError: a bug)" in str(error)
+    assert results[0][1].lead_mask.sum() == 2  # prepared with the leads asked for
 
 
 def test_options_follow_the_run_config():
