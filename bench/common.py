@@ -34,13 +34,15 @@ def synthetic_records(directory: Path, count: int, seed: int = 0, frequency: flo
                             progress=False)
 
 
-def untrained_model_folder(directory: Path, config: RunConfig, seed: int = 0) -> int:
-    """A model folder with ``config.training.folds`` freshly initialised networks; returns parameters per network."""
+def untrained_model_folder(directory: Path, config: RunConfig, seed: int = 0, networks: int | None = None) -> int:
+    """A model folder with ``networks`` (default ``config.training.folds``) freshly initialised networks; returns
+    parameters per network."""
     table = default_class_table()
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     parameters = 0
-    for fold in range(config.training.folds):
+    networks = networks or config.training.folds
+    for fold in range(networks):
         network = build_network(config, len(table))
         parameters = count_parameters(network)
         save_weights(weight_file(directory, fold), network.state_dict())
@@ -48,7 +50,7 @@ def untrained_model_folder(directory: Path, config: RunConfig, seed: int = 0) ->
     stacks, components = None, None
     if config.feature_model.enabled:
         stacks, components = untrained_stack(directory, config, list(thresholds), table.codes, seed)
-    save_model_description(directory, config, table.codes, table.labels, config.training.folds, thresholds,
+    save_model_description(directory, config, table.codes, table.labels, networks, thresholds,
                            stacks, components)
     return parameters
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env python
 """Inference throughput of a recipe's ensemble: run_model.py end to end, and one record at a time.
 
-    python bench/inference.py [--config configs/small.toml] [--records 300] [--device cpu] [--workers 0]
-                              [--runtimes torch,onnxruntime]
+    python bench/inference.py [--config configs/small.toml] [--networks N] [--records 300] [--device cpu]
+                              [--workers 0,2] [--runtimes torch,onnxruntime]
 
 Writes N synthetic 12-lead records (500 Hz, 10 s), builds a model folder of the recipe (untrained
 networks: speed does not depend on the weights), then measures
 - many at a time: `run_model.py MODEL DATA OUTPUTS` as a subprocess, file loading and writing included,
   records/s over its whole wall time (Python start and model loading included) and its peak RSS, once per
-  runtime (torch, and ONNX Runtime on the graph `ecgnet export` writes, checked against torch when written);
+  runtime (torch, and ONNX Runtime on the graph `ecgnet export` writes, checked against torch when written)
+  and number of worker processes; and the rate after start-up: its time on a folder of one record (Python
+  start, imports, model loading, worker start) taken off;
 - one at a time: team_code.run_model called per record as the official harness does (loading included).
 """
 
@@ -62,25 +64,35 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=300)
     parser.add_argument("--single-records", type=int, default=100, help="records for the one-at-a-time path")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--workers", default="0", help="comma-separated worker counts for run_model.py")
+    parser.add_argument("--networks", type=int, help="networks in the ensemble (default: the recipe's folds; "
+                        "a distilled student is 1)")
     parser.add_argument("--runtimes", default="torch", help="comma-separated: torch, onnxruntime")
     args = parser.parse_args()
 
     config = RunConfig.from_toml(args.config)
+    networks = args.networks or config.training.folds
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         synthetic_records(root / "data", args.records)
-        parameters = untrained_model_folder(root / "model", config)
+        (root / "one").mkdir()
+        for path in sorted((root / "data").iterdir())[:2]:  # one record: its header and its signal file
+            (root / "one" / path.name).symlink_to(path)
+        parameters = untrained_model_folder(root / "model", config, networks=networks)
         print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-              f"device {args.device}; recipe {Path(args.config).name}: {config.training.folds} networks x "
+              f"device {args.device}; recipe {Path(args.config).name}: {networks} networks x "
               f"{parameters:,} parameters")
         for runtime in args.runtimes.split(","):
             if runtime == "onnxruntime":
                 export_onnx(root / "model")
-            seconds, peak = many_at_a_time(root / "model", root / "data", root / f"out-{runtime}", args.device,
-                                           args.workers, runtime)
-            print(f"run_model.py end to end ({runtime}): {args.records} records in {seconds:.1f} s = "
-                  f"{args.records / seconds:.1f} records/s, peak RSS {peak:.0f} MB")
+            for workers in map(int, args.workers.split(",")):
+                start, _ = many_at_a_time(root / "model", root / "one", root / "out-one", args.device, workers,
+                                          runtime)
+                seconds, peak = many_at_a_time(root / "model", root / "data", root / f"out-{runtime}-{workers}",
+                                               args.device, workers, runtime)
+                print(f"run_model.py end to end ({runtime}, {workers} workers): {args.records} records in "
+                      f"{seconds:.1f} s = {args.records / seconds:.1f} records/s, peak RSS {peak:.0f} MB; "
+                      f"start-up {start:.1f} s, then {args.records / max(seconds - start, 1e-9):.1f} records/s")
         seconds, count = one_at_a_time(root / "model", root / "data", args.device, args.single_records)
         print(f"one record at a time (team_code.run_model): {count} records in {seconds:.1f} s = "
               f"{count / seconds:.1f} records/s")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-make the README's pictures from the shared real records (about 10 minutes on 2 CPU cores):
 # a demo-recipe ensemble trained on the PTB-XL and CPSC 2018 records of ../shared/data, run on the 50
-# Challenge 2021 records it never saw (12-lead copies), scored with a report, and one record explained.
+# Challenge 2021 records it never saw (12-lead copies, with details.csv), scored with a report (its
+# calibration and selective-prediction figures too), and one record explained.
 # Usage: bash docs/make_pictures.sh [RECORD_ID]   (from the repository root, with the venv active)
 set -euo pipefail
 SHARED=${SHARED:-../shared/data}
@@ -13,11 +14,13 @@ for folder in ptbxl cpsc2018; do
 done
 TEST="$SHARED/cinc2021/reduced_leads/twelve_leads"
 python train_model.py "$WORK/train" "$WORK/model" --config configs/demo.toml --epochs 8 --quiet
-python run_model.py "$WORK/model" "$TEST" "$WORK/outputs" --quiet
+python run_model.py "$WORK/model" "$TEST" "$WORK/outputs" --details --quiet
 python evaluate_model.py "$TEST" "$WORK/outputs" --report "$WORK/report" --model "$WORK/model"
 python -m ecgnet.explain "$WORK/model" "$TEST/$RECORD.hea" --out "$WORK/explain"
 cp "$WORK/report/class_scores.png" docs/report_class_scores.png
 cp "$WORK/report/confusion.png" docs/report_confusion.png
+cp "$WORK/report/reliability.png" docs/report_reliability.png
+cp "$WORK/report/selective.png" docs/report_selective.png
 cp "$WORK/report/training_curves.png" docs/training_curves.png
 cp "$WORK/explain/ecg.png" docs/explain_ecg.png
 for figure in "$WORK"/explain/attribution_*.png; do

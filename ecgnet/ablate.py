@@ -9,8 +9,10 @@ left out, which is closer to the hidden test than k-fold.
 
 With ``--test TESTDIR``, the records of TESTDIR (by record id) are left out of training, and each run is
 then scored on them (:mod:`ecgnet.heldout`): ``DIR/heldout.md`` and ``DIR/heldout.csv`` give the held-out
-Challenge metric, AUROC and F-measure per lead set beside the out-of-fold estimate, for the final outputs
-and, for stacked runs, for the network alone and the feature model alone. Judge a change by these.
+Challenge metric, AUROC, F-measure and expected calibration error per lead set beside the out-of-fold
+estimate, for the final outputs and, for stacked runs, for the network alone and the feature model alone;
+for calibrated runs also the final outputs before calibration (their calibration error and AUROC), with
+``DIR/heldout_reliability_<variant>.png``, their reliability before and after. Judge a change by these.
 
 Each run's model folder is kept in ``DIR/runs/<name>``; a run whose folder holds a finished model of the
 same recipe is not trained again, so a stopped ablation continues where it stopped.
@@ -167,38 +169,56 @@ def ablate(data_dir: str | Path, out_dir: str | Path, base: RunConfig, names: Se
     write_text_atomic(out_dir / "ablation.md", to_markdown(rows, base.training.validation, folds) + "\n")
     if test_dir is not None:
         held = heldout_rows(results)
+        figures = {}
+        for name, result in results.items():
+            if all("bins" in scores.get("final", {}) for scores in result["heldout"].values()):
+                figures[name] = heldout.write_reliability_figure(result["heldout"], out_dir / reliability_file(name))
         write_text_atomic(out_dir / "heldout.csv", to_csv(held))
         write_text_atomic(out_dir / "heldout.md", heldout_markdown(held, str(test_dir), base.training.validation,
-                                                                   folds) + "\n")
+                                                                   folds, [path.name for path in figures.values()])
+                          + "\n")
     return rows
+
+
+def reliability_file(variant: str) -> str:
+    """The name of a variant's held-out reliability figure (:func:`ecgnet.heldout.reliability_figure`)."""
+    return f"heldout_reliability_{variant}.png"
 
 
 #: The models of a run that are scored on held-out records: the final outputs, and for a stacked run each
 #: model alone (the names of :meth:`ecgnet.inference.Ensemble.combine` and of the summary's components).
-COMPONENTS = (("final", "final"), ("network", "network alone"), ("features", "feature model alone"))
+COMPONENTS = (("final", "final"), (heldout.UNCALIBRATED, "final, before calibration"), ("network", "network alone"),
+              ("features", "feature model alone"))
+#: The held-out scores: those of the out-of-fold tables and the expected calibration error.
+HELDOUT_SCORES = (*SCORES, ("ece", "Expected calibration error"))
 
 
 def heldout_rows(results: dict[str, dict]) -> list[dict]:
-    """One row per (variant, model, lead set, score): held-out and out-of-fold values."""
+    """One row per (variant, model, lead set, score) that the model has: held-out and out-of-fold values (None
+    where the summary has no out-of-fold value, e.g. for the calibration error or the uncalibrated outputs)."""
     rows = []
     for variant, result in results.items():
         summary = result["summary"]
+        estimates = {"final": summary["out_of_fold"], **summary.get("components", {})}
         for lead_set, scores in result["heldout"].items():
             for component, _ in COMPONENTS:
-                estimates = {"final": summary["out_of_fold"], **summary.get("components", {})}
-                if component not in scores or component not in estimates:
-                    continue  # a run without the stack has its final outputs only
-                oof = estimates[component]
-                for score, _ in SCORES:
+                if component not in scores:
+                    continue  # a run without the stack has its final outputs only; one not calibrated no others
+                for score, _ in HELDOUT_SCORES:
+                    if score not in scores[component]:
+                        continue  # the uncalibrated outputs' decisions are the final ones; older runs have no ECE
                     rows.append({"variant": variant, "model": component,
                                  "lead_set": LEAD_SET_NAMES.get(lead_set, lead_set), "score": score,
-                                 "heldout": scores[component][score], "out_of_fold": oof[lead_set][score],
+                                 "heldout": scores[component][score],
+                                 "out_of_fold": estimates.get(component, {}).get(lead_set, {}).get(score),
                                  "records": scores["records"]})
     return rows
 
 
-def heldout_markdown(rows: list[dict], test_dir: str, validation: str, folds: int) -> str:
-    """One table per score: a row per variant and model, a column per lead set, ``held-out (out-of-fold)``."""
+def heldout_markdown(rows: list[dict], test_dir: str, validation: str, folds: int,
+                     figures: Sequence[str] = ()) -> str:
+    """One table per score: a row per variant and model that has the score, a column per lead set,
+    ``held-out (out-of-fold)``; then the reliability ``figures`` (file names beside the markdown)."""
     keys = list(dict.fromkeys((row["variant"], row["model"]) for row in rows))
     lead_sets = list(dict.fromkeys(row["lead_set"] for row in rows))
     cell = {(r["variant"], r["model"], r["lead_set"], r["score"]): r for r in rows}
@@ -206,14 +226,29 @@ def heldout_markdown(rows: list[dict], test_dir: str, validation: str, folds: in
     names = dict(COMPONENTS)
     lines = [f"Held-out scores on {records} records of `{test_dir}` that training never saw, each lead set by "
              f"restricting the records to its leads; in brackets the out-of-fold estimate ({validation}, {folds} "
-             "folds) of the same model. Thresholds are tuned on the training folds only.", ""]
-    for score, title in SCORES:
+             "folds) of the same model. Thresholds are tuned on the training folds only. The final outputs "
+             "before calibration make the same decisions as after it (the map is increasing and the thresholds "
+             "follow it), so only their calibration error and AUROC are given. Calibration error: expected "
+             "calibration error over every (record, class) entry, 10 equal-width bins.", ""]
+    for score, title in HELDOUT_SCORES:
+        digits = 4 if score == "ece" else 3
+        shown = [key for key in keys if (*key, lead_sets[0], score) in cell]
+        if not shown:
+            continue
         lines += [f"### {title}", "", "| variant | model | " + " | ".join(lead_sets) + " |",
                   "|---" * (len(lead_sets) + 2) + "|"]
-        for variant, model in keys:
-            cells = [f"{_number(row['heldout'])} ({_number(row['out_of_fold'])})"
-                     for row in (cell[(variant, model, lead_set, score)] for lead_set in lead_sets)]
+        for variant, model in shown:
+            found = [cell.get((variant, model, lead_set, score)) for lead_set in lead_sets]
+            cells = ["n/a" if row is None else _number(row["heldout"], digits)
+                     + ("" if row["out_of_fold"] is None else f" ({_number(row['out_of_fold'], digits)})")
+                     for row in found]
             lines.append(f"| {variant} | {names[model]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if figures:
+        lines += ["### Reliability", "",
+                  "The final outputs on the held-out records, before calibration (calibrated runs) and after, pooled "
+                  "over records and classes, per lead set and over all lead sets:", ""]
+        lines += [f"![{name}]({name})" for name in figures]
         lines.append("")
     return "\n".join(lines)
 

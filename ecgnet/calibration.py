@@ -35,6 +35,11 @@ class Calibration:
         """Calibrated probabilities, (records, classes) as given."""
         return 1.0 / (1.0 + np.exp(-(self.scale * _logit(probabilities) + self.shift)))
 
+    def invert(self, calibrated: np.ndarray) -> np.ndarray:
+        """The probabilities before :meth:`apply`, from calibrated ones (the map is increasing, so one-to-one):
+        lets a report show calibration's effect from output files that hold only the calibrated values."""
+        return 1.0 / (1.0 + np.exp(-(_logit(calibrated) - self.shift) / self.scale))
+
     def to_json(self) -> dict[str, list[float]]:
         return {"scale": [float(x) for x in self.scale], "shift": [float(x) for x in self.shift]}
 

@@ -1,10 +1,18 @@
 """``OUTPUTS/details.csv``: what a reader checks beside each record's four-line Challenge output.
 
-One row per record: its leads; every class's probability; its uncertainty (the larger of two spreads: across
-the ensemble's networks, and across the record's windows); a review flag with its reasons (a decision
-within its uncertainty of the threshold, or a lead of poor quality); each lead's signal quality
-(:mod:`ecgnet.quality`); and the measurements a cardiologist reads first (rate, PR, QRS, QT, QTc, axis),
-when the model measures them. The Challenge output files are the same whether or not it is written.
+One row per record: its leads; every class's probability ``p_<code>``; its uncertainty ``u_<code>`` (the
+larger of two spreads of the final outputs, where the decision is taken: of those each of the ensemble's
+networks alone would give, and of those each of the record's windows alone would give); a review flag with
+its reasons (a decision within its uncertainty of the threshold, or a lead of poor quality); each lead's
+signal quality (:mod:`ecgnet.quality`); and the measurements a cardiologist reads first (rate, PR, QRS, QT,
+QTc, axis), when the model measures them. The Challenge output files are the same whether or not it is written.
+
+The record's ``uncertainty`` is one number to rank records by, for deferring the least sure to a reader
+first (the report's selective-prediction section): the largest over classes of
+``u_c / max(|p_c - t_c|, EPSILON)``, ``t_c`` the threshold of the record's lead set. It compares each
+decision's uncertainty with its distance from the threshold, so a class's ratio is at least 1 exactly when
+its decision is within its uncertainty of the threshold, the "near threshold" review reason. A class
+without an uncertainty (NaN) counts 0.
 """
 
 from __future__ import annotations
@@ -15,40 +23,56 @@ import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .inference import Ensemble, ModelInput, combine_windows, per_record, window_batch
 from .measurements import MEASUREMENT_NAMES
 from .quality import GOOD
 from .records import STANDARD_LEADS
 
+if TYPE_CHECKING:  # the report reads details files without loading torch
+    from .inference import Ensemble, ModelInput
+
 DETAILS_FILE = "details.csv"
+#: Distances to the threshold below this count as this: probabilities are written to 6 significant digits.
+EPSILON = 1e-6
 #: The measurements in the file: (column, name in ecgnet.measurements).
 MEASURED = (("heart_rate_bpm", "heart_rate_mean"), ("pr_ms", "pr_interval"), ("qrs_ms", "qrs_duration"),
             ("qt_ms", "qt_interval"), ("qtc_ms", "qtc_bazett"), ("axis_degrees", "qrs_axis"))
 
 
 def spreads(ensemble: Ensemble, records: Sequence[ModelInput]) -> tuple[np.ndarray, np.ndarray]:
-    """(across networks, across windows): per record and class, the standard deviation of the networks'
-    probabilities for the record, and of the ensemble's probabilities over the record's windows. Each network
-    runs once; across networks is NaN when they run as one ONNX graph (they cannot be told apart there)."""
+    """(across networks, across windows): per record and class, the standard deviation of the final outputs
+    (through the stack and the calibration, where the decision is taken) that each network alone would give
+    the record, and of those each of its windows alone would give. Each network runs once; across networks is
+    NaN when they run as one ONNX graph (they cannot be told apart there)."""
+    from .inference import combine_components, combine_windows, per_record, window_batch
+
     inputs, bounds = window_batch(records)
+    by_window = [records[i] for i in np.repeat(np.arange(len(records)), np.diff(bounds))]  # each window's record
+
+    def across_windows(window_network: np.ndarray) -> np.ndarray:
+        window_final = combine_components(ensemble, by_window, window_network)["final"]
+        return per_record(window_final, bounds, lambda values: values.std(axis=0))
+
     if not ensemble.networks:
-        windows = per_record(ensemble.window_probabilities(*inputs), bounds, lambda values: values.std(axis=0))
+        windows = across_windows(ensemble.window_probabilities(*inputs))
         return np.full_like(windows, np.nan), windows
     each = np.stack([dataclasses.replace(ensemble, networks=[network]).window_probabilities(*inputs)
                      for network in ensemble.networks])  # (networks, windows, classes)
-    across_networks = np.std([per_record(values, bounds, combine_windows) for values in each], axis=0)
-    return across_networks, per_record(each.mean(axis=0), bounds, lambda values: values.std(axis=0))
+    finals = [combine_components(ensemble, records, per_record(values, bounds, combine_windows))["final"]
+              for values in each]
+    return np.std(finals, axis=0), across_windows(each.mean(axis=0))
 
 
 def rows(records: Sequence[ModelInput], probabilities: np.ndarray, thresholds: np.ndarray, uncertainty: np.ndarray,
          codes: Sequence[str], abbreviations: Sequence[str]) -> list[dict[str, str]]:
     """The details rows of some records of one lead set (``thresholds`` its thresholds)."""
     found = []
-    for record, p, u in zip(records, probabilities, uncertainty):
-        uncertain = [abbreviations[k] for k in np.flatnonzero(np.abs(p - thresholds) < np.nan_to_num(u))]
+    ratios = uncertainty_ratios(probabilities, thresholds, uncertainty)
+    for record, p, u, ratio in zip(records, probabilities, uncertainty, ratios):
+        uncertain = [abbreviations[k] for k in np.flatnonzero(ratio >= 1)]
         quality = record.quality or ("",) * len(STANDARD_LEADS)
         used = set(record.lead_set.split(","))
         poor = [f"{lead} {verdict}" for lead, verdict in zip(STANDARD_LEADS, quality) if lead in used
@@ -56,7 +80,7 @@ def rows(records: Sequence[ModelInput], probabilities: np.ndarray, thresholds: n
         reasons = ([f"near threshold: {', '.join(uncertain)}"] if uncertain else []) + \
                   ([f"quality: {', '.join(poor)}"] if poor else [])
         row = {"record": record.record_id, "leads": record.lead_set, "review": str(int(bool(reasons))),
-               "reasons": "; ".join(reasons)}
+               "reasons": "; ".join(reasons), "uncertainty": f"{ratio.max(initial=0.0):.6g}"}
         row.update({f"p_{code}": f"{value:.6g}" for code, value in zip(codes, p)})
         row.update({f"u_{code}": _number(value) for code, value in zip(codes, u)})
         row.update({f"quality_{lead}": verdict for lead, verdict in zip(STANDARD_LEADS, quality)})
@@ -67,13 +91,21 @@ def rows(records: Sequence[ModelInput], probabilities: np.ndarray, thresholds: n
     return found
 
 
+def uncertainty_ratios(probabilities: np.ndarray, thresholds: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
+    """Per record and class, ``u / max(|p - t|, EPSILON)``: at least 1 where the decision is within its
+    uncertainty of the threshold; 0 where the uncertainty is NaN. A record's ``uncertainty`` is its row's largest."""
+    distance = np.maximum(np.abs(np.asarray(probabilities) - thresholds), EPSILON)
+    return np.nan_to_num(np.asarray(uncertainty, dtype=np.float64)) / distance
+
+
 def _number(value: float) -> str:
     return f"{value:.4g}" if math.isfinite(value) else ""
 
 
 def columns(codes: Sequence[str]) -> list[str]:
-    return (["record", "leads", "review", "reasons", *(f"p_{c}" for c in codes), *(f"u_{c}" for c in codes),
-             *(f"quality_{lead}" for lead in STANDARD_LEADS), *(column for column, _ in MEASURED)])
+    return (["record", "leads", "review", "reasons", "uncertainty", *(f"p_{c}" for c in codes),
+             *(f"u_{c}" for c in codes), *(f"quality_{lead}" for lead in STANDARD_LEADS),
+             *(column for column, _ in MEASURED)])
 
 
 def write(output_dir: str | Path, codes: Sequence[str], found: list[dict[str, str]]) -> None:

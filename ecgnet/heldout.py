@@ -5,24 +5,41 @@ record restricted to those leads, as the Challenge's reduced-lead test files are
 outputs and, for a stacked model, the network alone and the feature model alone, each with its own
 thresholds tuned on the training folds. Nothing is tuned on the test records.
 
+For a calibrated model it also scores the final outputs before calibration (``uncalibrated``): their
+expected calibration error, AUROC and AUPRC only. The model's thresholds are tuned on the calibrated outputs,
+and the Platt map is increasing, so the uncalibrated outputs with those thresholds mapped back make exactly
+the calibrated decisions: their Challenge metric, F-measure and accuracy are the final ones, and are not
+repeated. Each component's reliability bins (sums per bin, so lead sets pool by adding) let
+:func:`reliability_figure` draw the reliability before and after calibration.
+
 ``python -m ecgnet.ablate DATA --test TESTDIR`` trains on DATA less the test records (by record id) and
 reports these scores beside the out-of-fold estimate.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import metric
-from .calibration import expected_calibration_error
+from .calibration import expected_calibration_error, reliability
 from .discovery import index_records
+from .files import write_bytes_atomic
 from .inference import Ensemble, load_ensemble, predict_components, prepared_batches
 from .labels import default_class_table
 from .records import EVALUATED_LEAD_SETS, RecordError, lead_set_name
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+UNCALIBRATED = "uncalibrated"
+#: The scores of the uncalibrated outputs (the others are the final outputs', see the module's text).
+UNCALIBRATED_SCORES = ("auroc", "auprc")
 
 
 def held_out_ids(test_dir: str | os.PathLike) -> set[str]:
@@ -42,14 +59,28 @@ def _predict(ensemble: Ensemble, paths: list[Path], leads: Sequence[str], worker
                 continue
             rows.append(position[path])
             prepared.append(record)
-    return rows, predict_components(ensemble, prepared), failed
+    # Calibration applied here rather than inside predict_components, so the outputs before it are kept too.
+    components = predict_components(dataclasses.replace(ensemble, calibrations=None), prepared)
+    if ensemble.calibrations:
+        components[UNCALIBRATED] = components["final"]
+        components["final"] = ensemble.calibrate(lead_set_name(leads), components["final"])
+    return rows, components, failed
+
+
+def reliability_bins(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, list[float]]:
+    """Per equal-width bin (:func:`ecgnet.calibration.reliability`): entries, and the sums of their
+    probabilities and of their labels; sums, so that bins of several lead sets pool by adding."""
+    mean, observed, counts = reliability(labels, probabilities)
+    return {"count": counts.tolist(), "probability": np.nan_to_num(mean * counts).tolist(),
+            "positive": np.nan_to_num(observed * counts).tolist()}
 
 
 def evaluate(model_dir: str | os.PathLike, test_dir: str | os.PathLike, device: str = "auto",
              workers: int = 0, log: Callable[[str], None] = print) -> dict:
-    """Held-out scores: ``{lead set: {component: {score: value}, "records": n}}`` with components ``final``
-    and, for a stacked model, ``network`` and ``features``; the scores are :data:`ecgnet.metric.SUMMARY_SCORES`
-    and ``ece``, the expected calibration error."""
+    """Held-out scores: ``{lead set: {component: {score: value}, "records": n}}`` with components ``final``,
+    for a stacked model ``network`` and ``features``, and for a calibrated model ``uncalibrated``; the scores
+    are :data:`ecgnet.metric.SUMMARY_SCORES` (:data:`UNCALIBRATED_SCORES` for ``uncalibrated``), ``ece``,
+    the expected calibration error, and ``bins``, the :func:`reliability_bins`."""
     table = default_class_table()
     index, _ = index_records(test_dir, table)
     ensemble = load_ensemble(model_dir, device)
@@ -60,10 +91,61 @@ def evaluate(model_dir: str | os.PathLike, test_dir: str | os.PathLike, device: 
         labels = index.labels[rows]
         results[name] = {"records": len(rows), "failed": failed}
         for component, probabilities in components.items():
-            thresholds = ensemble.thresholds_for(leads, component)
-            results[name][component] = metric.summary_scores(labels, probabilities, thresholds, table)
-            results[name][component]["ece"] = expected_calibration_error(labels, probabilities)
+            if component == UNCALIBRATED:
+                found = dict(zip(UNCALIBRATED_SCORES, metric.compute_auc(labels, probabilities)[:2]))
+            else:
+                found = metric.summary_scores(labels, probabilities, ensemble.thresholds_for(leads, component), table)
+            found["ece"] = expected_calibration_error(labels, probabilities)
+            found["bins"] = reliability_bins(labels, probabilities)
+            results[name][component] = found
         final = results[name]["final"]
+        before = f" (before calibration {results[name][UNCALIBRATED]['ece']:.4f})" if UNCALIBRATED in components else ""
         log(f"held-out {len(leads)} leads ({len(rows)} records): Challenge metric {final['challenge_metric']:.3f}, "
-            f"AUROC {final['auroc']:.3f}")
+            f"AUROC {final['auroc']:.3f}, ECE {final['ece']:.4f}{before}")
     return results
+
+
+def _from_bins(bins: Sequence[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(bin means, observed frequencies, entries, expected calibration error) of bins pooled by adding."""
+    count, probability, positive = (np.sum([b[key] for b in bins], axis=0) for key in ("count", "probability",
+                                                                                        "positive"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean, observed = probability / count, positive / count
+    return mean, observed, count, float(np.abs(probability - positive).sum() / max(count.sum(), 1))
+
+
+def reliability_figure(results: dict) -> Figure:
+    """Reliability of the final outputs on the held-out records, pooled over records and classes: one panel
+    per lead set and one pooled over them, before calibration (when the model calibrates) and after."""
+    from .report import new_figure, reliability_panel
+
+    names = {UNCALIBRATED: "before calibration", "final": "calibrated"}
+    components = [c for c in (UNCALIBRATED, "final") if all("bins" in r.get(c, {}) for r in results.values())]
+    if UNCALIBRATED not in components:
+        names["final"] = "final outputs"
+    panels = [(f"{len(name.split(','))} leads ({r['records']} records)", [r]) for name, r in results.items()]
+    panels.append((f"{len(results)} lead sets pooled", list(results.values())))
+    figure = new_figure(12, 8)
+    axes = figure.subplots(2, -(-len(panels) // 2), sharex=True, sharey=True, squeeze=False).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, chosen) in zip(axes, panels):
+        series = []
+        for component in components:
+            mean, observed, count, ece = _from_bins([r[component]["bins"] for r in chosen])
+            series.append((f"{names[component]}, ECE {ece:.4f}", mean, observed, count))
+        reliability_panel(ax, series)
+        ax.set_title(title, fontsize=10)
+    figure.supxlabel("predicted probability (mean of the bin)")
+    figure.supylabel("observed frequency of positives")
+    figure.suptitle("Reliability of the final outputs on held-out records, pooled over records and classes")
+    return figure
+
+
+def write_reliability_figure(results: dict, path: str | os.PathLike) -> Path:
+    """Draw :func:`reliability_figure` of ``results`` (:func:`evaluate`'s) as a PNG file; return its path."""
+    from .report import png_bytes
+
+    path = Path(path)
+    write_bytes_atomic(path, png_bytes(reliability_figure(results)))
+    return path

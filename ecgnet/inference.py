@@ -241,7 +241,12 @@ def predict_prepared(ensemble: Ensemble, records: Sequence[ModelInput]) -> np.nd
 def predict_components(ensemble: Ensemble, records: Sequence[ModelInput]) -> dict[str, np.ndarray]:
     """Probabilities (records, classes) for prepared records, by :meth:`Ensemble.combine`: ``final``, and
     with a stack ``network`` and ``features``; each record combined for its own lead set."""
-    network = _network_probabilities(ensemble, records)
+    return combine_components(ensemble, records, _network_probabilities(ensemble, records))
+
+
+def combine_components(ensemble: Ensemble, records: Sequence[ModelInput], network: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`predict_components` from the networks' probabilities (records, classes) of ``records``, however
+    they were obtained (all networks and windows, or one network or one window alone)."""
     out = {name: np.zeros_like(network) for name in STACKED_OUTPUTS} if ensemble.stacked else {"final": network.copy()}
     for lead_set in dict.fromkeys(r.lead_set for r in records):
         rows = [i for i, r in enumerate(records) if r.lead_set == lead_set]

@@ -8,10 +8,22 @@ on the same files give the same HTML apart from the PNG bytes.
 
 The page shows the overall scores; the per-class scores (``class_scores.png`` and a table with the class
 names); ROC and precision-recall curves, one panel per class (``roc_curves.png``, ``pr_curves.png``); the
-modified confusion matrix of the Challenge metric (``confusion.png``); the scores per source (from the
-record-name prefix) and per lead set (from the leads of each label header) when the records hold more than
-one; and, given a model folder, its training curves (``training_curves.png``, :func:`plot_training_log`)
-and the out-of-fold scores of its ``summary.json``.
+modified confusion matrix of the Challenge metric (``confusion.png``); calibration (``reliability.png``:
+the reliability diagram and expected calibration error, and given a calibrated model folder the same before
+its calibration, from its Platt maps inverted); selective prediction (``selective.png``, when the outputs
+folder holds the ``details.csv`` of ``run_model.py --details``: :func:`selective_curve`); the scores per
+source (from the record-name prefix) and per lead set (from the leads of each label header) when the records
+hold more than one; and, given a model folder, its training curves (``training_curves.png``,
+:func:`plot_training_log`) and the out-of-fold scores of its ``summary.json``.
+
+Selective prediction answers "if the model handed its least sure records to a cardiologist, how good would
+the rest be?". Records are deferred most uncertain first, by the ``uncertainty`` column of ``details.csv``
+(:mod:`ecgnet.details`: the largest over classes of a decision's uncertainty over its distance from the
+threshold; 1 or more means a "near threshold" review reason); the Challenge metric and the accuracy of the
+records kept (:func:`selective_scores` says why both) are drawn against their share, beside the mean over
+:data:`RANDOM_ORDERS` seeded random orders (what deferring the same number of records blindly gives).
+Records of ``details.csv`` that are not scored are ignored; scored records without a row (or without a
+number) are deferred last.
 
 Command line::
 
@@ -41,17 +53,31 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from . import metric
-from .calibration import expected_calibration_error, reliability
+from . import details, metric
+from .calibration import Calibration, expected_calibration_error, reliability
 from .files import write_bytes_atomic, write_text_atomic
 from .labels import ClassTable, load_class_table
-from .records import STANDARD_LEADS, RecordError, read_header, source_of, standard_leads
+from .records import (
+    STANDARD_LEADS,
+    RecordError,
+    closest_lead_set,
+    lead_set_name,
+    read_header,
+    source_of,
+    standard_leads,
+)
 
 PathLike = str | os.PathLike
 PROG = "python -m ecgnet.report"
 DPI = 100  # small files, quick to draw; sharp enough on a laptop screen
 FIGURE_FILES = ("class_scores.png", "roc_curves.png", "pr_curves.png", "confusion.png", "reliability.png")
 TRAINING_FIGURE = "training_curves.png"
+SELECTIVE_FIGURE = "selective.png"  # only when the outputs folder has a details.csv with uncertainties
+#: Shares of records kept on the selective-prediction curve (100 % to 10 %, in steps of 2 %), those in its table,
+#: and the number of seeded random orders whose mean is the baseline.
+KEPT_SHARES = np.round(np.arange(100, 9, -2) / 100, 2)
+TABLE_SHARES = (1.0, 0.9, 0.8, 0.7, 0.5)
+RANDOM_ORDERS = 20
 PANEL_COLUMNS = 6
 _LOG_COLUMNS = ("fold", "epoch", "train_loss", "val_challenge")
 
@@ -186,7 +212,8 @@ def class_curves(evaluation: Evaluation) -> list[Curve]:
 
 
 # Figures (one function each; matplotlib's object interface, so no global pyplot state).
-def _figure(width: float, height: float, constrained: bool = True) -> Figure:
+def new_figure(width: float, height: float, constrained: bool = True) -> Figure:
+    """A figure of the report's size and resolution, without pyplot's global state (also the held-out benchmark's)."""
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained" if constrained else None)
 
 
@@ -204,7 +231,7 @@ def format_score(value: float) -> str:
 
 def class_scores_figure(scores: metric.Scores) -> Figure:
     """Grouped bars of AUROC, AUPRC and F-measure per class; tick labels give the positives in brackets."""
-    figure = _figure(12, 5)
+    figure = new_figure(12, 5)
     ax = figure.subplots()
     x = np.arange(len(scores.class_abbreviations))
     series = (("AUROC", scores.class_auroc), ("AUPRC", scores.class_auprc), ("F-measure", scores.class_f_measure))
@@ -231,7 +258,7 @@ def _panel_grid(count: int) -> tuple[Figure, np.ndarray]:
     rows = -(-count // PANEL_COLUMNS)
     height = 2.0 * rows + 0.8
     # Fixed margins: constrained layout takes seconds to place 30 panels and gains nothing on a regular grid.
-    figure = _figure(12, height, constrained=False)
+    figure = new_figure(12, height, constrained=False)
     figure.subplots_adjust(left=0.06, right=0.99, bottom=0.4 / height, top=1 - 0.55 / height, wspace=0.12, hspace=0.3)
     axes = figure.subplots(rows, PANEL_COLUMNS, sharex=True, sharey=True, squeeze=False).ravel()
     for ax in axes[count:]:
@@ -294,7 +321,7 @@ def confusion_figure(evaluation: Evaluation) -> Figure:
     """The modified confusion matrix of the Challenge metric as a heat map with a colour bar."""
     matrix = metric.modified_confusion_matrix(evaluation.labels, evaluation.binary)
     names = evaluation.scores.class_abbreviations
-    figure = _figure(9, 8)
+    figure = new_figure(9, 8)
     ax = figure.subplots()
     image = ax.imshow(matrix, cmap="Blues", vmin=0, interpolation="nearest")
     ticks = np.arange(len(names))
@@ -307,23 +334,187 @@ def confusion_figure(evaluation: Evaluation) -> Figure:
     return figure
 
 
-def reliability_figure(evaluation: Evaluation) -> Figure:
+def reliability_panel(ax, series: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    """Draw reliability curves on ``ax``: for each (name, bin means, observed frequencies, entries), its
+    non-empty bins, against the diagonal of perfect calibration. Shared by the report and the held-out
+    benchmark, so both read the same."""
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", label="perfectly calibrated")
+    for name, mean, observed, counts in series:
+        used = np.asarray(counts) > 0
+        ax.plot(np.asarray(mean)[used], np.asarray(observed)[used], marker="o", markersize=4, label=name)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper left", fontsize=7)
+
+
+def reliability_figure(evaluation: Evaluation, before: np.ndarray | None = None) -> Figure:
     """The reliability diagram of the outputs' probabilities, pooled over records and classes, with each bin's
-    number of entries (log scale) below it and the expected calibration error in the title."""
-    mean, observed, counts = reliability(evaluation.labels, evaluation.scalars)
+    number of entries (log scale) below it and the expected calibration error in the title; ``before``: the
+    same probabilities before calibration, drawn beside them."""
+    outputs = ("outputs (calibrated)" if before is not None else "outputs", evaluation.scalars)
+    shown = [outputs] if before is None else [("before calibration", before), outputs]
+    bins = [(f"{name}, ECE {expected_calibration_error(evaluation.labels, p):.4f}",
+             *reliability(evaluation.labels, p)) for name, p in shown]
     ece = expected_calibration_error(evaluation.labels, evaluation.scalars)
-    figure = _figure(6, 6)
+    figure = new_figure(6, 6)
     top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 1)})
-    top.plot([0, 1], [0, 1], color="0.6", linestyle=":", label="perfectly calibrated")
-    used = counts > 0
-    top.plot(mean[used], observed[used], marker="o", label="outputs")
+    reliability_panel(top, bins)
     top.set_ylabel("observed frequency of positives")
     top.set_title(f"Reliability (expected calibration error {ece:.4f})")
-    top.legend(loc="upper left", fontsize=8)
-    edges = np.linspace(0, 1, len(counts) + 1)
-    bottom.bar(edges[:-1], np.maximum(counts, 1), width=np.diff(edges), align="edge", color="0.7", log=True)
+    edges = np.linspace(0, 1, len(bins[0][3]) + 1)
+    width = np.diff(edges) / len(bins)
+    for i, (name, _, _, counts) in enumerate(bins):
+        bottom.bar(edges[:-1] + i * width, np.maximum(counts, 1), width=width, align="edge", log=True,
+                   color="0.7" if len(bins) == 1 else f"C{i}", label=name.split(",")[0])
     bottom.set_xlabel("probability (bin)")
     bottom.set_ylabel("entries")
+    return figure
+
+
+def uncalibrated_scalars(evaluation: Evaluation, model_dir: PathLike) -> np.ndarray | None:
+    """The outputs' probabilities before the model's calibration, by inverting its Platt map of each record's
+    lead set (the one inference chose: the closest calibrated set); None when the model is not calibrated.
+    Read from ``model.json`` alone, so a report never loads the networks."""
+    path = Path(model_dir) / "model.json"
+    description = json.loads(path.read_text()) if path.is_file() else {}
+    entries = description.get("calibration") if isinstance(description, dict) else None
+    if not entries:
+        return None
+    codes = [str(code) for code in description.get("class_codes", [])]
+    columns = [evaluation.table.index_of(code) for code in codes]
+    known = [k for k, column in enumerate(columns) if column is not None]
+    table_columns = [columns[k] for k in known]
+    before = evaluation.scalars.copy()
+    names = [lead_set_name(leads) for leads in evaluation.leads]
+    for name in dict.fromkeys(names):
+        key = closest_lead_set(name, list(entries))
+        calibration = Calibration.from_json(entries[key], len(codes), f"{path}: calibration for {key}")
+        rows = np.array([i for i, other in enumerate(names) if other == name])
+        values = before[np.ix_(rows, table_columns)]
+        inverted = Calibration(calibration.scale[known], calibration.shift[known]).invert(values)
+        before[np.ix_(rows, table_columns)] = np.where(np.isfinite(values), inverted, values)
+    return before
+
+
+# Selective prediction.
+#: What the selective-prediction section scores on the records kept (:func:`selective_scores`).
+SELECTIVE_SCORES = ("Challenge metric", "accuracy")
+
+
+@dataclass(frozen=True)
+class Selective:
+    """Scores of the records kept (:data:`SELECTIVE_SCORES`, a column each), per number kept: deferring the
+    most uncertain first, and deferring at random (mean and standard deviation over seeded orders)."""
+
+    kept: np.ndarray  # (points,) records kept
+    total: int
+    scores: np.ndarray  # (points, scores)
+    random_mean: np.ndarray  # (points, scores)
+    random_std: np.ndarray  # (points, scores)
+
+
+def deferral_order(uncertainty: np.ndarray) -> np.ndarray:
+    """Record indices in the order they are deferred: most uncertain first, NaN (no uncertainty known) last;
+    ties in record order, so the order is reproducible."""
+    u = np.asarray(uncertainty, dtype=np.float64)
+    return np.lexsort((np.arange(u.size), -np.nan_to_num(u, nan=-np.inf)))
+
+
+def selective_scores(labels: np.ndarray, binary: np.ndarray, table: ClassTable) -> tuple[float, float]:
+    """The Challenge metric and the accuracy (share of records whose whole label set is right) of some records.
+
+    Both, because the Challenge metric cannot see the records a confident model keeps: a record labelled
+    sinus rhythm alone and called so adds the same to the observed, correct and sinus-only scores, so it
+    leaves the normalised metric where it is, while accuracy counts it as one more record entirely right."""
+    return (metric.challenge_metric(labels, binary, table.weights, table.sinus_rhythm_index),
+            metric.compute_accuracy(labels, binary) if len(labels) else float("nan"))
+
+
+def selective_curve(labels: np.ndarray, binary: np.ndarray, uncertainty: np.ndarray, table: ClassTable,
+                    kept: Sequence[int], orders: int = RANDOM_ORDERS, seed: int = 0) -> Selective:
+    """:func:`selective_scores` (with the outputs' own binary labels) of the ``kept[i]`` records left after
+    deferring the others, most uncertain first (:func:`deferral_order`); and the same over ``orders`` random
+    orders seeded by ``seed``, the baseline an uncertainty must beat to be worth anything."""
+    n = len(labels)
+    kept = np.asarray(kept, dtype=int)
+
+    def along(order: np.ndarray) -> np.ndarray:
+        return np.array([selective_scores(labels[order[n - k:]], binary[order[n - k:]], table) for k in kept])
+
+    rng = np.random.default_rng(seed)
+    random = np.array([along(rng.permutation(n)) for _ in range(orders)])
+    return Selective(kept, n, along(deferral_order(uncertainty)), random.mean(axis=0), random.std(axis=0))
+
+
+@dataclass(frozen=True)
+class SelectiveSection:
+    """What the selective-prediction section shows: the curve, and the records flagged for review (``review``
+    column of details.csv) with the metric of the others and of as many records kept at random."""
+
+    curve: Selective
+    flagged: int
+    unflagged: Selective  # one point: the records not flagged, against random subsets of that size
+    with_details: int  # scored records that have a details row
+
+
+def selective_section(evaluation: Evaluation, output_dir: PathLike) -> SelectiveSection | str:
+    """The selective-prediction section's numbers from ``OUTPUTS/details.csv``, or one line saying why there
+    are none (no file, no ``uncertainty`` column, no row for a scored record)."""
+    path = Path(output_dir) / details.DETAILS_FILE
+    if not path.is_file():
+        return (f"No {details.DETAILS_FILE} in the outputs folder: run_model.py with --details writes the "
+                "uncertainties this section needs.")
+    try:
+        rows = details.read(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        return f"{details.DETAILS_FILE} cannot be read ({error})."
+    if not rows or "uncertainty" not in rows[0]:
+        return (f"{details.DETAILS_FILE} has no uncertainty column (an older run_model.py wrote it); run the model "
+                "again with --details.")
+    by_record = {row["record"]: row for row in rows}
+    uncertainty = np.array([_float(by_record.get(r, {}).get("uncertainty")) for r in evaluation.record_ids])
+    review = np.array([by_record.get(r, {}).get("review") == "1" for r in evaluation.record_ids])
+    found = sum(r in by_record for r in evaluation.record_ids)
+    if not found:
+        return f"No row of {details.DETAILS_FILE} is for a scored record."
+    e, n = evaluation, len(evaluation.record_ids)
+    kept = sorted({max(1, round(share * n)) for share in (*KEPT_SHARES, *TABLE_SHARES)}, reverse=True)
+    curve = selective_curve(e.labels, e.binary, uncertainty, e.table, kept)
+    # The records not flagged, deferred first by the review flag itself (flagged before others).
+    unflagged = selective_curve(e.labels, e.binary, review.astype(float), e.table, [n - int(review.sum())])
+    return SelectiveSection(curve, int(review.sum()), unflagged, found)
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def selective_figure(section: SelectiveSection) -> Figure:
+    """Each selective score against the share of records kept, a panel each: most uncertain deferred first,
+    random deferral (mean and one standard deviation), and the records not flagged for review."""
+    curve, point = section.curve, section.unflagged
+    share = 100 * curve.kept / curve.total
+    figure = new_figure(12, 4.5)
+    for k, (ax, name) in enumerate(zip(figure.subplots(1, len(SELECTIVE_SCORES)), SELECTIVE_SCORES)):
+        ax.plot(share, curve.scores[:, k], marker="o", markersize=3, label="most uncertain deferred first")
+        mean, std = curve.random_mean[:, k], curve.random_std[:, k]
+        ax.plot(share, mean, color="0.4", linestyle="--", label=f"deferred at random (mean of {RANDOM_ORDERS} orders)")
+        ax.fill_between(share, mean - std, mean + std, color="0.4", alpha=0.15, linewidth=0)
+        x = 100 * point.kept[0] / point.total
+        if section.flagged and point.kept[0] > 0:
+            ax.axvline(x, color="C3", linestyle=":", linewidth=1)
+            ax.plot([x], point.scores[:, k], marker="*", markersize=12, color="C3", linestyle="none",
+                    label=f"the {point.kept[0]} records not flagged for review")
+        ax.set_xlim(100, min(share.min(), x) - 2)  # left to right: more and more records deferred
+        ax.set_xlabel("share of records kept (%)")
+        ax.set_ylabel(f"{name} of the records kept")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    figure.suptitle("Selective prediction: the least sure records deferred to a reader")
     return figure
 
 
@@ -371,7 +562,7 @@ def _fold_arrays(by_epoch: dict[float, tuple[float, float]]) -> dict[str, np.nda
 def training_figure(csv_path: PathLike) -> Figure:
     """Training loss and validation Challenge metric per epoch, one line per fold, in two panels."""
     folds = read_training_log(csv_path)
-    figure = _figure(11, 4)
+    figure = new_figure(11, 4)
     loss_ax, score_ax = figure.subplots(1, 2)
     for fold, series in folds.items():
         loss_ax.plot(series["epoch"], series["train_loss"], marker="o", markersize=3, label=f"fold {fold}")
@@ -486,6 +677,41 @@ def _summary_html(summary_path: Path) -> str:
     return intro + _table("out-of-fold", header, rows)
 
 
+def _selective_html(section: SelectiveSection | str, figures: dict[str, bytes]) -> str:
+    """The selective-prediction section: the figure and the table, or the line saying why there is none."""
+    parts = ["<h2>Selective prediction</h2>"]
+    if isinstance(section, str):
+        return "\n".join([*parts, f'<p class="note" id="selective">{_escape(section)}</p>'])
+    curve, point = section.curve, section.unflagged
+    parts.append(
+        '<p class="note">Records deferred to a reader, most uncertain first (details.csv: the largest over classes '
+        "of a decision's uncertainty over its distance from the threshold), scored on the records kept with the "
+        "outputs' own labels; accuracy is the share of records whose whole label set is right. The Challenge "
+        "metric does not reward keeping records labelled and called sinus rhythm alone (each adds the same to "
+        "the observed, correct and sinus-only scores), so it can stay flat or fall while accuracy rises. Random: "
+        f"the mean (standard deviation) over {RANDOM_ORDERS} seeded random orders. {section.with_details} of "
+        f"{curve.total} scored records have a details row; those without one are deferred last. "
+        f"{section.flagged} records are flagged for review.</p>")
+    parts.append(_figure_html(SELECTIVE_FIGURE, figures[SELECTIVE_FIGURE], _CAPTIONS[SELECTIVE_FIGURE]))
+
+    def cells(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> list[str]:
+        return [text for k in range(len(SELECTIVE_SCORES))
+                for text in (format_score(values[k]), f"{format_score(mean[k])} ({format_score(std[k])})")]
+
+    rows = []
+    for share in TABLE_SHARES:
+        i = int(np.flatnonzero(curve.kept == max(1, round(share * curve.total)))[0])
+        rows.append((f"{100 * share:.0f} %", str(curve.kept[i]),
+                     *cells(curve.scores[i], curve.random_mean[i], curve.random_std[i])))
+    if point.kept[0]:
+        rows.append((f"not flagged for review ({100 * point.kept[0] / point.total:.0f} %)", str(point.kept[0]),
+                     *cells(point.scores[0], point.random_mean[0], point.random_std[0])))
+    header = ("Records kept", "Number", *(f"{name}, {how}" for name in SELECTIVE_SCORES
+                                          for how in ("most uncertain deferred first", "deferred at random")))
+    parts.append(_table("selective", header, rows))
+    return "\n".join(parts)
+
+
 def _model_html(model_dir: Path, figures: dict[str, bytes]) -> str:
     """The training section: the training curves (already in ``figures``) and the out-of-fold scores."""
     parts = [f"<h2>Training</h2>\n<p>Model folder: <code>{_escape(model_dir)}</code></p>"]
@@ -505,6 +731,8 @@ _CAPTIONS = {
     "pr_curves.png": "Precision-recall curves, one panel per class",
     "confusion.png": "Modified confusion matrix of the Challenge metric: rows labelled classes, columns outputs",
     "reliability.png": "Reliability: observed frequency of positives against the mean probability, in ten bins",
+    SELECTIVE_FIGURE: "Challenge metric and accuracy of the records kept against their share, the most uncertain "
+                      "deferred first",
 }
 
 
@@ -514,9 +742,13 @@ def render_html(
     label_dir: PathLike,
     output_dir: PathLike,
     model_dir: PathLike | None = None,
+    selective: SelectiveSection | str | None = None,
+    before: np.ndarray | None = None,
 ) -> str:
     """The whole page. ``figures``: PNG bytes by file name, :data:`FIGURE_FILES` and, when the model folder
-    has a training log, :data:`TRAINING_FIGURE`; ``model_dir`` adds the training section."""
+    has a training log, :data:`TRAINING_FIGURE` (with a :class:`SelectiveSection`, :data:`SELECTIVE_FIGURE`);
+    ``model_dir`` adds the training section; ``selective`` the selective-prediction section (a text: the line
+    saying why there is none); ``before`` the probabilities before calibration, for the calibration note."""
     s = evaluation.scores
     figure = {name: _figure_html(name, figures[name], _CAPTIONS[name]) for name in FIGURE_FILES}
     body = [
@@ -533,9 +765,9 @@ def render_html(
         "number of classes in its labels or outputs; the Challenge metric weighs these cells.</p>",
         figure["confusion.png"],
         "<h2>Calibration</h2>",
-        f'<p class="note">Expected calibration error over every (record, class) pair: '
-        f"{expected_calibration_error(evaluation.labels, evaluation.scalars):.4f}.</p>",
+        _calibration_note(evaluation, before),
         figure["reliability.png"],
+        "" if selective is None else _selective_html(selective, figures),
         _groups_section(evaluation),
         "" if model_dir is None else _model_html(Path(model_dir), figures),
     ]
@@ -548,6 +780,16 @@ def render_html(
     )
 
 
+def _calibration_note(evaluation: Evaluation, before: np.ndarray | None) -> str:
+    ece = expected_calibration_error(evaluation.labels, evaluation.scalars)
+    text = f"Expected calibration error over every (record, class) pair: {ece:.4f}."
+    if before is not None:
+        text += (f" Before the model's calibration: {expected_calibration_error(evaluation.labels, before):.4f} "
+                 "(its Platt map of each record's lead set inverted on the outputs' probabilities; the map changes "
+                 "no ranking and no decision).")
+    return f'<p class="note">{_escape(text)}</p>'
+
+
 def _groups_section(evaluation: Evaluation) -> str:
     return "\n".join([
         "<h2>By source</h2>", _groups_html("sources", "source", source_groups(evaluation)),
@@ -555,14 +797,14 @@ def _groups_section(evaluation: Evaluation) -> str:
     ])
 
 
-def _figures(evaluation: Evaluation) -> dict[str, bytes]:
+def _figures(evaluation: Evaluation, before: np.ndarray | None = None) -> dict[str, bytes]:
     curves = class_curves(evaluation)
     return {
         "class_scores.png": png_bytes(class_scores_figure(evaluation.scores)),
         "roc_curves.png": png_bytes(roc_figure(evaluation, curves)),
         "pr_curves.png": png_bytes(pr_figure(evaluation, curves)),
         "confusion.png": png_bytes(confusion_figure(evaluation)),
-        "reliability.png": png_bytes(reliability_figure(evaluation)),
+        "reliability.png": png_bytes(reliability_figure(evaluation, before)),
     }
 
 
@@ -575,19 +817,26 @@ def build_report(
 ) -> Path:
     """Write ``out_dir/index.html`` and its PNG figures; return the path of ``index.html``.
 
-    ``model_dir`` adds the model folder's training curves and out-of-fold scores. Everything is computed
-    before anything is written, and ``index.html`` is written last, so a failed run leaves no new page.
+    ``model_dir`` adds the model folder's training curves and out-of-fold scores, and its calibration undone
+    beside the outputs. Everything is computed before anything is written, and ``index.html`` is written
+    last, so a failed run leaves no new page.
     """
     evaluation = load_evaluation(label_dir, output_dir, weights_file)
-    figures = _figures(evaluation)
+    before = None
     if model_dir is not None:
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise FileNotFoundError(f"{model_dir}: model folder is missing or not a folder")
+        before = uncalibrated_scalars(evaluation, model_dir)
+    figures = _figures(evaluation, before)
+    if model_dir is not None:
         log = model_dir / "training_log.csv"
         if log.is_file():
             figures[TRAINING_FIGURE] = png_bytes(training_figure(log))
-    page = render_html(evaluation, figures, label_dir, output_dir, model_dir)
+    selective = selective_section(evaluation, output_dir)
+    if isinstance(selective, SelectiveSection):
+        figures[SELECTIVE_FIGURE] = png_bytes(selective_figure(selective))
+    page = render_html(evaluation, figures, label_dir, output_dir, model_dir, selective, before)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, png in figures.items():

@@ -60,6 +60,19 @@ def test_the_harness_writes_tables_for_every_variant(tmp_path):
         [r["pooled"] for r in rows if r["variant"] == "features"]
 
 
+def test_held_out_markdown_gives_each_model_the_scores_it_has():
+    rows = [{"variant": "base", "model": model, "lead_set": "12 leads", "score": score, "heldout": value,
+             "out_of_fold": oof, "records": 9}
+            for model, score, value, oof in (
+                ("final", "challenge_metric", 0.5, 0.55), ("final", "auroc", 0.9, 0.91),
+                ("final", "f_measure", 0.4, 0.41), ("final", "ece", 0.0046, None),
+                ("uncalibrated", "auroc", 0.9, None), ("uncalibrated", "ece", 0.0052, None))]
+    markdown = ablate.heldout_markdown(rows, "test", "kfold", 5, ["heldout_reliability_base.png"])
+    assert "| base | final | 0.0046 |" in markdown and "| base | final, before calibration | 0.0052 |" in markdown
+    assert "| base | final | 0.500 (0.550) |" in markdown and markdown.count("before calibration |") == 2
+    assert "![heldout_reliability_base.png](heldout_reliability_base.png)" in markdown
+
+
 def test_markdown_reports_pooled_spread_and_change_from_base():
     rows = [{"variant": v, "lead_set": "12 leads", "score": s, "pooled": p, "fold_mean": p, "fold_std": 0.01,
              "minutes": 2.0} for v, p in (("base", 0.4), ("features", 0.45)) for s, _ in ablate.SCORES]
@@ -89,9 +102,16 @@ def test_with_a_test_folder_training_leaves_it_out_and_every_run_is_scored_there
     assert "SYN00001" not in data.index.record_ids and len(data.index) == 39
     markdown = (tmp_path / "out" / "heldout.md").read_text()
     assert "13 records" in markdown
-    for model in ("final", "network alone", "feature model alone"):
+    for model in ("final", "final, before calibration", "network alone", "feature model alone"):
         assert f"| base | {model} |" in markdown
+    # Before calibration: only its calibration error and AUROC (its decisions are the final ones).
+    challenge = markdown.split("### Challenge metric")[1].split("###")[0]
+    assert "before calibration" not in challenge and "### Expected calibration error" in markdown
+    assert f"![{ablate.reliability_file('base')}]({ablate.reliability_file('base')})" in markdown
+    assert (tmp_path / "out" / ablate.reliability_file("base")).read_bytes()[:4] == b"\x89PNG"
     with open(tmp_path / "out" / "heldout.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 3 * 5 * len(ablate.SCORES)
+    # final, network, features: every score and the calibration error; before calibration: AUROC and the error.
+    assert len(rows) == 5 * (3 * (len(ablate.SCORES) + 1) + 2)
+    assert {r["score"] for r in rows if r["model"] == "uncalibrated"} == {"auroc", "ece"}
     assert all(-1 <= float(r["heldout"]) <= 1 for r in rows if r["heldout"] != "n/a")

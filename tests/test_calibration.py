@@ -53,3 +53,12 @@ def test_a_calibration_reads_back_and_rejects_what_is_not_one():
                        ({"scale": [1.0, float("nan")], "shift": [0.0, 0.0]}, "finite")]:
         with pytest.raises(ValueError, match=words):
             Calibration.from_json(bad, 2, "x")
+
+
+def test_invert_undoes_apply_so_a_report_can_show_the_outputs_before_calibration():
+    calibration = Calibration(np.array([0.5, 1.0, 2.5]), np.array([-1.0, 0.0, 0.7]))
+    raw = np.random.default_rng(1).uniform(1e-6, 1 - 1e-6, size=(50, 3))
+    np.testing.assert_allclose(calibration.invert(calibration.apply(raw)), raw, rtol=1e-9, atol=1e-12)
+    # The outputs files keep 6 significant digits: inverting those stays within the file's precision.
+    written = np.array([[float(f"{p:g}") for p in row] for row in calibration.apply(raw)])
+    np.testing.assert_allclose(calibration.invert(written), raw, rtol=1e-4, atol=1e-6)

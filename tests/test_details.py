@@ -40,6 +40,8 @@ def test_details_leave_the_challenge_outputs_identical_and_read_back_as_written(
     for code, value in zip(codes, plain_probabilities):
         assert float(rows["R0"][f"p_{code}"]) == pytest.approx(float(value), rel=1e-5, abs=1e-9)
     assert rows["R2"]["quality_II"] == "noisy" and rows["R2"]["review"] == "1" and "II noisy" in rows["R2"]["reasons"]
+    for row in rows.values():  # a record's uncertainty is 1 or more exactly when a decision is near its threshold
+        assert (float(row["uncertainty"]) >= 1) == ("near threshold" in row["reasons"])
     assert all(rows["R0"][f"quality_{lead}"] == "good" for lead in STANDARD_LEADS)
     assert 50 <= float(rows["R0"]["heart_rate_bpm"]) <= 70 and 60 <= float(rows["R0"]["qrs_ms"]) <= 140
     # A second run on some of the records replaces their rows and keeps the others'.
@@ -59,3 +61,48 @@ def test_rows_flag_a_decision_within_its_uncertainty_of_the_threshold():
     calm = details.rows([record], probabilities, thresholds, np.array([[0.01, 0.05]]), ["1", "2"], ["A", "B"])
     assert flagged[0]["review"] == "1" and flagged[0]["reasons"] == "near threshold: A"
     assert calm[0]["review"] == "0" and calm[0]["reasons"] == ""
+
+
+def test_the_uncertainty_column_ranks_records_and_reads_back(tmp_path):
+    """``uncertainty``: the largest u / max(|p - t|, EPSILON) over classes; 1 or more exactly when a decision is
+    within its uncertainty of the threshold; NaN uncertainties count 0; written and read back unchanged."""
+    from ecgnet.inference import ModelInput
+
+    records = [ModelInput(f"R{i}", np.zeros((1, 12, 10), np.float32), np.ones(12, bool), np.zeros(4, np.float32),
+                          lead_set="I,II", quality=("good",) * 12) for i in range(4)]
+    thresholds = np.array([0.5, 0.3, 0.6])
+    probabilities = np.array([[0.52, 0.9, 0.1], [0.7, 0.3, 0.6], [0.45, 0.1, 0.9], [0.5, 0.5, 0.5]])
+    uncertainty = np.array([[0.04, 0.06, 0.0], [0.1, 0.0, np.nan], [0.01, 0.21, 0.25], [np.nan, 0.1, 0.05]])
+    found = details.rows(records, probabilities, thresholds, uncertainty, ["1", "2", "3"], ["A", "B", "C"])
+    expected = [0.04 / 0.02, 0.1 / 0.2, 0.21 / 0.2, 0.1 / 0.2]
+    assert [float(row["uncertainty"]) for row in found] == pytest.approx(expected)
+    assert [row["reasons"] for row in found] == ["near threshold: A", "", "near threshold: B", ""]
+    # On the threshold with no spread (R1's B): 0, not a division by zero.
+    assert details.uncertainty_ratios(probabilities, thresholds, uncertainty)[1, 1] == 0
+    details.write(tmp_path, ["1", "2", "3"], found)
+    again = details.read(tmp_path / details.DETAILS_FILE)
+    assert again == found and list(again[0])[:5] == ["record", "leads", "review", "reasons", "uncertainty"]
+
+
+def test_spreads_are_those_of_the_final_outputs_each_network_or_window_alone_would_give(trained_model, tmp_path):
+    import dataclasses
+
+    import neurokit2 as nk
+
+    from ecgnet.inference import load_ensemble, predict_prepared, prepared_batches
+
+    _records(tmp_path / "data")
+    ecg = np.asarray(nk.ecg_simulate(duration=25, sampling_rate=500, heart_rate=80, random_state=7))
+    write_record(tmp_path / "data", "LONG", np.tile(ecg, (12, 1)), 500, age=50, sex="Male")  # several windows
+    ensemble = load_ensemble(trained_model, "cpu")
+    paths = sorted((tmp_path / "data").glob("*.hea"))
+    records = [record for _, record in next(prepared_batches(paths, STANDARD_LEADS, ensemble.config, 0, 8))]
+    assert max(len(record.windows) for record in records) >= 3
+    across_networks, across_windows = details.spreads(ensemble, records)
+    alone = [predict_prepared(dataclasses.replace(ensemble, networks=[network]), records)
+             for network in ensemble.networks]  # each through the stack and the calibration
+    np.testing.assert_allclose(across_networks, np.std(alone, axis=0), rtol=1e-9, atol=1e-12)
+    for k, record in enumerate(records):
+        windows = [dataclasses.replace(record, windows=record.windows[w : w + 1]) for w in range(len(record.windows))]
+        np.testing.assert_allclose(across_windows[k], predict_prepared(ensemble, windows).std(axis=0),
+                                   rtol=1e-5, atol=1e-8)  # float32 batches of other sizes

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import csv
+import json
 import os
 import re
 import shutil
 import struct
 import subprocess
 import sys
+from collections.abc import Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +23,7 @@ from matplotlib.image import imread
 from ecgnet import metric, report
 from ecgnet.labels import default_class_table
 from ecgnet.outputs import save_outputs
-from ecgnet.records import read_header, source_of
+from ecgnet.records import STANDARD_LEADS, read_header, source_of
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = default_class_table()
@@ -390,3 +393,101 @@ def test_the_calibration_section_shows_the_reliability_and_its_error():
     figure = reliability_figure(evaluation)
     ece = expected_calibration_error(labels, scalars)
     assert f"{ece:.4f}" in figure.axes[0].get_title() and 0 < ece < 1
+
+
+# Selective prediction.
+def _one_hot(*names: str) -> np.ndarray:
+    row = np.zeros(len(TABLE), dtype=bool)
+    row[[TABLE.abbreviations.index(name) for name in names]] = True
+    return row
+
+
+def test_deferral_order_defers_the_most_uncertain_first_and_unknowns_last():
+    np.testing.assert_array_equal(report.deferral_order(np.array([0.1, 0.2, 5.0, np.nan])), [2, 1, 0, 3])
+    np.testing.assert_array_equal(report.deferral_order(np.array([1.0, 1.0, 2.0])), [2, 0, 1])  # ties: record order
+
+
+def test_selective_curve_on_a_hand_case():
+    """Four records, one of them wrong and the most uncertain: deferring it makes the rest perfect; keeping all
+    gives the plain scores, for the random baseline too; the record without an uncertainty is kept last."""
+    labels = np.array([_one_hot("AF"), _one_hot("NSR"), _one_hot("AF"), _one_hot("IAVB", "NSR")])
+    binary = np.array([_one_hot("AF"), _one_hot("NSR"), _one_hot("NSR"), _one_hot("IAVB", "NSR")])
+    curve = report.selective_curve(labels, binary, np.array([0.1, 0.2, 5.0, np.nan]), TABLE, [4, 3, 1])
+    plain = metric.challenge_metric(labels, binary, TABLE.weights, TABLE.sinus_rhythm_index)
+    assert 0 < plain < 1
+    np.testing.assert_allclose(curve.scores, [[plain, 0.75], [1.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_allclose(curve.random_mean[0], [plain, 0.75])
+    np.testing.assert_allclose(curve.random_std[0], [0, 0], atol=1e-12)
+    # Random orders average below the informed one once the wrong record can be deferred; seeded, so repeatable.
+    assert curve.random_mean[1, 1] < 1.0
+    again = report.selective_curve(labels, binary, np.array([0.1, 0.2, 5.0, np.nan]), TABLE, [4, 3, 1])
+    np.testing.assert_array_equal(again.random_mean, curve.random_mean)
+
+
+def _details_file(path: Path, rows: list[dict[str, str]], columns: Sequence[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_the_selective_section_defers_by_details_csv(folders, tmp_path):
+    labels_dir, outputs = folders
+    copied = tmp_path / "outputs"
+    shutil.copytree(outputs, copied)
+    evaluation = report.load_evaluation(labels_dir, copied)
+    wrong = (evaluation.labels != evaluation.binary).sum(axis=1)  # the more wrong classes, the less sure
+    names = evaluation.record_ids
+    rows = [{"record": name, "review": str(int(k < 3)), "uncertainty": str(float(w))}
+            for k, (name, w) in enumerate(zip(names, wrong)) if name != names[-1]]  # the last one has no row
+    rows.append({"record": "NOT_SCORED", "review": "1", "uncertainty": "99"})  # ignored
+    _details_file(copied / "details.csv", rows, ["record", "review", "uncertainty"])
+    section = report.selective_section(evaluation, copied)
+    assert isinstance(section, report.SelectiveSection)
+    assert section.flagged == 3 and section.with_details == len(names) - 1
+    curve = section.curve
+    assert curve.kept[0] == len(names) and curve.scores[0, 0] == pytest.approx(evaluation.scores.challenge_metric)
+    # Half kept: the record without a row, then the least wrong others.
+    half = int(np.flatnonzero(curve.kept == len(names) // 2)[0])
+    kept = report.deferral_order(np.append(wrong[:-1], np.nan))[len(names) - len(names) // 2:]
+    assert len(names) - 1 in kept
+    assert curve.scores[half, 0] == pytest.approx(metric.challenge_metric(
+        evaluation.labels[kept], evaluation.binary[kept], TABLE.weights, TABLE.sinus_rhythm_index))
+    np.testing.assert_array_equal(section.unflagged.kept, [len(names) - 3])
+    # The page: figure and table, 100 % first with the overall score.
+    index = report.build_report(labels_dir, copied, tmp_path / "report")
+    page = parse_page(index)
+    assert (index.parent / report.SELECTIVE_FIGURE).is_file() and len(page.images) == len(report.FIGURE_FILES) + 1
+    table = table_dict(page.tables["selective"])
+    assert list(table)[:5] == ["100 %", "90 %", "80 %", "70 %", "50 %"] and list(table)[5].startswith("not flagged")
+    assert table["100 %"][:2] == [str(len(names)), report.format_score(evaluation.scores.challenge_metric)]
+
+
+def test_without_details_the_selective_section_says_why(built, folders, tmp_path):
+    text = built.read_text()
+    assert '<p class="note" id="selective">No details.csv in the outputs folder' in text
+    assert not (built.parent / report.SELECTIVE_FIGURE).exists()
+    copied = tmp_path / "outputs"
+    shutil.copytree(folders[1], copied)
+    _details_file(copied / "details.csv", [{"record": "E07500", "review": "1"}], ["record", "review"])
+    evaluation = report.load_evaluation(folders[0], copied)
+    assert "no uncertainty column" in report.selective_section(evaluation, copied)
+
+
+def test_the_calibration_is_undone_per_lead_set_from_the_model_folder(tmp_path):
+    from ecgnet.calibration import Calibration
+
+    codes = list(reversed(TABLE.codes))  # the model's class order need not be the table's
+    twelve = Calibration(np.linspace(0.5, 2.0, len(codes)), np.linspace(-1.0, 1.0, len(codes)))
+    two = Calibration(np.full(len(codes), 3.0), np.zeros(len(codes)))
+    (tmp_path / "model.json").write_text(json.dumps({"class_codes": codes, "calibration": {
+        ",".join(STANDARD_LEADS): twelve.to_json(), "I,II": two.to_json()}}))
+    raw = np.random.default_rng(0).uniform(0.01, 0.99, size=(3, len(TABLE)))
+    leads = [STANDARD_LEADS, ("I", "II"), ("I", "II", "V2")]  # 3 leads: served by the closest set, I,II
+    order = [codes.index(code) for code in TABLE.codes]  # model column of each table column
+    calibrated = np.array([
+        twelve.apply(raw[0][np.argsort(order)])[order], two.apply(raw[1]), two.apply(raw[2])])
+    evaluation = SimpleNamespace(table=TABLE, leads=leads, scalars=calibrated)
+    np.testing.assert_allclose(report.uncalibrated_scalars(evaluation, tmp_path), raw, rtol=1e-9)
+    (tmp_path / "model.json").write_text(json.dumps({"class_codes": codes}))
+    assert report.uncalibrated_scalars(evaluation, tmp_path) is None
