@@ -182,7 +182,7 @@ class _Fiducials:
 
 def _at(ms: float) -> int:
     """Index of ``ms`` (from R) on the 1 ms grid, clipped to it."""
-    return int(np.clip(round(ms) + BEFORE_R_MS, 0, len(_GRID_MS) - 1))
+    return min(max(int(round(ms)) + BEFORE_R_MS, 0), len(_GRID_MS) - 1)  # plain ints: called some 35 times a record
 
 
 def _physical(recording: np.ndarray, header: Header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgnet import outputs
+from ecgnet import files, outputs
 from ecgnet.files import write_text_atomic
 from ecgnet.outputs import record_failures
 
@@ -98,10 +98,15 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path, monkeypatch: py
 
 
 def test_a_full_disk_is_one_error_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(self: Path, data: str) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    class FullDisk:  # the os module as ecgnet.files sees it, where every write finds the disk full
+        def __getattr__(self, name: str):
+            return getattr(os, name)
 
-    monkeypatch.setattr(Path, "write_text", full)
+        @staticmethod
+        def write(handle: int, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files, "os", FullDisk())
     with pytest.raises(OSError, match=f"cannot write {tmp_path / 'out.csv'} \\(No space left on device\\)"):
         write_text_atomic(tmp_path / "out.csv", "x")
     assert os.listdir(tmp_path) == []
