@@ -11,7 +11,7 @@ Columns follow a :class:`~ecgnet.labels.ClassTable` (``weights.csv`` order).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,12 +274,16 @@ def load_outputs(output_files: Sequence[PathLike], table: ClassTable | None = No
         binary += binary_entries[:n]
         scalar += scalar_entries[:n]
     rows, columns, entries = _scored_entries(np.repeat(np.arange(len(counts)), counts), names, table)
-    true = frozenset(_outputs.TRUE_ENTRIES)
-    memo: dict[str, float] = {}  # entries repeat: each distinct text is converted once
-    values = [memo[e] if e in memo else memo.setdefault(e, _outputs.to_probability(e))
-              for e in map(scalar.__getitem__, entries)]
-    positive = [e in true for e in map(binary.__getitem__, entries)]
+    # Entries repeat (0, 1, a few probabilities): each distinct text is judged once.
+    values = _judged(map(scalar.__getitem__, entries), _outputs.to_probability)
+    positive = _judged(map(binary.__getitem__, entries), _outputs.is_positive)
     return _aggregate(len(output_files), len(table), rows, columns, positive, values)
+
+
+def _judged(entries: Iterable[str], judge: Callable[[str], Any]) -> list[Any]:
+    """``judge`` of each entry, computed once per distinct text."""
+    memo: dict[str, Any] = {}
+    return [memo[e] if e in memo else memo.setdefault(e, judge(e)) for e in entries]
 
 
 def _padded(path: PathLike, classes: tuple[str, ...], binary: tuple[str, ...], scalar: tuple[str, ...],

@@ -1,10 +1,12 @@
 """Output files of the Challenge: four lines, ``#record``, classes, binary labels, probabilities.
 
 Writing is atomic (a temporary file in the same folder, then a rename), so a run that is stopped never
-leaves a half-written output behind. Reading follows the official evaluator: each entry is taken as written
-(stripped), a binary entry is positive only when it is one of ``1, True, true, T, t``, and a probability that
-is not a finite number counts as 0. A file of fewer than four lines, on which the official evaluator stops
-with a traceback, is one error naming the file.
+leaves a half-written output behind. Reading follows the official evaluator (physionetchallenges/
+evaluation-2021, ``load_classifier_outputs``): lines end at ``\n``, ``\r\n`` or ``\r``, each entry is taken as
+written (stripped), a binary entry is positive when it is a finite number equal to 1 (``1``, ``1.0``,
+``1e0``, ``+1``) or one of ``True, true, T, t``, and a probability that is not a finite number counts as 0.
+A file of fewer than four lines, on which the official evaluator stops with a traceback, is one error naming
+the file.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import numpy as np
 
 from .files import read_text, write_text_atomic
 
-#: The binary entries that the official evaluator counts as positive; anything else is negative.
-TRUE_ENTRIES = ("1", "True", "true", "T", "t")
+#: The words the official evaluator counts as a positive binary entry, besides any number equal to 1.
+TRUE_ENTRIES = ("True", "true", "T", "t")
 
 
 def format_outputs(
@@ -58,6 +60,17 @@ def save_outputs(
     write_text_atomic(path, format_outputs(recording_id, classes, labels, probabilities))
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of ``text`` as a file opened in text mode yields them: ended by ``\n``, ``\r\n`` or ``\r``
+    only (``str.splitlines`` would also end a line at a form feed or a vertical tab, inside an entry)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines[-1] == "":  # the end of the last line, or an empty file: no line follows
+        lines.pop()
+    return lines
+
+
 def _split(line: str) -> tuple[str, ...]:
     """The comma-separated entries of a line, stripped (skipped when the line has no white space to strip)."""
     entries = line.split(",")
@@ -71,7 +84,7 @@ def parse_outputs(text: str, source: str | os.PathLike = "<outputs>"
     """The id, classes, binary entries and scalar entries of an output file, each entry as written (stripped;
     a line splits on commas whatever its content, as the official reader splits it). ValueError naming
     ``source`` when there are fewer than four lines."""
-    lines = text.splitlines()
+    lines = _lines(text)
     if len(lines) < 4:
         raise ValueError(f"{source}: has {len(lines)} lines; an output file has 4 (#record, classes, labels, "
                          "probabilities)")
@@ -88,9 +101,20 @@ def read_outputs(path: str | os.PathLike) -> tuple[str, tuple[str, ...], tuple[s
 
 
 def is_positive(entry: str | None) -> bool:
-    """A binary entry is positive when it is one of :data:`TRUE_ENTRIES` (``1.0`` is not, as for the official
-    evaluator)."""
-    return isinstance(entry, str) and entry.strip() in TRUE_ENTRIES
+    """Whether the official evaluator counts a binary entry as positive: stripped, it is one of
+    :data:`TRUE_ENTRIES` or a finite number equal to 1 (``1``, ``1.0``, ``1e0``, ``+1``, ``1.`` but not ``1.00001``).
+    An absent entry (None) is negative; anything but text is refused, since it was never read from a file."""
+    if entry is None:
+        return False
+    if not isinstance(entry, str):
+        raise TypeError(f"a binary entry must be the text read from an output file, not {type(entry).__name__}")
+    entry = entry.strip()
+    if entry in TRUE_ENTRIES:
+        return True
+    try:
+        return float(entry) == 1.0  # NaN and the infinities are not 1: "finite and equal to 1" in one test
+    except ValueError:
+        return False
 
 
 def to_probability(entry: str) -> float:

@@ -354,7 +354,7 @@ def test_load_outputs_treats_garbage_as_negative_and_zero(tmp_path):
     path = write_output(tmp_path, "R1", ",".join(codes), "True,t,1.0,yes,nan,2", "nan,inf,abc,,-inf,0.25")
     binary, scalars = metric.load_outputs([path], TABLE)
     columns = [TABLE.index_of(c) for c in codes]
-    assert binary[0, columns].tolist() == [True, True, False, False, False, False]  # '1.0' is not '1'
+    assert binary[0, columns].tolist() == [True, True, True, False, False, False]  # '1.0' is a number equal to 1
 
     assert scalars[0, columns].tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 0.25]
 
@@ -375,10 +375,10 @@ def test_load_outputs_rejects_lines_of_different_length(tmp_path):
 # Parity with the official evaluator, case by case: each output file below is one the official evaluator reads;
 # ``official_reading`` does what it does, entry by entry, independently of ecgnet.metric.
 def official_reading(path: Path, table=TABLE) -> tuple[np.ndarray, np.ndarray]:
-    """One output file read the official way: entries stripped, a column a set of the codes split on '|', a
-    class positive when any column sharing a code with it is one of 1/True/true/T/t, its scalar the mean of
-    those columns' finite numbers (anything else 0)."""
-    lines = path.read_text().splitlines()
+    """One output file read the official way: lines as a text-mode file yields them, entries stripped, a column
+    a set of the codes split on '|', a class positive when any column sharing a code with it is a finite number
+    equal to 1 or one of True/true/T/t, its scalar the mean of those columns' finite numbers (anything else 0)."""
+    lines = path.read_text().split("\n")  # read_text ends lines at \n, \r\n and \r only, as a text-mode file does
     columns = [set(entry.strip().split("|")) for entry in lines[1].split(",")]
     binary_entries = [entry.strip() for entry in lines[2].split(",")]
     scalar_entries = [entry.strip() for entry in lines[3].split(",")]
@@ -386,7 +386,7 @@ def official_reading(path: Path, table=TABLE) -> tuple[np.ndarray, np.ndarray]:
     for j, scored in enumerate(table.classes):
         hits = [k for k, codes in enumerate(columns) if codes & set(scored.codes)]
         if hits:
-            binary[j] = any(binary_entries[k] in ("1", "True", "true", "T", "t") for k in hits)
+            binary[j] = any(_official_positive(binary_entries[k]) for k in hits)
             values = []
             for k in hits:
                 try:
@@ -398,6 +398,15 @@ def official_reading(path: Path, table=TABLE) -> tuple[np.ndarray, np.ndarray]:
     return binary, scalars
 
 
+def _official_positive(entry: str) -> bool:
+    """The official test, spelt out: ``(is_finite_number(entry) and float(entry)==1) or entry in (...)``."""
+    try:
+        number = float(entry)
+    except ValueError:
+        number = math.nan
+    return (math.isfinite(number) and number == 1) or entry in ("True", "true", "T", "t")
+
+
 PARITY_CASES = {
     "a|b column, as weights.csv writes an equivalent pair": ("733534002|164909002,426783006", "1,0", "0.8,0.3"),
     "a|b column naming two different classes": ("164889003|426783006,6374002", "1,0", "0.6,0.1"),
@@ -407,6 +416,10 @@ PARITY_CASES = {
     "reordered columns": ("426783006,164889003,6374002", "1,0,1", "0.9,0.1,0.7"),
     "duplicated column": ("164889003,164889003", "0,T", "0.4,0.9"),
     "odd binary entries": ("164889003,164890007,6374002,426627000", "1.0,true,yes,t", "1,1,1,1"),
+    "numbers equal to 1": ("164889003,164890007,6374002,426627000,270492004", "1e0,+1,1.,01, 1.0 ", "1,1,1,1,1"),
+    "numbers not quite 1": ("164889003,164890007,6374002,426627000,270492004", "1.00000001,0.99,2,-1,1e400",
+                            "1,1,1,1,1"),
+    "a form feed inside a line": ("164889003,426783006", "1\x0c,\x0b0", "0.9,0.2"),
     "odd scalar entries": ("164889003,164890007,6374002,426627000", "1,1,1,1", "nan,inf, 0.5 ,1e400"),
     "entries beyond the class line": ("164889003", "1,0,1", "0.9,0.2,0.3"),
     "an unscored column without entries": ("164889003,999999", "1", "0.9"),

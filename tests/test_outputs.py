@@ -54,13 +54,15 @@ def test_read_outputs_missing_file_names_it(tmp_path: Path) -> None:
     [("# A1 \n a , b \n1, 0\n\n", ("A1", ("a", "b"), ("1", "0"), ("",))),
      ("#A1\r\na,b\r\n1,0\r\n0.1,0.2\r\n", ("A1", ("a", "b"), ("1", "0"), ("0.1", "0.2"))),
      ("#A1\ra,b\r1,0\r0.1,0.2", ("A1", ("a", "b"), ("1", "0"), ("0.1", "0.2"))),
-     ("#A1\na,b\n1,\n,0.2\nextra\n", ("A1", ("a", "b"), ("1", ""), ("", "0.2")))],
+     ("#A1\na,b\n1,\n,0.2\nextra\n", ("A1", ("a", "b"), ("1", ""), ("", "0.2"))),
+     # A form feed or a vertical tab ends no line in a file read in text mode: they are white space in an entry.
+     ("#A1\na,b\n1\x0c,\x0b0\n0.1,0.2", ("A1", ("a", "b"), ("1", "0"), ("0.1", "0.2")))],
 )  # fmt: skip
 def test_parse_outputs_reads_entries_as_written(text: str, expected: tuple) -> None:
     assert outputs.parse_outputs(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "#A1\n", "#A1\na,b\n1,0\n"])
+@pytest.mark.parametrize("text", ["", "#A1\n", "#A1\na,b\n1,0\n", "#A1\na,b\x0c1,0\x0c0.1,0.2\n"])
 def test_an_output_file_of_fewer_than_four_lines_is_one_error_naming_it(text: str) -> None:
     """The official evaluator stops with a traceback on these."""
     with pytest.raises(ValueError, match=r"^x\.csv: has \d lines; an output file has 4"):
@@ -118,15 +120,27 @@ def test_atomic_write_into_a_missing_folder_fails(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------- judging entries
+# The official evaluator (physionetchallenges/evaluation-2021, load_classifier_outputs) counts a stripped binary
+# entry as positive when `(is_finite_number(entry) and float(entry)==1) or entry in ('True','true','T','t')`.
 @pytest.mark.parametrize(
     ("entry", "positive"),
-    [("1", True), (" 1 ", True), ("True", True), ("true", True), ("T", True), ("t", True),
-     ("1.0", False), ("1e0", False), ("+1", False),  # the official evaluator compares the text
-     ("0", False), ("2", False), ("0.9999", False), ("TRUE", False), ("yes", False), ("abc", False),
-     ("nan", False), ("inf", False), ("", False), ("False", False), (None, False)],
+    [("1", True), (" 1 ", True), ("\t1", True), ("True", True), ("true", True), ("T", True), ("t", True),
+     ("1.0", True), ("1e0", True), ("+1", True), ("01", True), ("1.", True), ("10e-1", True), ("1_0e-1", True),
+     ("1.0000000000000001", True),  # the same float as 1
+     ("\uff11", True),  # a full-width digit one: Python's float reads it
+     ("0", False), ("0.0", False), ("-1", False), ("2", False), ("0.9999", False), ("1.00000001", False),
+     ("TRUE", False), ("True.", False), ("yes", False), ("abc", False), ("0x1", False), ("1 1", False),
+     ("nan", False), ("inf", False), ("-inf", False), ("1e400", False), ("", False), ("False", False),
+     (None, False)],
 )  # fmt: skip
 def test_is_positive(entry: str, positive: bool) -> None:
     assert outputs.is_positive(entry) is positive
+
+
+@pytest.mark.parametrize("entry", [1, 1.0, True, b"1"])
+def test_is_positive_refuses_what_no_file_holds(entry: object) -> None:
+    with pytest.raises(TypeError, match="must be the text read from an output file"):
+        outputs.is_positive(entry)
 
 
 @pytest.mark.parametrize(
