@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from . import features, measurements, prepare, records, signals
+from . import features, measurements, prepare, quality, records, signals
 from .discovery import RecordIndex
 from .prepare import PreparedSignals, PrepareOptions, prepare_many
 from .records import STANDARD_LEADS, RecordError
@@ -160,7 +160,7 @@ def _code_digest() -> str:
     """What else decides the cached values: the preparing code and the libraries it calls, so that a change
     of the filter, the reader, the peak detector or a measurement is never served stale values."""
     digest = hashlib.sha256()
-    for module in (prepare, signals, records, features, measurements):
+    for module in (prepare, signals, records, features, measurements, quality):
         digest.update(Path(module.__file__).read_bytes())
     for name in ("numpy", "scipy", "neurokit2", "wfdb"):
         digest.update(f"{name} {_package_version(name)}\n".encode())

@@ -20,10 +20,9 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from tqdm.auto import tqdm
 
-from . import beats, features, measurements, signals
+from . import beats, features, measurements, quality, signals
 from .config import BeatConfig, RunConfig, SignalConfig
 from .discovery import RecordIndex
-from .quality import lead_quality
 from .records import (
     EVALUATED_LEAD_SETS,
     STANDARD_LEADS,
@@ -81,22 +80,34 @@ def prepare(recording: np.ndarray, header: Header, options: PrepareOptions, lead
             source: str | os.PathLike = "<recording>") -> PreparedRecord:
     """Prepare a digital recording (rows in the header's order) with the leads in ``leads`` (every standard
     lead when None; the others are never looked at). The header and recording are checked first
-    (:func:`ecgnet.records.check_plausible`), whoever read them; a :class:`RecordError` names ``source``."""
+    (:func:`ecgnet.records.check_plausible`), whoever read them; a :class:`RecordError` names ``source``.
+
+    Short runs of missing samples are drawn in, and a lead that holds no ECG (:func:`ecgnet.quality.usable`:
+    flat, saturated, gapped, of an implausible amplitude) is read by nothing: it is absent for the network, the
+    R peaks and the measurements alike. A record with no such lead left is refused, never diagnosed.
+    """
     recording = np.asarray(recording)
     check_plausible(header, source)
     check_recording(recording, header, source)
+    recording = quality.bridge(recording, header.frequency)
     at_rate = signals.leads_at_rate(recording, header, options.signals.sample_rate, source, leads)
+    verdicts = quality.lead_quality(at_rate, recording, header, options.signals.sample_rate, noise=options.quality)
+    read = quality.usable(at_rate, verdicts)
+    if not read.any():
+        recorded = standard_leads(header.leads)
+        wanted = recorded if leads is None else tuple(lead for lead in standard_leads(leads) if lead in recorded)
+        raise RecordError(source, f"no ECG signal in any lead ({quality.describe_unusable(verdicts, wanted)})")
+    at_rate = at_rate.keeping(read)
     signal, mask = signals.network_input(at_rate, options.signals)
-    if not mask.any():  # the leads are there but hold no finite sample
-        raise RecordError(source, f"has no usable sample in the leads {', '.join(leads or STANDARD_LEADS)}")
     annotation = features.annotate(at_rate.usable(), options.signals.sample_rate) if options.peaks else None
     measured = None
     if options.measurements:
-        measured = measurements.measure(recording, header, measured_lead_sets(leads), source)
-    verdicts = lead_quality(at_rate, recording, header, options.signals.sample_rate) if options.quality else None
+        kept_recording, kept_header = quality.usable_part(recording, header, verdicts)
+        measured = measurements.measure(kept_recording, kept_header, measured_lead_sets(leads), source)
     return PreparedRecord(signal, mask, signals.demographics(header.age, header.sex),
                           None if annotation is None else annotation.peaks,
-                          None if annotation is None else annotation.features, measured, verdicts, header.record_id)
+                          None if annotation is None else annotation.features, measured,
+                          verdicts if options.quality else None, header.record_id)
 
 
 def prepare_file(header_path: str | os.PathLike, options: PrepareOptions,

@@ -223,6 +223,13 @@ class LeadsAtRate:
         return {STANDARD_LEADS[slot]: row for slot, row, gone, flat in
                 zip(self.slots, self.values, self.absent, self.flat) if not (gone or flat)}
 
+    def keeping(self, usable: np.ndarray) -> LeadsAtRate:
+        """The same leads with those not ``usable`` ((k,) bool) made absent: zeros with mask False, exactly as
+        a lead the record does not have."""
+        usable = np.asarray(usable, dtype=bool)
+        values = np.where(usable[:, None], self.values, np.float32(0.0)).astype(np.float32, copy=False)
+        return LeadsAtRate(values, list(self.slots), self.absent | ~usable, self.flat | ~usable)
+
 
 def leads_at_rate(recording: np.ndarray, header: Header, sample_rate: float, source: str | os.PathLike = "<recording>",
                   keep_leads: Sequence[str] | None = None) -> LeadsAtRate:
@@ -281,6 +288,39 @@ def preprocess(
     Raises :class:`RecordError` naming ``source`` if no wanted standard lead is present.
     """
     return network_input(leads_at_rate(recording, header, config.sample_rate, source, keep_leads), config)
+
+
+def bridge_gaps(recording: np.ndarray, max_gap: int, max_share: float) -> np.ndarray:
+    """``recording`` (leads x samples) with its short gaps drawn in: each run of at most ``max_gap`` missing
+    (non-finite) samples becomes the straight line between its neighbours (a run at an end repeats the nearest
+    sample). A row with a longer run, or with more than ``max_share`` of its samples missing, is left as it is:
+    too much is missing to draw in, and such a lead is not to be read at all. An integer recording, which
+    cannot hold a missing sample, is returned unchanged; a float one as a float64 copy when anything changed.
+    """
+    recording = np.asarray(recording)
+    if not np.issubdtype(recording.dtype, np.floating) or recording.ndim != 2:
+        return recording
+    missing = ~np.isfinite(recording)
+    rows = np.flatnonzero(missing.any(axis=-1))
+    if not len(rows):
+        return recording
+    bridged = recording.astype(np.float64, copy=True)
+    for row in rows:
+        _bridge_row(bridged[row], missing[row], max_gap, max_share)
+    return bridged
+
+
+def _bridge_row(values: np.ndarray, missing: np.ndarray, max_gap: int, max_share: float) -> None:
+    """:func:`bridge_gaps` for one row, in place."""
+    if missing.all() or missing.mean() > max_share:
+        return
+    edges = np.diff(np.concatenate([[0], missing.view(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if (stops - starts).max() > max_gap:
+        return
+    known = np.flatnonzero(~missing)
+    gaps = np.flatnonzero(missing)
+    values[gaps] = np.interp(gaps, known, values[known])
 
 
 def fill_non_finite(signal: np.ndarray) -> np.ndarray:

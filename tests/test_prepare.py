@@ -104,7 +104,7 @@ def test_the_checks_hold_whoever_read_the_record(tmp_path, change, words):
 def test_a_record_without_a_finite_sample_is_refused(tmp_path):
     header = write_record(tmp_path, "R1", np.zeros((2, 1000)), 500, leads=("I", "II"))
     scipy.io.savemat(header.with_suffix(".mat"), {"val": np.full((2, 1000), np.nan)}, format="4")
-    with pytest.raises(RecordError, match="no usable sample"):
+    with pytest.raises(RecordError, match=r"no ECG signal in any lead \(missing: I, II\)$"):
         prepare_file(header, PrepareOptions(SIGNALS))
 
 
@@ -148,3 +148,82 @@ def test_record_windows_with_beat_sampling_are_beat_groups():
     assert windows.shape == (3, 12, 80) and keep.all()
     with pytest.raises(ValueError, match="R peaks"):
         record_windows(record, STANDARD_LEADS, SIGNALS, beats)
+
+
+# The quality gate: a lead that holds no ECG is read by nothing, and a record without one is refused.
+
+GATED = PrepareOptions(SIGNALS, peaks=True, measurements=True)
+
+
+def _twelve_leads(seconds: float = 10.0) -> np.ndarray:
+    """A digital (12, samples) recording at 500 Hz and 1000/mV whose leads differ (a scaled ECG plus noise)."""
+    import neurokit2 as nk
+
+    ecg = nk.ecg_simulate(duration=seconds, sampling_rate=500, heart_rate=70, random_state=3)
+    noise = np.random.default_rng(3).normal(0, 0.02, (12, len(ecg)))
+    return np.round((np.linspace(0.5, 1.5, 12)[:, None] * ecg + noise) * 1000.0)
+
+
+def _header(leads, samples: int):
+    lines = [f"R1 {len(leads)} 500 {samples}"] + [f"R1.mat 16 1000/mV 16 0 0 0 0 {lead}" for lead in leads]
+    return parse_header("\n".join(lines) + "\n#Age: 60\n#Sex: Female\n")
+
+
+def _without(recording: np.ndarray, lead: str):
+    """The recording and header of the same record without ``lead``."""
+    rows = [i for i, name in enumerate(STANDARD_LEADS) if name != lead]
+    return recording[rows], _header([STANDARD_LEADS[i] for i in rows], recording.shape[1])
+
+
+def _assert_same(got: PreparedRecord, expected: PreparedRecord) -> None:
+    for name in ("signal", "lead_mask", "demographics", "peaks", "features", "measurements"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
+
+
+@pytest.mark.parametrize("damage", ["flat", "two seconds missing", "one sample in five missing",
+                                    "saturated", "microvolts"])
+def test_an_unusable_lead_is_prepared_exactly_as_an_absent_one(damage):
+    recording = _twelve_leads()
+    lead = 1  # lead II: the R peaks are looked for there first
+    if damage == "flat":
+        recording[lead] = 0
+    elif damage == "two seconds missing":
+        recording[lead, 2000:3000] = np.nan
+    elif damage == "one sample in five missing":
+        recording[lead, ::5] = np.nan
+    elif damage == "saturated":
+        recording[lead] = np.clip(recording[lead], -200, 200)
+    else:
+        recording[lead] = np.round(recording[lead] / 1000)  # the gain is 1,000 times too large
+    header = _header(STANDARD_LEADS, recording.shape[1])
+    got = prepare(recording, header, GATED)
+    assert not got.lead_mask[lead] and got.lead_mask.sum() == 11
+    _assert_same(got, prepare(*_without(recording, "II"), GATED))
+
+
+def test_a_short_gap_is_drawn_in_and_the_lead_is_read():
+    recording = _twelve_leads()
+    broken = recording.copy()
+    broken[1, 2500:2505] = np.nan  # 10 ms at 500 Hz, as a skew of 5 leaves at a lead's end
+    broken[1, -5:] = np.nan
+    header = _header(STANDARD_LEADS, recording.shape[1])
+    got, expected = prepare(broken, header, GATED), prepare(recording, header, GATED)
+    assert got.lead_mask.all()
+    np.testing.assert_allclose(got.signal, expected.signal, atol=0.2)  # the noise under the gap is gone
+    np.testing.assert_array_equal(got.peaks, expected.peaks)
+
+
+@pytest.mark.parametrize(("fill", "reason"), [(0.0, "flat"), (np.nan, "missing"), (1.0, "flat")])
+def test_a_record_with_no_ecg_in_any_lead_is_refused(fill, reason):
+    recording = np.full((12, 5000), fill)
+    with pytest.raises(RecordError, match=rf"R1: no ECG signal in any lead \({reason}: I, II, III, aVR"):
+        prepare(recording, _header(STANDARD_LEADS, 5000), GATED, source="R1")
+
+
+def test_a_record_refused_for_one_lead_set_names_only_those_leads():
+    recording = _twelve_leads()
+    recording[:2] = 0
+    header = _header(STANDARD_LEADS, recording.shape[1])
+    with pytest.raises(RecordError, match=r"no ECG signal in any lead \(flat: I, II\)$"):
+        prepare(recording, header, GATED, leads=("I", "II"))
+    assert prepare(recording, header, GATED, leads=("I", "II", "V2")).lead_mask.sum() == 1

@@ -401,3 +401,21 @@ def test_a_few_nan_samples_do_not_blank_their_lead(tmp_path):
     assert mask[0] and not mask[1] and mask[2:].all()
     assert np.isfinite(signal).all() and not signal[1].any()
     assert np.corrcoef(signal[0], reference[0])[0, 1] > 0.99
+
+
+def test_bridge_gaps_draws_in_short_runs_only():
+    from ecgnet.signals import bridge_gaps
+
+    row = np.arange(20, dtype=np.float64)
+    recording = np.stack([row, row, row, row])
+    recording[0, 3:5] = np.nan  # short: drawn in along the line
+    recording[0, -1] = np.nan  # at an end: the nearest sample
+    recording[1, 5:10] = np.nan  # longer than max_gap: left
+    recording[2, ::4] = np.nan  # short runs, but a quarter of the samples: left
+    bridged = bridge_gaps(recording, max_gap=2, max_share=0.2)
+    np.testing.assert_array_equal(bridged[0], np.r_[np.arange(19.0), 18.0])
+    assert np.isnan(bridged[1, 5:10]).all() and np.isnan(bridged[2, ::4]).all()
+    np.testing.assert_array_equal(bridged[3], row)
+    assert np.isnan(recording[0, 3])  # the input is not changed
+    digital = np.arange(10, dtype=np.int16).reshape(2, 5)
+    assert bridge_gaps(digital, 2, 0.2) is digital
