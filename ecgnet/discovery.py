@@ -96,8 +96,8 @@ def _usable_files(directory: str | os.PathLike, failures: list[tuple[str, str]])
     headers: list[str] = []
     signals: list[str] = []
     # Normalised as pathlib spells paths, so that the signal files a header names compare equal as strings.
-    for path, name, is_link in _record_like_files(os.path.normpath(directory), failures):
-        problem = _name_problem(path, name, is_link)
+    for path, name, is_link, is_file in _record_like_files(os.path.normpath(directory), failures):
+        problem = _name_problem(path, name, is_link, is_file)
         if problem:
             failures.append((_printable(path), problem))
         else:
@@ -105,12 +105,12 @@ def _usable_files(directory: str | os.PathLike, failures: list[tuple[str, str]])
     return headers, signals
 
 
-def _record_like_files(directory: str, failures: list[tuple[str, str]]) -> list[tuple[str, str, bool]]:
-    """(path, file name, is a symbolic link) of every file below ``directory`` with a record's extension in any
+def _record_like_files(directory: str, failures: list[tuple[str, str]]) -> list[tuple[str, str, bool, bool]]:
+    """(path, file name, is a symbolic link, is a regular file or a link to one) of every file below ``directory`` with a record's extension in any
     case, in path order; symbolic links to folders are followed once (a loop is reported, not walked
     forever). ``os.scandir`` tells links and folders apart without a system call per file, and plain strings
     keep 88,000 records quick."""
-    found: list[tuple[str, str, bool]] = []
+    found: list[tuple[str, str, bool, bool]] = []
     seen: set[str] = set()
     pending = [directory]
     while pending:
@@ -127,7 +127,7 @@ def _record_like_files(directory: str, failures: list[tuple[str, str]]) -> list[
                     if entry.is_dir():
                         subfolders.append(entry.path)
                     elif entry.name.lower().endswith(_RECORD_EXTENSIONS):
-                        found.append((entry.path, entry.name, entry.is_symlink()))
+                        found.append((entry.path, entry.name, entry.is_symlink(), entry.is_file()))
         except OSError as error:
             failures.append((folder, f"cannot list this folder ({error.strerror or error})"))
             continue
@@ -136,8 +136,10 @@ def _record_like_files(directory: str, failures: list[tuple[str, str]]) -> list[
     return found
 
 
-def _name_problem(path: str, name: str, is_link: bool) -> str | None:
-    """Why the file ``path`` (named ``name``), which has a record's extension, is not read; None when it may be."""
+def _name_problem(path: str, name: str, is_link: bool, is_file: bool) -> str | None:
+    """Why the file ``path`` (named ``name``), which has a record's extension, is not read; None when it may be.
+    Only what ``os.scandir`` already knows is used: a named pipe is never opened (opening one waits for a
+    writer, forever)."""
     if _CONTROL.search(name):
         return "the file name holds a control character (a newline?), which an output file cannot carry"
     if name.startswith("."):
@@ -145,9 +147,11 @@ def _name_problem(path: str, name: str, is_link: bool) -> str | None:
     extension = os.path.splitext(name)[1]
     if extension not in _RECORD_EXTENSIONS:
         return f"upper-case extension {extension!r}: rename it to {extension.lower()!r} to have it read"
+    if is_link and not os.path.exists(path):
+        return "broken symbolic link"
+    if not is_file:
+        return f"not a regular file (a named pipe, socket or device{', through a link' if is_link else ''}); not read"
     if is_link:
-        if not os.path.exists(path):
-            return "broken symbolic link"
         target = os.path.realpath(path)
         if os.path.splitext(target)[1] != extension:
             return f"symbolic link to {os.path.basename(target)!r}, which is not a {extension} file"
@@ -168,9 +172,11 @@ def _found_record(path: Path, named: set[str], failures: list[tuple[str, str]]) 
         named.update(map(str, files))
         missing = [file for file in files if not file.is_file()]
         if missing:
-            raise RecordError(path, f"its signal file {missing[0].name} is missing")
+            raise RecordError(path, f"its signal file {missing[0].name} is missing (or not a regular file)")
     except RecordError as error:
         failures.append((error.source, error.problem))
+        # Its own signal files are not orphans: one row for the record, not a second for its .mat or .dat.
+        named.update(str(path.with_suffix(extension)) for extension in SIGNAL_EXTENSIONS)
         return None
     return FoundRecord(path, header, tuple(files))
 

@@ -63,7 +63,7 @@ def test_every_unusable_record_file_is_named_with_its_reason(tmp_path):
     assert "hidden" in reasons[str(tmp_path / ".hidden.hea")]
     assert "upper-case extension '.HEA'" in reasons[str(tmp_path / "UPPER.HEA")]
     assert "no header" in reasons[str(tmp_path / "UPPER.mat")]  # its header cannot be read as one
-    assert "record line" in reasons[str(tmp_path / "broken.hea")]
+    assert "number of signals 'a'" in reasons[str(tmp_path / "broken.hea")]  # read as record "not" of "a" signals
     assert reasons[str(tmp_path / "dangling.hea")] == "broken symbolic link"
     assert "not a .hea file" in reasons[str(tmp_path / "LINK.hea")]
     assert "GOOD 12" not in " ".join(reasons.values())  # the linked file's content is never echoed
@@ -163,3 +163,23 @@ def test_a_folder_spelt_with_dots_and_slashes_finds_the_same_records(tmp_path, m
     for spelling in ("./data", "data/", "./data/../data"):
         listing = find_records(spelling)
         assert [r.record_id for r in listing.records] == ["R1"] and listing.failures == [], spelling
+
+
+def test_special_files_are_reported_without_being_opened(tmp_path):
+    _record(tmp_path, "GOOD")
+    os.mkfifo(tmp_path / "PIPE.hea")  # opening it would wait for a writer forever
+    os.mkfifo(tmp_path / "pipe_target.hea")
+    (tmp_path / "LINKED.hea").symlink_to("pipe_target.hea")
+    listing = find_records(tmp_path)  # returns: nothing was opened
+    assert [r.record_id for r in listing.records] == ["GOOD"]
+    reasons = _reasons(tmp_path)
+    assert "not a regular file (a named pipe" in reasons[str(tmp_path / "PIPE.hea")]
+    assert "through a link" in reasons[str(tmp_path / "LINKED.hea")]
+    headers, failures = find_headers(tmp_path)  # a folder of labels, as evaluate_model.py reads it
+    assert headers == [str(tmp_path / "GOOD.hea")] and len(failures) == 3
+
+
+def test_a_header_that_does_not_parse_is_one_row_not_two(tmp_path):
+    header = _record(tmp_path, "BROKEN")
+    header.write_text("BROKEN twelve 500 5000\n")
+    assert _reasons(tmp_path) == {str(header): "number of signals 'twelve' is not a positive integer"}
