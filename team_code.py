@@ -18,8 +18,9 @@ import numpy as np
 
 from ecgnet.config import load_config
 from ecgnet.inference import Ensemble, decide, load_ensemble, predict_record
-from ecgnet.records import parse_header
+from ecgnet.records import RecordError, parse_header
 from ecgnet.training import train
+from helper_code import header_source, header_text, lead_names, recording_array
 
 
 def training_code(data_directory: str, model_directory: str) -> None:
@@ -45,19 +46,34 @@ def _ensemble(model_directory: str, device: str, written: int) -> Ensemble:
 
 
 def load_model(model_directory: str, leads: Sequence[str], device: str | None = None) -> LoadedModel:
-    """The model for ``leads`` (any subset of the 12 standard leads)."""
+    """The model for ``leads`` (any subset of the 12 standard leads; a sequence of names, never a bare string:
+    ``"II"`` would be the leads I and I)."""
+    if not isinstance(model_directory, (str, os.PathLike)):
+        raise TypeError(f"model_directory must be a path (str or os.PathLike), not {type(model_directory).__name__}")
+    leads = lead_names(leads)
+    if device is not None and not isinstance(device, str):
+        raise TypeError(f"device must be a device name such as 'cpu' or 'cuda' (str), not {type(device).__name__}")
     device = device or os.environ.get("ECGNET_DEVICE", "auto")
     description = Path(model_directory, "model.json")
     written = description.stat().st_mtime_ns if description.is_file() else 0
     ensemble = _ensemble(os.path.abspath(model_directory), device, written)
-    leads = tuple(leads)
     return LoadedModel(ensemble, leads, ensemble.thresholds_for(leads))
 
 
 def run_model(model: LoadedModel, header: str, recording: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(classes, binary labels, probabilities) for one record; ``recording`` rows follow the header."""
-    parsed = parse_header(header)
-    probabilities = predict_record(model.ensemble, np.asarray(recording), parsed, model.leads,
-                                   source=parsed.record_id)
+    """(classes, binary labels, probabilities) for one record; ``recording`` rows follow the header. Every error
+    about the header or the recording names the record."""
+    if not isinstance(model, LoadedModel):
+        raise TypeError(f"model must be what load_model returns (LoadedModel), not {type(model).__name__}")
+    source = header_source(header_text(header))
+    parsed = parse_header(header, source)
+    record = parsed.record_id
+    array = recording_array(recording, record)
+    try:
+        probabilities = predict_record(model.ensemble, array, parsed, model.leads, source=record)
+    except RecordError:
+        raise  # it names the record: predict_record was told its name
+    except ValueError as error:  # a check deeper down that was not told which record it was given
+        raise ValueError(f"{record}: {' '.join(str(error).split())}") from error
     labels = decide(probabilities, model.thresholds).astype(int)
     return list(model.ensemble.class_codes), labels, probabilities

@@ -11,6 +11,8 @@ import pytest
 import scipy.io
 
 import helper_code as hc
+import team_code
+from ecgnet import records
 
 FOLDERS = {
     "cinc2021/training": 77,
@@ -310,7 +312,7 @@ def test_find_challenge_files_needs_the_recording(tmp_path: Path) -> None:
 def test_age_unknown_is_nan_and_helpers_raise_on_broken_headers() -> None:
     header = SHUFFLED.replace("#Age: 40", "#Age: Unknown")
     assert math.isnan(hc.get_age(header))
-    with pytest.raises(ValueError, match="S1.mat"):
+    with pytest.raises(ValueError, match="^header of S1: "):
         hc.get_num_samples("S1.mat 3 500 x\n")
 
 
@@ -332,7 +334,7 @@ def test_save_and_load_outputs_round_trip(tmp_path: Path) -> None:
     hc.save_outputs(path, "A0001", classes, [1, 0, True], [0.93, 0.02, 0.5])
     recording_id, got_classes, labels, probabilities = hc.load_outputs(path)
     assert recording_id == "A0001" and list(got_classes) == classes
-    assert labels == ("1", "0", "1")  # as written: the official evaluator judges the text
+    assert labels == ("1", "0", "1")  # the text entries as written, as the official helper returns them
     np.testing.assert_allclose(probabilities, [0.93, 0.02, 0.5])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A0001.csv"]
 
@@ -344,3 +346,292 @@ def test_load_outputs_with_garbage_entries(tmp_path: Path) -> None:
     assert recording_id == "x" and classes == ("a", "b", "c", "d", "e", "f")
     assert labels == ("1", "T", "abc", "nan", "inf", "")
     assert probabilities[0] == 0.5 and all(math.isnan(p) for p in probabilities[1:])
+
+
+
+# ---------------------------------------------------------------------- records as run_model.py reads them
+def write_wfdb(directory: Path, record_id: str, formats: tuple[str, ...]) -> tuple[Path, np.ndarray]:
+    """A four-lead WFDB record (leads V2, I, II, V1) written by wfdb: one signal file per format given, the
+    leads shared out among them in order; its header and digital samples (leads x samples)."""
+    wfdb = pytest.importorskip("wfdb")
+    digital = (np.arange(4 * 50).reshape(4, 50) * 7 + 13) % 200 - 100  # fits every format, 8-bit ones too
+    count = len(formats)
+    names = [f"{record_id}.dat" if count == 1 else f"{record_id}_{i * count // 4 + 1}.dat" for i in range(4)]
+    record = wfdb.Record(
+        record_name=record_id, fs=500, n_sig=4, sig_len=50, units=["mV"] * 4, sig_name=["V2", "I", "II", "V1"],
+        d_signal=digital.T.astype(np.int64), adc_gain=[1000.0] * 4, baseline=[0] * 4, file_name=names,
+        fmt=[formats[i * count // 4] for i in range(4)], adc_res=[16] * 4, adc_zero=[0] * 4,
+        init_value=[int(x) for x in digital[:, 0]], checksum=[int(x) % 65536 for x in digital.sum(axis=1)],
+        block_size=[0] * 4, comments=["Age: 60", "Sex: Female", "Dx: 426783006"],
+    )
+    record.wrsamp(write_dir=str(directory))
+    return directory / f"{record_id}.hea", digital
+
+
+def run_model_reading(header_file: Path) -> tuple[np.ndarray | None, str | None]:
+    """What run_model.py reads for a record (ecgnet.records.read_record): its recording, or its error."""
+    try:
+        return records.read_record(header_file).recording, None
+    except ValueError as error:
+        return None, str(error)
+
+
+def test_a_record_in_two_signal_files_is_found_and_read_whole(tmp_path: Path) -> None:
+    header_file, digital = write_wfdb(tmp_path, "W1", ("16", "212"))
+    headers, recordings = hc.find_challenge_files(str(tmp_path))
+    assert headers == [str(header_file)] and recordings == [str(tmp_path / "W1_1.dat")]
+    header = hc.load_header(headers[0])
+    whole = hc.load_recording(recordings[0], header)
+    np.testing.assert_array_equal(whole, digital)
+    np.testing.assert_array_equal(whole, run_model_reading(header_file)[0])
+    np.testing.assert_array_equal(hc.load_recording(str(tmp_path / "W1_2.dat"), header), digital)
+    chosen = hc.load_recording(recordings[0], header, hc.four_leads)  # I, II, III (absent: zeros), V2
+    np.testing.assert_array_equal(chosen, [digital[1], digital[2], np.zeros(50), digital[0]])
+
+
+def test_a_signal_file_without_a_header_of_its_name_needs_the_header_text(tmp_path: Path) -> None:
+    write_wfdb(tmp_path, "W1", ("16", "16"))
+    with pytest.raises(ValueError, match=r"W1_1\.dat: no header file W1_1\.hea for this signal file; for a record "
+                                         r"whose signals lie in several files, pass its header's text too$"):
+        hc.load_recording(str(tmp_path / "W1_1.dat"))
+
+
+def test_a_signal_file_its_header_does_not_name_is_refused(tmp_path: Path) -> None:
+    header_file, _ = write_wfdb(tmp_path, "W1", ("16",))
+    (tmp_path / "W1.dat").rename(tmp_path / "OTHER.dat")
+    header_file.write_text(header_file.read_text().replace("W1.dat", "OTHER.dat"))
+    (tmp_path / "W1.dat").write_bytes(b"\0" * 400)
+    with pytest.raises(ValueError, match=r"W1\.dat: is not one of the signal files its header W1\.hea names "
+                                         r"\(OTHER\.dat\)$"):
+        hc.load_recording(str(tmp_path / "W1.dat"))
+
+
+@pytest.mark.parametrize("fmt", ["16", "24", "32", "80", "212", "508", "516", "524"])
+def test_a_signal_file_in_any_format_is_read_as_run_model_reads_it(tmp_path: Path, fmt: str) -> None:
+    """508, 516 and 524 are FLAC-compressed: helper_code reads them exactly when run_model.py does."""
+    header_file, digital = write_wfdb(tmp_path, f"F{fmt}", (fmt,))
+    headers, recordings = hc.find_challenge_files(str(tmp_path))
+    assert headers == [str(header_file)] and recordings == [str(header_file.with_suffix(".dat"))]
+    expected, error = run_model_reading(header_file)
+    if error is None:
+        np.testing.assert_array_equal(hc.load_recording(recordings[0], hc.load_header(headers[0])), expected)
+        np.testing.assert_array_equal(hc.load_recording(recordings[0]), digital)
+    else:
+        assert fmt in ("508", "516", "524"), error  # a plain format must be read
+        with pytest.raises(ValueError) as raised:
+            hc.load_recording(recordings[0])
+        assert str(raised.value) == error
+
+
+# ------------------------------------------------------------------- errors about header text name the record
+BROKEN = "REC7.mat 3 500 4\nREC7.mat 16 1000/mV 16 0 0 0 0 I\n#Dx: 426783006\n"  # claims 3 signals, lists 1
+HEADER_READERS = {
+    "get_recording_id": lambda h: hc.get_recording_id(h),
+    "get_leads": lambda h: hc.get_leads(h),
+    "get_age": lambda h: hc.get_age(h),
+    "get_sex": lambda h: hc.get_sex(h),
+    "get_num_leads": lambda h: hc.get_num_leads(h),
+    "get_frequency": lambda h: hc.get_frequency(h),
+    "get_num_samples": lambda h: hc.get_num_samples(h),
+    "get_labels": lambda h: hc.get_labels(h),
+    "get_adc_gains": lambda h: hc.get_adc_gains(h, ("I",)),
+    "get_baselines": lambda h: hc.get_baselines(h, ("I",)),
+    "choose_leads": lambda h: hc.choose_leads(np.zeros((1, 4)), h, ("I",)),
+}
+
+
+@pytest.mark.parametrize("reader", HEADER_READERS)
+def test_an_error_in_header_text_names_its_record(reader: str) -> None:
+    with pytest.raises(ValueError, match=r"^header of REC7: header claims 3 signals but lists 1$"):
+        HEADER_READERS[reader](BROKEN)
+
+
+def test_load_recording_and_run_model_name_the_record_of_a_broken_header(tmp_path: Path) -> None:
+    _, recording_file = write_shuffled(tmp_path)
+    with pytest.raises(ValueError, match=r"^header of REC7: "):
+        hc.load_recording(recording_file, BROKEN, ("I",))
+    with pytest.raises(ValueError, match=r"^header of REC7: "):
+        team_code.run_model(_unused_model(), BROKEN, np.zeros((1, 4)))
+
+
+def test_header_text_without_a_record_line_says_so() -> None:
+    with pytest.raises(ValueError, match=r"^header text without a record line: "):
+        hc.get_leads("# Dx: 426783006\n\n")
+
+
+# --------------------------------------------------------------------------- arguments of the wrong type
+LEAD_TAKERS = {
+    "choose_leads": lambda leads, header, recording_file: hc.choose_leads(np.zeros((3, 4)), header, leads),
+    "get_adc_gains": lambda leads, header, recording_file: hc.get_adc_gains(header, leads),
+    "get_baselines": lambda leads, header, recording_file: hc.get_baselines(header, leads),
+    "load_recording": lambda leads, header, recording_file: hc.load_recording(recording_file, header, leads),
+    "sort_leads": lambda leads, header, recording_file: hc.sort_leads(leads),
+    "team_code.load_model": lambda leads, header, recording_file: team_code.load_model("no-model", leads),
+}
+
+
+@pytest.mark.parametrize("taker", LEAD_TAKERS)
+@pytest.mark.parametrize(
+    ("leads", "words"),
+    [("II", r"must be a sequence of lead names such as \('I', 'II'\), not the str 'II'; for one lead write "
+            r"\('II',\)$"),
+     (np.str_("II"), "must be a sequence of lead names .* not the str_ 'II'"),
+     (b"II", "must be a sequence of lead names .* not the bytes b'II'"),
+     ({"I", "II"}, r"must be a sequence \(list or tuple\) of lead names, not set \(it has no order\)$"),
+     (2, "must be a sequence .* not int$"),
+     (np.array([["I"], ["II"]]), "must be a sequence .* not ndarray$"),
+     (["I", None], r"must hold lead names \(str\), but item 1 is NoneType None$")],
+)  # fmt: skip
+def test_a_lead_set_must_be_a_sequence_of_names(tmp_path: Path, taker: str, leads: object, words: str) -> None:
+    header_file, recording_file = write_shuffled(tmp_path)
+    with pytest.raises(TypeError, match=f"^leads {words}"):
+        LEAD_TAKERS[taker](leads, hc.load_header(header_file), recording_file)
+
+
+def test_one_lead_is_a_one_lead_set(tmp_path: Path) -> None:
+    header_file, recording_file = write_shuffled(tmp_path)
+    header = hc.load_header(header_file)
+    np.testing.assert_array_equal(hc.load_recording(recording_file, header, ("II",)), [[10, 11, 12, 13]])
+    np.testing.assert_array_equal(hc.get_adc_gains(header, ["II"]), [500])
+    np.testing.assert_array_equal(hc.get_baselines(header, np.array(["II"])), [7])
+
+
+HEADER_TAKERS = {
+    "get_leads": lambda header, recording_file: hc.get_leads(header),
+    "get_labels": lambda header, recording_file: hc.get_labels(header),
+    "get_adc_gains": lambda header, recording_file: hc.get_adc_gains(header, ("I",)),
+    "choose_leads": lambda header, recording_file: hc.choose_leads(np.zeros((3, 4)), header, ("I",)),
+    "load_recording": lambda header, recording_file: hc.load_recording(recording_file, header, ("I",)),
+    "team_code.run_model": lambda header, _: team_code.run_model(_unused_model(), header, np.zeros((3, 4))),
+}
+
+
+@pytest.mark.parametrize("taker", HEADER_TAKERS)
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [(5, "not int$"), ({"leads": ["I"]}, "not dict$"), (b"S1 3 500 4\n", "not bytes; decode it$"),
+     (Path("S1.hea"), "not PosixPath; read the file with load_header"),
+     (["S1 3 500 4"], "not list$")],
+)  # fmt: skip
+def test_a_header_must_be_its_text(tmp_path: Path, taker: str, header: object, words: str) -> None:
+    _, recording_file = write_shuffled(tmp_path)
+    with pytest.raises(TypeError, match=rf"^header must be the header's text \(str\), {words}"):
+        HEADER_TAKERS[taker](header, recording_file)
+
+
+@pytest.mark.parametrize(
+    ("recording", "error", "words"),
+    [(None, TypeError, r"recording must be a 2-D array of numbers \(leads x samples\), not NoneType$"),
+     ([[1, 2, 3], [4, 5]], TypeError, "this list has rows of different lengths$"),
+     ([["a", "b"]] * 3, TypeError, r"recording must hold numbers \(integers or floats\), not <U1 values$"),
+     (np.ones((3, 4), dtype=object), TypeError, "not object values$"),
+     (np.ones((3, 4), dtype=bool), TypeError, "not bool values$"),
+     (5.0, TypeError, r"recording must be a 2-D array of numbers \(leads x samples\), not float$"),
+     ("0,1", TypeError, "not str$"),
+     (np.zeros(12), ValueError, r"recording has shape \(12,\); expected 2-D, leads x samples$"),
+     (np.zeros((2, 4)), ValueError, r"the recording has 2 rows but the header lists 3 leads \(V2, II, I\)$")],
+)  # fmt: skip
+def test_a_recording_must_be_a_2d_array_of_numbers(tmp_path: Path, recording: object, error: type,
+                                                     words: str) -> None:
+    header = hc.load_header(write_shuffled(tmp_path)[0])
+    with pytest.raises(error, match=f"^header of S1: .*{words}"):
+        hc.choose_leads(recording, header, hc.two_leads)
+    if error is TypeError:  # a wrong row count is for the model to find: it reads the header itself
+        with pytest.raises(error, match=f"^S1: .*{words}"):
+            team_code.run_model(_unused_model(), header, recording)
+
+
+def test_a_list_of_rows_is_a_recording(tmp_path: Path) -> None:
+    header = hc.load_header(write_shuffled(tmp_path)[0])
+    rows = [[20, 21, 22, 23], [10, 11, 12, 13], [0, 1, 2, 3]]
+    np.testing.assert_array_equal(hc.choose_leads(rows, header, hc.two_leads), [[0, 1, 2, 3], [10, 11, 12, 13]])
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [(lambda: hc.find_challenge_files(None), "data_directory"), (lambda: hc.load_header(5), "header_file"),
+     (lambda: hc.load_header(b"S1.hea"), "header_file"), (lambda: hc.load_recording(None), "recording_file"),
+     (lambda: hc.load_outputs(None), "output_file"), (lambda: hc.save_outputs(None, "A", [], [], []), "output_file"),
+     (lambda: team_code.load_model(None, ("I",)), "model_directory")],
+)  # fmt: skip
+def test_a_path_must_be_a_path(call, name: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{name} must be a path \(str or os\.PathLike\), not \w+$"):
+        call()
+
+
+def test_other_arguments_of_the_wrong_type(tmp_path: Path) -> None:
+    header_file, recording_file = write_shuffled(tmp_path)
+    with pytest.raises(TypeError, match=r"^key must be the name of the MATLAB variable \(str\), not int$"):
+        hc.load_recording(recording_file, key=0)
+    with pytest.raises(TypeError, match=r"^model must be what load_model returns \(LoadedModel\), not str$"):
+        team_code.run_model("model", hc.load_header(header_file), np.zeros((3, 4)))
+    with pytest.raises(TypeError, match=r"^device must be a device name .* not int$"):
+        team_code.load_model(str(tmp_path), ("I",), device=0)
+    with pytest.raises(TypeError, match=r"^leads must be a sequence \(list or tuple\) of lead names, not NoneType$"):
+        hc.choose_leads(np.zeros((3, 4)), hc.load_header(header_file), None)
+
+
+# ------------------------------------------------------------------------------ team_code with a real model
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny network trained for one epoch on 16 synthetic records (.mat); the model and the data folders."""
+    from conftest import tiny_config
+
+    from ecgnet.synthetic import generate_dataset
+    from ecgnet.training import train
+
+    data, model = tmp_path_factory.mktemp("synthetic"), tmp_path_factory.mktemp("model")
+    generate_dataset(data, 16, seed=0, progress=False)
+    config = tiny_config(epochs=1, folds=2).override("feature_model", enabled=False)
+    train(data, model, config, progress=False, log=lambda _: None)
+    return model, data
+
+
+def write_two_file_twin(mat_header: Path, directory: Path) -> Path:
+    """The record of ``mat_header`` rewritten as WFDB format 16 in two signal files (the first half of its
+    leads in one, the rest in the other), same samples and header fields; the new header."""
+    text = mat_header.read_text()
+    recording = hc.load_recording(str(mat_header.with_suffix(".mat"))).astype("<i2")
+    record_id, half = mat_header.stem, recording.shape[0] // 2
+    lines = text.splitlines(keepends=True)
+    for i in range(recording.shape[0]):
+        _, _, rest = lines[1 + i].split(" ", 2)  # the file name and format are replaced
+        lines[1 + i] = f"{record_id}_{1 + (i >= half)}.dat 16 {rest}"
+    (directory / f"{record_id}.hea").write_text("".join(lines))
+    (directory / f"{record_id}_1.dat").write_bytes(recording[:half].T.tobytes())
+    (directory / f"{record_id}_2.dat").write_bytes(recording[half:].T.tobytes())
+    return directory / f"{record_id}.hea"
+
+
+def test_run_model_on_a_record_in_two_signal_files_matches_its_mat_twin(tiny_model, tmp_path: Path) -> None:
+    model_dir, data = tiny_model
+    mat_header = sorted(data.glob("*.hea"))[0]
+    twin_header = write_two_file_twin(mat_header, tmp_path)
+    headers, recordings = hc.find_challenge_files(str(tmp_path))
+    assert headers == [str(twin_header)] and recordings[0].endswith("_1.dat")
+    results = []
+    for header_file, recording_file in [(str(mat_header), str(mat_header.with_suffix(".mat"))),
+                                        (headers[0], recordings[0])]:
+        header = hc.load_header(header_file)
+        model = team_code.load_model(str(model_dir), hc.get_leads(header))
+        results.append(team_code.run_model(model, header, hc.load_recording(recording_file, header)))
+    (classes, labels, probabilities), (twin_classes, twin_labels, twin_probabilities) = results
+    assert classes == twin_classes and list(labels) == list(twin_labels)
+    np.testing.assert_allclose(twin_probabilities, probabilities, rtol=0, atol=1e-6)
+
+
+def test_run_model_names_the_record_whose_recording_disagrees_with_its_header(tiny_model) -> None:
+    model_dir, data = tiny_model
+    header_file = sorted(data.glob("*.hea"))[0]
+    header = hc.load_header(str(header_file))
+    recording = hc.load_recording(str(header_file.with_suffix(".mat")))
+    model = team_code.load_model(str(model_dir), hc.get_leads(header))
+    with pytest.raises(ValueError, match=f"{header_file.stem}.*signals but its header lists 12"):
+        team_code.run_model(model, header, recording[:11])
+    with pytest.raises(TypeError, match=f"^{header_file.stem}: recording must be a 2-D array"):
+        team_code.run_model(model, header, "recording")
+
+
+def _unused_model() -> team_code.LoadedModel:
+    """A model for calls refused before the model is used."""
+    return team_code.LoadedModel(ensemble=None, leads=("I",), thresholds=np.zeros(1))
