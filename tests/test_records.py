@@ -223,7 +223,7 @@ def test_gain_zero_parses() -> None:
         ("1000/mv", 1000.0, 0.0),
         ("200", 200.0, 0.0),
         ("4880.0(-12)/mV", 4880.0, -12.0),
-        ("2.5e3(7)/uV", 2500.0, 7.0),
+        ("2.5e3(7)/uV", 2.5e6, 7.0),
     ],
 )
 def test_gain_variants(gain: str, expected_gain: float, expected_baseline: float) -> None:
@@ -301,8 +301,8 @@ def test_thirty_minute_257_hz_record(tmp_path: Path) -> None:
     path = records.write_record(tmp_path, "I0001", signal, 257, age=55, sex="Male", labels=["164889003"])
     record = records.read_record(path)
     assert record.header.frequency == 257.0 and record.header.num_samples == samples
-    assert record.recording.shape == (12, samples) and record.recording.dtype == np.int16
-    np.testing.assert_array_equal(record.recording, np.round(signal * 1000).astype(np.int16))
+    assert record.recording.shape == (12, samples) and record.recording.dtype == np.float64
+    np.testing.assert_array_equal(record.recording, np.round(signal * 1000))
 
 
 # ------------------------------------------------------------------------------------------------ write/read
@@ -330,10 +330,11 @@ def test_write_record_checksums_and_first_values(tmp_path: Path) -> None:
 
 
 def test_write_record_unknown_age_and_clipping(tmp_path: Path) -> None:
+    """Clipped to the int16 range; -32768, format 16's "no sample" value, reads back as NaN."""
     path = records.write_record(tmp_path, "W3", np.array([[100.0, -100.0]]), 500, leads=("I",))
     record = records.read_record(path)
     assert math.isnan(record.header.age) and record.header.sex == "Unknown"
-    np.testing.assert_array_equal(record.recording, [[32767, -32768]])
+    np.testing.assert_array_equal(record.recording, [[32767, np.nan]])
 
 
 def test_write_record_rejects_a_shape_that_does_not_match_the_leads(tmp_path: Path) -> None:
@@ -434,12 +435,14 @@ def test_a_header_that_is_not_one_is_quoted_short(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------- WFDB signal files
 def test_every_shared_record_reads_as_scipy_reads_its_mat(shared_data: Path) -> None:
+    """The same values in float64, -32768 (format 16's "no sample") as NaN; every checksum matches."""
     headers = sorted(shared_data.rglob("*.hea"))
     assert len(headers) > 1900
     for header in headers:
         expected = scipy.io.loadmat(header.with_suffix(".mat"))["val"]
-        recording = records.read_record(header).recording
-        assert recording.dtype == expected.dtype and np.array_equal(recording, expected), header
+        record = records.read_record(header)
+        assert record.recording.dtype == np.float64 and record.warnings == (), header
+        np.testing.assert_array_equal(record.recording, np.where(expected == -32768, np.nan, expected), str(header))
 
 
 @pytest.mark.parametrize("fmt", ["16", "212", "80", "24", "32"])
@@ -497,3 +500,455 @@ def test_lead_set_name_uses_standard_order_and_spelling():
     assert lead_set_name(["I", "I", "II"]) == "I,II"
     assert lead_set_name(["I", "X1"]) == "I"
     assert lead_set_name(list(reversed(STANDARD_LEADS))) == ",".join(STANDARD_LEADS)
+
+
+# ------------------------------------------------------------------- WFDB as WFDB defines it (hand-made files)
+def write_dat(directory: Path, fmt: str, data: bytes, lines: list[str], record_line: str = "R1 {n} 500 {samples}",
+              samples: int = 0) -> Path:
+    """Write ``R1.dat`` holding ``data`` and a header ``R1.hea`` whose signal lines are ``lines`` (``{fmt}`` filled
+    in); the header path."""
+    (directory / "R1.dat").write_bytes(data)
+    body = [record_line.format(n=len(lines), samples=samples)] + [line.format(fmt=fmt) for line in lines]
+    header = directory / "R1.hea"
+    header.write_text("\n".join(body) + "\n")
+    return header
+
+
+def wfdb_digital(header: Path) -> np.ndarray:
+    """What ``wfdb`` reads from a record, digital, leads x samples."""
+    import wfdb
+
+    return wfdb.rdrecord(str(header.with_suffix("")), physical=False).d_signal.T
+
+
+def as_wfdb_reads_it(recording: np.ndarray, markers: list[int | None]) -> np.ndarray:
+    """``recording`` with NaN replaced by each row's "no sample" value: comparable with what wfdb returns."""
+    filled = recording.copy()
+    for row, marker in enumerate(markers):
+        if marker is not None:
+            filled[row][np.isnan(filled[row])] = marker
+    return filled
+
+
+def pack_310(values: np.ndarray) -> bytes:
+    """Samples (a multiple of 3) in format 310: bits 1-10 of two 16-bit words, the rest in their top 5 bits."""
+    u = (values.astype(np.int64) & 0x3FF).reshape(-1, 3)
+    first = (u[:, 0] << 1) | ((u[:, 2] & 0x1F) << 11)
+    second = (u[:, 1] << 1) | ((u[:, 2] >> 5) << 11)
+    return np.stack([first, second], axis=1).astype("<u2").tobytes()
+
+
+def pack_311(values: np.ndarray) -> bytes:
+    """Samples (a multiple of 3) in format 311: bits 0-9, 10-19, 20-29 of a 32-bit word."""
+    u = (values.astype(np.int64) & 0x3FF).reshape(-1, 3)
+    return (u[:, 0] | u[:, 1] << 10 | u[:, 2] << 20).astype("<u4").tobytes()
+
+
+def stored(fmt: str, values: np.ndarray) -> bytes:
+    """``values`` (leads x samples) interleaved frame by frame in format ``fmt``."""
+    flat = values.T.reshape(-1)
+    if fmt == "61":
+        return flat.astype(">i2").tobytes()
+    if fmt == "160":
+        return (flat + 32768).astype("<u2").tobytes()
+    if fmt == "310":
+        return pack_310(flat)
+    if fmt == "311":
+        return pack_311(flat)
+    raise AssertionError(fmt)
+
+
+@pytest.mark.parametrize(("fmt", "marker"), [("61", -32768), ("160", -32768), ("310", -512), ("311", -512)])
+def test_hand_packed_formats_read_as_wfdb_reads_them(tmp_path: Path, fmt: str, marker: int) -> None:
+    low, high = (-511, 511) if fmt in ("310", "311") else (-32767, 32767)
+    values = np.random.default_rng(1).integers(low, high + 1, size=(3, 12))
+    values[0, 4] = values[2, 0] = values[1, 11] = marker  # "no sample", first, middle and last
+    values[1, 5], values[2, 7] = low, high
+    lines = [f"R1.dat {{fmt}} 200/mV 12 0 0 0 0 {lead}" for lead in ("I", "II", "V1")]
+    header = write_dat(tmp_path, fmt, stored(fmt, values), lines, samples=12)
+    recording = records.read_record(header).recording
+    expected = np.where(values == marker, np.nan, values)
+    np.testing.assert_array_equal(recording, expected)
+    np.testing.assert_array_equal(as_wfdb_reads_it(recording, [marker] * 3), wfdb_digital(header))
+
+
+@pytest.mark.parametrize("fmt", ["310", "311", "212"])
+@pytest.mark.parametrize("samples", [1, 2, 4, 5])
+def test_packed_formats_whose_last_block_is_part_filled(tmp_path: Path, fmt: str, samples: int) -> None:
+    values = np.arange(samples).reshape(1, samples) * 37 - 50
+    if fmt == "212":
+        import wfdb
+
+        wfdb.wrsamp("R1", fs=500, units=["mV"], sig_name=["I"], d_signal=values.T, fmt=["212"], adc_gain=[200.0],
+                    baseline=[0], write_dir=str(tmp_path))
+        header = tmp_path / "R1.hea"
+    else:  # the bytes the samples need, no more: 1 sample takes 2, 2 take 4 (310) or 3 (311)
+        padded = np.concatenate([values[0], np.zeros(-samples % 3, np.int64)])
+        needed = {1: 2, 2: 4 if fmt == "310" else 3, 4: 6, 5: 8 if fmt == "310" else 7}[samples]
+        data = stored(fmt, padded.reshape(1, -1))[:needed]
+        header = write_dat(tmp_path, fmt, data, ["R1.dat {fmt} 200/mV 10 0 0 0 0 I"], samples=samples)
+    np.testing.assert_array_equal(records.read_record(header).recording, values)
+
+
+def test_format_8_differences_start_from_the_initial_value(tmp_path: Path) -> None:
+    values = np.array([[995, 990, 1000, 1127, 1000], [-3, -4, -5, -4, -3]])
+    initial = values[:, :1]
+    differences = np.diff(np.concatenate([initial, values], axis=1), axis=1)  # sample 0 = initial + first byte
+    lines = ["R1.dat {fmt} 200/mV 10 0 995 0 0 MLII", "R1.dat {fmt} 200/mV 10 0 -3 0 0 V5"]
+    header = write_dat(tmp_path, "8", differences.T.astype(np.int8).tobytes(), lines, samples=5)
+    recording = records.read_record(header).recording
+    np.testing.assert_array_equal(recording, values)
+    np.testing.assert_array_equal(recording, wfdb_digital(header))
+
+
+@pytest.mark.parametrize("fmt", ["16", "212", "80", "24", "32"])
+def test_wfdb_no_sample_values_become_nan(tmp_path: Path, fmt: str) -> None:
+    import wfdb
+
+    marker = records.INVALID_SAMPLE[fmt]
+    values = digital(leads=2, samples=9) // (1 << max(0, 12 - {"80": 8}.get(fmt, 12)))
+    values = values.astype(np.int64)
+    values[0, 3] = values[1, 0] = values[1, 8] = marker
+    wfdb.wrsamp("R1", fs=500, units=["mV"] * 2, sig_name=["I", "II"], d_signal=values.T, fmt=[fmt] * 2,
+                adc_gain=[200.0] * 2, baseline=[0] * 2, write_dir=str(tmp_path))
+    record = records.read_record(tmp_path / "R1.hea")
+    assert record.recording.dtype == np.float64 and record.warnings == ()
+    np.testing.assert_array_equal(record.recording, np.where(values == marker, np.nan, values))
+    np.testing.assert_array_equal(as_wfdb_reads_it(record.recording, [marker] * 2), wfdb_digital(tmp_path / "R1.hea"))
+
+
+def test_the_no_sample_table_agrees_with_wfdb() -> None:
+    from wfdb.io._signal import INVALID_SAMPLE_VALUE
+
+    for fmt, marker in INVALID_SAMPLE_VALUE.items():
+        assert records.INVALID_SAMPLE[fmt] == marker, fmt
+
+
+def test_mat_no_sample_values_become_nan(tmp_path: Path) -> None:
+    values = digital()
+    values[0, 2] = values[1, 9] = -32768
+    record = records.read_record(write_pair(tmp_path, header_text(), values))
+    assert record.recording.dtype == np.float64
+    np.testing.assert_array_equal(record.recording, np.where(values == -32768, np.nan, values))
+    assert np.isnan(record.recording).sum() == 2
+
+
+def test_invalid_as_nan_marks_what_the_challenge_helper_loads(tmp_path: Path) -> None:
+    values = digital()
+    values[1, 1] = -32768
+    header = records.parse_header(header_text())
+    marked = records.invalid_as_nan(values, header)
+    assert marked.dtype == np.float64 and np.isnan(marked[1, 1]) and np.isnan(marked).sum() == 1
+    with pytest.raises(ValueError, match="one row per lead"):
+        records.invalid_as_nan(values[:1], header)
+
+
+def test_read_wfdb_signals_gives_the_float_recording(tmp_path: Path) -> None:
+    values = np.array([[1, -32768, 3]])
+    header = write_dat(tmp_path, "16", values.T.astype("<i2").tobytes(), ["R1.dat {fmt} 200/mV 16 0 0 0 0 I"],
+                       samples=3)
+    np.testing.assert_array_equal(records.read_wfdb_signals(header), [[1, np.nan, 3]])
+
+
+# -------------------------------------------------------------------------------------------------- units
+@pytest.mark.parametrize(
+    ("gain", "per_mv"),
+    [("1000/mV", 1000.0), ("1/uV", 1000.0), ("1000000/V", 1000.0), ("1000000(0)/nV", 1e12),
+     ("1/nV", 1e6), ("2000000/kV", 2.0), ("500", 500.0), ("500(3)", 500.0), ("4.88/uV", 4880.0),
+     ("1/\u00b5V", 1000.0), ("200/MV", 200.0)],
+)  # fmt: skip
+def test_gains_are_in_digital_units_per_millivolt(gain: str, per_mv: float) -> None:
+    header = records.parse_header(header_text(gain=gain))
+    np.testing.assert_allclose(header.gains, [per_mv] * 2, rtol=1e-12)
+    assert header.signals[0].units == (gain.partition("/")[2] or "mV")
+
+
+def test_one_microvolt_per_unit_is_exactly_a_thousand_per_millivolt() -> None:
+    assert records.parse_header(header_text(gain="1/uV")).gains[0] == 1000.0
+    assert records.parse_header(header_text(gain="1000000/V")).gains[0] == 1000.0
+
+
+@pytest.mark.parametrize("units", ["mmHg", "%", "bpm", "NU", "mV2"])
+def test_a_lead_that_is_not_a_voltage_is_refused(tmp_path: Path, units: str) -> None:
+    header = write_pair(tmp_path, header_text(gain=f"100/{units}"), digital())
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, header, f"lead I is in {units!r}, not a voltage")
+
+
+def test_a_gain_of_zero_is_refused_not_read_as_wfdbs_uncalibrated_200(tmp_path: Path) -> None:
+    header = write_pair(tmp_path, header_text(gain="0/mV"), digital())
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, header, "must be positive")
+
+
+def test_a_signal_line_without_a_gain_is_refused() -> None:
+    with pytest.raises(RecordError, match="no ADC gain"):
+        records.parse_header("R1 1 500 10\nR1.dat 16\n", "h.hea")
+
+
+def test_a_description_with_spaces_is_the_whole_lead_name() -> None:
+    header = records.parse_header("R1 1 500 10\nR1.dat 16 200 12 0 0 0 0 ECG lead II\n")
+    assert header.leads == ("ECG lead II",)
+
+
+# ------------------------------------------------------------------------------------- skew and format 0
+def test_skew_reads_as_wfdb_reads_it(tmp_path: Path) -> None:
+    """Sample k of a signal with skew s is stored in frame k + s; past the record's end there is no sample."""
+    values = np.arange(30).reshape(3, 10) * 10 - 100
+    lines = ["R1.dat {fmt}:2 200/mV 16 0 0 0 0 I", "R1.dat {fmt} 200/mV 16 0 0 0 0 II",
+             "R1.dat {fmt}:5 200/mV 16 0 0 0 0 V1"]
+    header = write_dat(tmp_path, "16", values.T.astype("<i2").tobytes(), lines, samples=10)
+    recording = records.read_record(header).recording
+    np.testing.assert_array_equal(recording[0], list(values[0, 2:]) + [np.nan] * 2)
+    np.testing.assert_array_equal(recording[1], values[1])
+    np.testing.assert_array_equal(recording[2], list(values[2, 5:]) + [np.nan] * 5)
+
+
+def test_skew_agrees_with_wfdb(tmp_path: Path) -> None:
+    """wfdb (4.3) fails on a file whose signals have different non-zero skews; with one skew it reads these."""
+    values = np.arange(30).reshape(3, 10) * 10 - 100
+    lines = ["R1.dat {fmt}:3 200/mV 16 0 0 0 0 I", "R1.dat {fmt} 200/mV 16 0 0 0 0 II",
+             "R1.dat {fmt}:3 200/mV 16 0 0 0 0 V1"]
+    header = write_dat(tmp_path, "16", values.T.astype("<i2").tobytes(), lines, samples=10)
+    recording = records.read_record(header).recording
+    assert np.isnan(recording[[0, 2], 7:]).all() and not np.isnan(recording[1]).any()
+    np.testing.assert_array_equal(as_wfdb_reads_it(recording, [-32768] * 3), wfdb_digital(header))
+
+
+def test_skew_in_a_challenge_mat(tmp_path: Path) -> None:
+    values = digital()
+    text = header_text().replace("R1.mat 16+24 1000/mV 16 0 0 0 0 II", "R1.mat 16:3+24 1000/mV 16 0 0 0 0 II")
+    recording = records.read_record(write_pair(tmp_path, text, values)).recording
+    np.testing.assert_array_equal(recording[0], values[0])
+    np.testing.assert_array_equal(recording[1], list(values[1, 3:]) + [np.nan] * 3)
+
+
+def test_a_null_signal_is_all_nan(tmp_path: Path) -> None:
+    values = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    lines = ["R1.dat {fmt} 200/mV 16 0 0 0 0 I", "~ 0 200/mV 16 0 0 0 0 III", "R1.dat {fmt} 200/mV 16 0 0 0 0 II"]
+    header = write_dat(tmp_path, "16", values.T.astype("<i2").tobytes(), lines, samples=4)
+    record = records.read_record(header)
+    assert record.header.leads == ("I", "III", "II")
+    np.testing.assert_array_equal(record.recording, [values[0], [np.nan] * 4, values[1]])
+
+
+def test_a_null_signal_in_a_challenge_record(tmp_path: Path) -> None:
+    values = digital()
+    text = header_text(leads=("I", "II", "III")).replace("R1.mat 16+24 1000/mV 16 0 0 0 0 III",
+                                                         "~ 0 1000/mV 16 0 0 0 0 III")
+    recording = records.read_record(write_pair(tmp_path, text, values)).recording
+    np.testing.assert_array_equal(recording, [values[0], values[1], [np.nan] * 10])
+
+
+def test_a_record_of_null_signals_only_is_refused(tmp_path: Path) -> None:
+    header = tmp_path / "R1.hea"
+    header.write_text("R1 1 500 10\n~ 0 200/mV 16 0 0 0 0 I\n")
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, header, "every signal is a null signal")
+
+
+def test_samples_per_frame_are_averaged_per_frame(tmp_path: Path) -> None:
+    """Two samples of lead I per frame: its frame value is their mean, NaN when one is missing; wfdb's
+    expanded samples give the same means."""
+    import wfdb
+
+    expanded = np.array([1, 2, 10, 20, -32768, 5, 7, 8])  # lead I, two per frame
+    other = np.array([100, 200, 300, 400])
+    flat = np.stack([expanded[0::2], expanded[1::2], other], axis=1).reshape(-1)
+    lines = ["R1.dat {fmt}x2 200/mV 16 0 0 0 0 I", "R1.dat {fmt} 200/mV 16 0 0 0 0 II"]
+    header = write_dat(tmp_path, "16", flat.astype("<i2").tobytes(), lines, samples=4)
+    recording = records.read_record(header).recording
+    np.testing.assert_array_equal(recording, [[1.5, 15, np.nan, 7.5], other])
+    read = wfdb.rdrecord(str(header.with_suffix("")), physical=False, smooth_frames=False)
+    np.testing.assert_array_equal(read.e_d_signal[0], expanded)
+
+
+# ------------------------------------------------------------------------------------------ multi-segment
+def test_multi_segment_records_are_refused_in_one_line(tmp_path: Path) -> None:
+    header = tmp_path / "M1.hea"
+    header.write_text("M1/2 2 500 20\nseg1 10\nseg2 10\n")
+    with pytest.raises(RecordError) as error:
+        records.read_header(header)
+    assert_one_line_error(error, header, "multi-segment records are not read")
+
+
+# ------------------------------------------------------------------------------- optional record-line fields
+def test_a_record_line_without_frequency_is_250_hz(tmp_path: Path) -> None:
+    values = digital(samples=600)
+    text = header_text(samples=600).replace("R1 2 500 600", "R1 2")
+    record = records.read_record(write_pair(tmp_path, text, values))
+    assert record.header.frequency == records.DEFAULT_FREQUENCY_HZ == 250.0
+    np.testing.assert_array_equal(record.recording, values)
+
+
+def test_a_record_line_without_sample_count_takes_the_recording_length(tmp_path: Path) -> None:
+    text = header_text().replace("R1 2 500 10", "R1 2 500")
+    record = records.read_record(write_pair(tmp_path, text, digital(samples=37)))
+    assert record.header.num_samples == 0 and record.recording.shape == (2, 37)
+
+
+@pytest.mark.parametrize("count", ["0", ""])
+def test_a_dat_without_sample_count_reads_all_the_file_holds(tmp_path: Path, count: str) -> None:
+    values = np.arange(14).reshape(2, 7)
+    lines = ["R1.dat {fmt} 200/mV 12 0 0 0 0 I", "R1.dat {fmt} 200/mV 12 0 0 0 0 II"]
+    header = write_dat(tmp_path, "16", values.T.astype("<i2").tobytes() + b"\x01", lines,
+                       record_line="R1 {n} 500 " + count)
+    record = records.read_record(header)
+    np.testing.assert_array_equal(record.recording, values)  # the odd byte at the end is no sample
+
+
+def test_signal_files_that_disagree_without_a_sample_count_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.dat").write_bytes(np.arange(5).astype("<i2").tobytes())
+    (tmp_path / "b.dat").write_bytes(np.arange(6).astype("<i2").tobytes())
+    header = tmp_path / "R1.hea"
+    header.write_text("R1 2 500\na.dat 16 200/mV 16 0 0 0 0 I\nb.dat 16 200/mV 16 0 0 0 0 II\n")
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, header, "different numbers of samples (a.dat 5, b.dat 6)")
+
+
+# ---------------------------------------------------------------------------------------- damaged .dat files
+def test_a_byte_offset_past_the_end_of_the_file(tmp_path: Path) -> None:
+    header = write_dat(tmp_path, "16", bytes(20), ["R1.dat {fmt}+5000 200/mV 16 0 0 0 0 I"], samples=10)
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, tmp_path / "R1.dat", "has 20 bytes, fewer than the byte offset of 5000")
+
+
+def test_a_truncated_dat_says_how_many_bytes_it_has_and_needs(tmp_path: Path) -> None:
+    lines = ["R1.dat {fmt}+24 200/mV 16 0 0 0 0 I", "R1.dat {fmt}+24 200/mV 16 0 0 0 0 II"]
+    header = write_dat(tmp_path, "16", bytes(24 + 51), lines, samples=100)
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, tmp_path / "R1.dat", "has 75 bytes; 100 samples of 2 signals in format 16 need 424")
+
+
+def test_a_byte_offset_skips_a_preamble(tmp_path: Path) -> None:
+    values = np.array([[3, -4, 5]])
+    header = write_dat(tmp_path, "16", b"PREAMBLE" + values.T.astype("<i2").tobytes(),
+                       ["R1.dat {fmt}+8 200/mV 16 0 0 0 0 I"], samples=3)
+    np.testing.assert_array_equal(records.read_record(header).recording, values)
+
+
+@pytest.mark.parametrize("fmt", ["516", "508", "524"])
+def test_flac_compressed_formats_are_refused(tmp_path: Path, fmt: str) -> None:
+    header = write_dat(tmp_path, fmt, bytes(100), ["R1.dat {fmt} 200/mV 16 0 0 0 0 I"], samples=10)
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, tmp_path / "R1.dat", "FLAC-compressed")
+
+
+@pytest.mark.parametrize(("field", "words"), [("999", "not a WFDB storage format"), ("16x0", "0 samples per frame"),
+                                              ("16+x", "not a WFDB storage format"), ("9" * 40, "not a WFDB")])
+def test_bad_format_fields_are_refused(field: str, words: str) -> None:
+    with pytest.raises(RecordError, match=words):
+        records.parse_header(f"R1 1 500 10\nR1.dat {field} 200/mV 16 0 0 0 0 I\n", "h.hea")
+
+
+def test_signals_of_one_file_must_be_consecutive_and_alike() -> None:
+    spread = "R1 3 500 10\na.dat 16 200 16 0 0 0 0 I\nb.dat 16 200 16 0 0 0 0 II\na.dat 16 200 16 0 0 0 0 V1\n"
+    with pytest.raises(RecordError, match="not on consecutive lines"):
+        records.parse_header(spread, "h.hea")
+    mixed = "R1 2 500 10\na.dat 16 200 16 0 0 0 0 I\na.dat 212 200 16 0 0 0 0 II\n"
+    with pytest.raises(RecordError, match="differ in format or byte offset"):
+        records.parse_header(mixed, "h.hea")
+
+
+def test_a_signal_file_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    header = write_dat(tmp_path, "16", bytes(20), ["R1.dat {fmt} 200/mV 16 0 0 0 0 I"], samples=10)
+    (tmp_path / "R1.dat").unlink()
+    (tmp_path / "R1.dat").mkdir()
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, tmp_path / "R1.dat", "not a regular file")
+
+
+# ------------------------------------------------------------------------------------------------ checksums
+def test_matching_checksums_give_no_warning(tmp_path: Path) -> None:
+    path = records.write_record(tmp_path, "W1", np.random.default_rng(0).normal(0, 3, (2, 500)), 500,
+                                leads=("I", "II"))
+    assert records.read_record(path).warnings == ()
+
+
+def test_a_checksum_mismatch_is_a_warning_per_lead(tmp_path: Path) -> None:
+    path = records.write_record(tmp_path, "W1", np.array([[0.001, 0.002, 0.003], [-0.03, 0.03, 0.031]]), 500,
+                                leads=("I", "II"))
+    path.write_text(path.read_text().replace(" -30 31 0 II", " -30 -5 0 II"))
+    record = records.read_record(path)
+    assert record.warnings == ("lead II: checksum 31 in the signal file, -5 in the header",)
+    np.testing.assert_array_equal(record.recording, [[1, 2, 3], [-30, 30, 31]])  # read all the same
+
+
+def test_dat_checksums_are_signed_16_bit_sums_of_the_stored_samples(tmp_path: Path) -> None:
+    """The sum wraps at 16 bits; wfdb writes it unsigned (65534 is -2); a skew does not change it (WFDB counts
+    the samples before sample 0)."""
+    values = np.array([[30000, 30000, -2], [1, 2, 3]])
+    lines = ["R1.dat {fmt}:1 200/mV 16 0 30000 -5538 0 I", "R1.dat {fmt} 200/mV 16 0 1 65535 0 II"]
+    header = write_dat(tmp_path, "16", values.T.astype("<i2").tobytes(), lines, samples=3)
+    assert records.read_record(header).warnings == ("lead II: checksum 6 in the signal file, 65535 in the header",)
+
+
+def test_checksums_are_not_checked_without_a_sample_count(tmp_path: Path) -> None:
+    header = write_dat(tmp_path, "16", np.array([1, 2]).astype("<i2").tobytes(),
+                       ["R1.dat {fmt} 200/mV 16 0 0 99 0 I"], record_line="R1 {n} 500")
+    assert records.read_record(header).warnings == ()
+
+
+def test_format_8_checksums_add_up_the_reconstructed_samples(tmp_path: Path) -> None:
+    header = write_dat(tmp_path, "8", np.array([0, 1, 1], np.int8).tobytes(), ["R1.dat {fmt} 200/mV 10 0 5 18 0 I"],
+                       samples=3)
+    record = records.read_record(header)
+    assert record.warnings == () and record.recording.tolist() == [[5, 6, 7]]
+
+
+# ---------------------------------------------------------------------------------------------- header files
+def test_an_oversized_header_is_refused_unread(tmp_path: Path) -> None:
+    header = write_pair(tmp_path, header_text() + "#" + "x" * records.HEADER_MAX_BYTES + "\n", digital())
+    for read in (records.read_header, records.read_labels, records.read_record):
+        with pytest.raises(RecordError) as error:
+            read(header)
+        assert_one_line_error(error, header, "header is larger than 1 MiB")
+
+
+def test_a_header_that_is_a_named_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    header = tmp_path / "R1.hea"
+    os.mkfifo(header)
+    outcomes: list[str] = []
+
+    def read_both() -> None:
+        for read in (records.read_header, records.read_labels):
+            try:
+                read(header)
+            except RecordError as error:
+                outcomes.append(str(error))
+
+    reader = threading.Thread(target=read_both, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "reading a named pipe blocked"
+    assert outcomes == [f"{header}: header is a named pipe, not a regular file"] * 2
+
+
+def test_errors_in_header_text_name_its_record() -> None:
+    with pytest.raises(RecordError) as error:
+        records.parse_header(header_text(rid="A0001", gain="abc/mV"))
+    assert str(error.value).startswith("header of A0001: lead I")
+    with pytest.raises(RecordError, match="^header of E00009: ") as error:
+        records.parse_header("E00009.mat 2 500 10\nE00009.mat 16+24 1000/mV\n")
+    with pytest.raises(RecordError, match="^<header>: header is empty"):
+        records.parse_header("# only a comment\n")
+    with pytest.raises(RecordError, match="^h.hea: "):
+        records.parse_header(header_text(gain="abc/mV"), "h.hea")
+
+
+def test_a_format_8_initial_value_out_of_range_is_refused(tmp_path: Path) -> None:
+    header = write_dat(tmp_path, "8", bytes(3), ["R1.dat {fmt} 200/mV 10 0 1e20 0 0 I"], samples=3)
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, tmp_path / "R1.dat", "initial value 100000000000000000000 is out of range")
