@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .measurements import MEASUREMENT_NAMES
+from .outputs import DETAILS_FILE, merge_rows
 from .quality import GOOD
 from .records import STANDARD_LEADS
 
 if TYPE_CHECKING:  # the report reads details files without loading torch
     from .inference import Ensemble, ModelInput
 
-DETAILS_FILE = "details.csv"
 #: Distances to the threshold below this count as this: probabilities are written to 6 significant digits.
 EPSILON = 1e-6
 #: The measurements in the file: (column, name in ecgnet.measurements).
@@ -110,7 +110,6 @@ def columns(codes: Sequence[str]) -> list[str]:
 
 def write(output_dir: str | Path, codes: Sequence[str], found: list[dict[str, str]]) -> None:
     """Write ``details.csv`` with ``found``'s rows, keeping an earlier run's rows for the other records."""
-    from .outputs import merge_rows
 
     names = {row["record"] for row in found}
     merge_rows(Path(output_dir) / DETAILS_FILE, columns(codes), found, keep=lambda row: row["record"] not in names)

@@ -24,7 +24,15 @@ from .artifacts import ONNX_FILE, ModelFolder, ModelFolderError, folder_file, lo
 from .calibration import Calibration
 from .config import RunConfig
 from .discovery import FoundRecord, find_records
-from .outputs import record_failures, save_outputs
+from .outputs import (
+    WARNING,
+    output_file,
+    output_folder,
+    record_failures,
+    remove_stale_outputs,
+    save_outputs,
+    takes_a_table_name,
+)
 from .prepare import PreparedRecord, PrepareOptions, prepare, prepare_many, record_windows
 from .records import Header, RecordError, closest_lead_set, lead_set_name, standard_leads
 from .stacking import Stack
@@ -138,33 +146,48 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto", runtime: s
         check_trees(folder.trees, folder.stacks, folder.class_codes, trees_file(model_dir))
     # A GPU is only busy with large batches; on a CPU, 64 windows already amortise the per-call overhead.
     batch_size = 1024 if torch_device is not None and torch_device.type == "cuda" else 64
-    session = _onnx_session(model_dir) if runtime == "onnxruntime" else None
+    session = _onnx_session(model_dir, folder) if runtime == "onnxruntime" else None
     return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device, batch_size,
                     folder.trees, folder.stacks, folder.component_thresholds, session, folder.calibrations)
 
 
 def _torch_networks(folder: ModelFolder, model_dir: str | os.PathLike, device: str
                     ) -> tuple[torch.device, list[torch.nn.Module]]:
-    """The device, and the folder's networks on it in evaluation mode."""
+    """The device, and the folder's networks on it in evaluation mode. Each weight file is compared with the
+    network config.json describes, built first on the meta device: a network that does not fit its weights is
+    never allocated (its size is bounded by theirs), and the error names the file and the tensors."""
+    from .artifacts import network_shapes, one_line, state_dict_problems
     from .device import resolve_device  # torch is imported only when the networks run in it
     from .models import build_network
 
     torch_device = resolve_device(device)
+    try:
+        expected = network_shapes(folder.config, len(folder.class_codes))
+    except ValueError as error:  # the architecture refuses its hyper-parameters
+        raise ModelFolderError(one_line(f"{Path(model_dir) / 'config.json'}: {error}")) from None
     networks = []
     for k, state in enumerate(folder.state_dicts):
+        path = folder.weight_files[k] if folder.weight_files else Path(model_dir)
+        problems = state_dict_problems(state, expected)
+        if problems:
+            raise ModelFolderError(one_line(f"{path}: weights do not fit the network config.json describes: "
+                                            f"{problems}"))
         network = build_network(folder.config, len(folder.class_codes))
         try:
             network.load_state_dict(state)
-        except RuntimeError as error:
-            first_line = str(error).strip().splitlines()[0]
-            raise ModelFolderError(f"{model_dir}: weights of fold {k} do not fit the configured network "
-                                   f"({first_line})") from None
+        except RuntimeError as error:  # anything the comparison of names and shapes cannot see
+            raise ModelFolderError(one_line(f"{path}: weights do not fit the network config.json describes: "
+                                            f"{error}")) from None
         networks.append(network.to(torch_device).eval())
     return torch_device, networks
 
 
-def _onnx_session(model_dir: str | os.PathLike):
-    """An ONNX Runtime session of the folder's ``ensemble.onnx``; ModelFolderError when there is none."""
+def _onnx_session(model_dir: str | os.PathLike, folder: ModelFolder):
+    """An ONNX Runtime session of the folder's ``ensemble.onnx``; ModelFolderError when there is none, or when
+    its inputs and output are not those ``folder``'s config and classes give (config.json changed since
+    ``ecgnet export``)."""
+    from .artifacts import check_onnx_graph
+
     path = folder_file(model_dir, ONNX_FILE)
     if not path.is_file():
         raise ModelFolderError(f"{Path(model_dir) / ONNX_FILE}: missing; write it with `ecgnet export {model_dir}`")
@@ -175,9 +198,11 @@ def _onnx_session(model_dir: str | os.PathLike):
         # Between batches the runtime's threads would spin, waiting for work, on the cores the loader
         # workers prepare records on.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own types for damaged graphs
         raise ModelFolderError(f"{path}: not a readable ONNX graph ({' '.join(str(error).split())[:200]})") from None
+    check_onnx_graph(session, folder.config, len(folder.class_codes), Path(model_dir) / ONNX_FILE)
+    return session
 
 
 def check_trees(trees: dict[str, TreeEnsemble], stacks: dict[str, Stack], codes: list[str], path: Path) -> None:
@@ -205,6 +230,7 @@ class ModelInput:
     lead_set: str = ""  # the leads it was prepared with (ecgnet.records.lead_set_name)
     measurements: np.ndarray | None = None  # (NUM_MEASUREMENTS,) for the feature model, when the model has one
     quality: tuple[str, ...] | None = None  # a verdict per standard lead, when asked for (details.csv)
+    warnings: tuple[str, ...] = ()  # what is odd in the record but did not stop it (ecgnet.prepare)
 
 
 def model_input(prepared: PreparedRecord, leads: Sequence[str], config: RunConfig, record_id: str) -> ModelInput:
@@ -215,7 +241,7 @@ def model_input(prepared: PreparedRecord, leads: Sequence[str], config: RunConfi
     one_set = prepared.measurements is not None and len(prepared.measurements) == 1
     measured = prepared.measurements[0] if one_set else None
     return ModelInput(record_id, windows, keep, prepared.demographics, extra, lead_set_name(leads), measured,
-                      prepared.quality)
+                      prepared.quality, prepared.warnings)
 
 
 def record_input(recording: np.ndarray, header: Header, leads: Sequence[str], config: RunConfig,
@@ -302,15 +328,19 @@ def decide(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 
 def group_by_lead_set(found: Sequence[FoundRecord]) -> tuple[dict[tuple[str, ...], list], list[tuple[str, str]]]:
-    """Header files grouped by the standard leads their headers list; (file, reason) for those with none."""
+    """Header files grouped by the standard leads their headers list; (file, reason) for those with none, and
+    for those whose output file would take the name of one of the run's own tables."""
     groups: dict[tuple[str, ...], list] = {}
     failures = []
     for record in found:
         leads = standard_leads(record.header.leads)
         if not leads:
             failures.append((str(record.header_path), f"lists no standard lead ({', '.join(record.header.leads)})"))
-            continue
-        groups.setdefault(leads, []).append(record.header_path)
+        elif takes_a_table_name(record.record_id):
+            failures.append((str(record.header_path), f"its output file would be the run's own {record.record_id}.csv; "
+                                                      "rename the record to have it run"))
+        else:
+            groups.setdefault(leads, []).append(record.header_path)
     return groups, failures
 
 
@@ -341,15 +371,17 @@ def run_folder(
     runtime: str = "torch",
     details: bool = False,
 ) -> tuple[int, list[tuple[str, str]]]:
-    """Write an output file for every readable record of ``data_dir``; return (written, failures).
+    """Write an output file for every readable record of ``data_dir``; return (written, rows): a (file, reason)
+    row for each file that could not be run, then one for each warning about a record that was run all the same
+    (its reason starts with :data:`ecgnet.outputs.WARNING`).
 
     The ensemble is built once; records are grouped by lead set, each group gets the thresholds tuned
-    for its leads, and its records are read and prepared in ``workers`` DataLoader processes while
-    the networks run (by default none on a CPU and up to 8 on a GPU). Failures are also written to
-    ``OUTPUTS/failures.csv``; with ``details``, ``OUTPUTS/details.csv`` too (:mod:`ecgnet.details`).
+    for its leads, and its records are read and prepared in ``workers`` processes while the networks run (by
+    default none on a CPU and up to 8 on a GPU). The rows are also written to ``OUTPUTS/failures.csv``; with
+    ``details``, ``OUTPUTS/details.csv`` too (:mod:`ecgnet.details`). A record that fails loses the output file
+    an earlier run left for it, so that no stale output is ever scored.
     """
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = output_folder(output_dir)
     listing = find_records(data_dir)
     groups, failures = group_by_lead_set(listing.records)
     failures = listing.failures + failures
@@ -361,26 +393,31 @@ def run_folder(
     total = sum(len(v) for v in groups.values())
     bar = tqdm(total=total, desc="running", unit="rec", disable=not progress)
     found_details: list[dict[str, str]] = []
+    warnings: list[tuple[str, str]] = []
+    written_ids: set[str] = set()
     for leads, paths in groups.items():
         thresholds = ensemble.thresholds_for(leads)
         for batch in prepared_batches(paths, leads, ensemble.config, workers, records_per_batch, quality=details):
             ok = [(p, r) for p, r in batch if not isinstance(r, RecordError)]
             failures += [(r.source, r.problem) for _, r in batch if isinstance(r, RecordError)]
+            warnings += [(str(p), f"{WARNING}{w}; the record was run") for p, r in ok for w in r.warnings]
             probabilities = predict_prepared(ensemble, [r for _, r in ok])
             for (path, _), p in zip(ok, probabilities):
-                save_outputs(output_dir / f"{path.stem}.csv", path.stem, ensemble.class_codes,
+                save_outputs(output_file(output_dir, path.stem), path.stem, ensemble.class_codes,
                              decide(p, thresholds).astype(int), p)
+                written_ids.add(path.stem)
             if details and ok:
                 found_details += _details_rows(ensemble, [r for _, r in ok], probabilities, thresholds)
             written += len(ok)
             bar.update(len(batch))
     bar.close()
-    record_failures(output_dir, data_dir, failures)
+    remove_stale_outputs(output_dir, failures, written_ids)
+    record_failures(output_dir, data_dir, failures + warnings)
     if details:
         from . import details as _details
 
         _details.write(output_dir, ensemble.class_codes, found_details)
-    return written, failures
+    return written, failures + warnings
 
 
 def _details_rows(ensemble: Ensemble, records: list[ModelInput], probabilities: np.ndarray,

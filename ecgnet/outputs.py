@@ -127,6 +127,56 @@ def to_probability(entry: str) -> float:
 
 
 FAILURES_FILE = "failures.csv"
+DETAILS_FILE = "details.csv"
+#: The files a run writes beside the output files; a record whose output would take one of their names is refused.
+RUN_TABLES = (FAILURES_FILE, DETAILS_FILE)
+#: How a row of ``failures.csv`` that is a warning, not a failure, starts: the record was run all the same.
+WARNING = "warning: "
+_RECORD_SUFFIXES = (".hea", ".mat", ".dat")
+
+
+def output_folder(path: str | os.PathLike) -> Path:
+    """The folder ``path`` for output files, created if needed; OSError naming it, in words, when it cannot be
+    one (an existing file, a symbolic link to nowhere)."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise NotADirectoryError(f"{path}: is a symbolic link to {os.readlink(path)}, which does not exist; "
+                                 "give a folder for the output files")
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path}: is a file, not a folder for the output files")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(error.errno, f"{path}: cannot create the folder for the output files "
+                                   f"({error.strerror or error})") from None
+    return path
+
+
+def output_file(output_dir: str | os.PathLike, record_id: str) -> Path:
+    """``OUTPUTS/<record_id>.csv``."""
+    return Path(output_dir) / f"{record_id}.csv"
+
+
+def takes_a_table_name(record_id: str) -> bool:
+    """Whether a record's output file would be one of the run's own tables (in any case, for file systems that
+    ignore it)."""
+    return f"{record_id}.csv".lower() in RUN_TABLES
+
+
+def remove_stale_outputs(output_dir: str | os.PathLike, failures: Sequence[tuple[str, str]],
+                         written: set[str]) -> None:
+    """Remove the output file an earlier run left for each record file of ``failures`` whose record got no output
+    in this run (``written``: record ids): a record that no longer runs must not be scored on old outputs."""
+    for file, _ in failures:
+        name = os.path.basename(file)
+        stem, suffix = os.path.splitext(name)
+        if suffix not in _RECORD_SUFFIXES or not stem or stem.startswith(".") or stem in written:
+            continue
+        if takes_a_table_name(stem):
+            continue
+        stale = output_file(output_dir, stem)
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink()
 
 
 def record_failures(output_dir: str | os.PathLike, data_dir: str | os.PathLike,

@@ -10,6 +10,7 @@ is prepared the same way everywhere. :class:`PreparedSignals` holds many prepare
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +31,7 @@ from .records import (
     RecordError,
     check_plausible,
     check_recording,
+    invalid_as_nan,
     read_record,
     standard_leads,
 )
@@ -68,6 +70,7 @@ class PreparedRecord:
     measurements: np.ndarray | None = None  # (lead sets, NUM_MEASUREMENTS) float32, with options.measurements
     quality: tuple[str, ...] | None = None  # a verdict per standard lead (ecgnet.quality), with options.quality
     record_id: str = ""  # the header's record name
+    warnings: tuple[str, ...] = ()  # what is odd in the record but did not stop it (a checksum that disagrees)
 
 
 def measured_lead_sets(leads: Sequence[str] | None) -> list[tuple[str, ...]]:
@@ -82,14 +85,17 @@ def prepare(recording: np.ndarray, header: Header, options: PrepareOptions, lead
     lead when None; the others are never looked at). The header and recording are checked first
     (:func:`ecgnet.records.check_plausible`), whoever read them; a :class:`RecordError` names ``source``.
 
-    Short runs of missing samples are drawn in, and a lead that holds no ECG (:func:`ecgnet.quality.usable`:
-    flat, saturated, gapped, of an implausible amplitude) is read by nothing: it is absent for the network, the
-    R peaks and the measurements alike. A record with no such lead left is refused, never diagnosed.
+    Samples holding their format's "no sample" value are missing (:func:`ecgnet.records.invalid_as_nan`), and
+    short runs of missing samples are drawn in. A lead that holds no ECG (:func:`ecgnet.quality.usable`: flat,
+    saturated, gapped, of an implausible amplitude) is read by nothing: it is absent for the network, the R
+    peaks and the measurements alike. A record with no such lead left is refused, never diagnosed.
     """
     recording = np.asarray(recording)
     check_plausible(header, source)
     check_recording(recording, header, source)
-    recording = quality.bridge(recording, header.frequency)
+    # Whoever read it (the Challenge's helper leaves -32768 in a format-16 recording), a "no sample" value is
+    # missing, never a voltage.
+    recording = quality.bridge(invalid_as_nan(recording, header), header.frequency)
     at_rate = signals.leads_at_rate(recording, header, options.signals.sample_rate, source, leads)
     verdicts = quality.lead_quality(at_rate, recording, header, options.signals.sample_rate, noise=options.quality)
     read = quality.usable(at_rate, verdicts)
@@ -114,7 +120,8 @@ def prepare_file(header_path: str | os.PathLike, options: PrepareOptions,
                  leads: Sequence[str] | None = None) -> PreparedRecord:
     """Read a record and :func:`prepare` it."""
     record = read_record(header_path)
-    return prepare(record.recording, record.header, options, leads, header_path)
+    prepared = prepare(record.recording, record.header, options, leads, header_path)
+    return dataclasses.replace(prepared, warnings=record.warnings) if record.warnings else prepared
 
 
 def record_windows(prepared: PreparedRecord, keep_leads: Iterable[str], config: SignalConfig,

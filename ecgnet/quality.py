@@ -39,7 +39,8 @@ MAX_GAP_SECONDS = 0.04
 MAX_MISSING_SHARE = 0.05
 
 #: Share of samples at the lead's own extreme digital values above which the lead is clipped: a clean ECG
-#: touches its maximum and minimum a few times, a saturated one sits there for whole stretches.
+#: touches its maximum and minimum a few times, a saturated one sits there for whole stretches. An extreme
+#: that is also the lead's median is its baseline, not a clip (a quiet lead between narrow beats).
 SATURATED_SHARE = 0.02
 #: Peak-to-peak of the 0.5-40 Hz lead, mV, outside which no real ECG lead lies (a QRS of tens of microvolts,
 #: or of tens of millivolts, is a gain or unit error).
@@ -79,7 +80,7 @@ def _verdict(values: np.ndarray, digital: np.ndarray, sample_rate: float, noise:
         finite = np.isfinite(digital)
         if not finite.all():  # left by bridge: a gap too long to draw in
             return GAPS
-    if digital.size and np.mean((digital == digital.max()) | (digital == digital.min())) > SATURATED_SHARE:
+    if _saturated(digital):
         return SATURATED
     band = bandpass(values, sample_rate, *_BAND_HZ, order=3)
     spread = float(np.ptp(band)) if band.size else 0.0
@@ -90,6 +91,16 @@ def _verdict(values: np.ndarray, digital: np.ndarray, sample_rate: float, noise:
         if float(np.std(above)) > NOISE_RATIO * float(np.std(band)):
             return NOISY
     return GOOD
+
+
+def _saturated(digital: np.ndarray) -> bool:
+    """Whether a lead sits at one of its extreme values, away from its baseline, for :data:`SATURATED_SHARE` of
+    its samples or more."""
+    if not digital.size:
+        return False
+    baseline = np.median(digital)
+    return any(extreme != baseline and np.mean(digital == extreme) > SATURATED_SHARE / 2
+               for extreme in (digital.max(), digital.min()))
 
 
 def usable(leads: LeadsAtRate, verdicts: tuple[str, ...]) -> np.ndarray:

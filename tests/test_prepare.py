@@ -180,8 +180,8 @@ def _assert_same(got: PreparedRecord, expected: PreparedRecord) -> None:
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
 
 
-@pytest.mark.parametrize("damage", ["flat", "two seconds missing", "one sample in five missing",
-                                    "saturated", "microvolts"])
+@pytest.mark.parametrize("damage", ["flat", "two seconds missing", "two seconds of -32768",
+                                    "one sample in five missing", "saturated", "microvolts"])
 def test_an_unusable_lead_is_prepared_exactly_as_an_absent_one(damage):
     recording = _twelve_leads()
     lead = 1  # lead II: the R peaks are looked for there first
@@ -189,6 +189,9 @@ def test_an_unusable_lead_is_prepared_exactly_as_an_absent_one(damage):
         recording[lead] = 0
     elif damage == "two seconds missing":
         recording[lead, 2000:3000] = np.nan
+    elif damage == "two seconds of -32768":  # format 16's "no sample", as the Challenge's helper leaves it
+        recording = recording.astype(np.int16)
+        recording[lead, 2000:3000] = -32768
     elif damage == "one sample in five missing":
         recording[lead, ::5] = np.nan
     elif damage == "saturated":

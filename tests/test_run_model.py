@@ -36,7 +36,7 @@ def _edit_header(path, old, new):
 
 def make_mixed_folder(folder):
     """Records that must run, and records that must be reported; returns (good ids, bad ids)."""
-    good = ["ok_500", "long_257", "fast_1000", "all_zero", "nan_signal", "float_signal"]
+    good = ["ok_500", "long_257", "fast_1000", "nan_signal", "float_signal"]
     _write_good(folder, "ok_500")
     _write_good(folder, "long_257", seconds=30 * 60, frequency=257)
     _write_good(folder, "fast_1000", frequency=1000)
@@ -48,7 +48,8 @@ def make_mixed_folder(folder):
     _write_good(folder, "float_signal")
     scipy.io.savemat(folder / "float_signal.mat", {"val": _ecg_like(10, 500) * 1000.0}, format="4")
 
-    bad = ["no_mat", "truncated", "not_matlab", "few_lines", "text_gain", "zero_gain", "odd_leads", "empty"]
+    bad = ["no_mat", "truncated", "not_matlab", "few_lines", "text_gain", "zero_gain", "odd_leads", "empty",
+           "all_zero"]
     _write_good(folder, "no_mat").with_suffix(".mat").unlink()
     path = _write_good(folder, "truncated").with_suffix(".mat")
     path.write_bytes(path.read_bytes()[:300])
@@ -90,6 +91,8 @@ def test_every_readable_record_gets_an_output_and_every_bad_one_is_reported(trai
     assert "gain 0" in reasons["zero_gain.hea"]
     assert "no_mat.mat is missing" in reasons["no_mat.hea"]
     assert "claims 12 signals" in reasons["few_lines.hea"]
+    assert reasons["all_zero.hea"] == ("no ECG signal in any lead (flat: I, II, III, aVR, aVL, aVF, V1, V2, V3, V4, "
+                                       "V5, V6)")
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
 
 
@@ -133,3 +136,64 @@ def test_training_script_reports_a_bad_data_folder_in_one_line(tmp_path):
 def test_write_record_gives_the_standard_leads_by_default(tmp_path):
     header = _write_good(tmp_path, "r")
     assert [line.split()[-1] for line in header.read_text().splitlines()[1:13]] == list(STANDARD_LEADS)
+
+
+def _failure_rows(out) -> dict[str, str]:
+    with open(out / "failures.csv", newline="") as f:
+        return {row["file"].rsplit("/", 1)[-1]: row["reason"] for row in csv.DictReader(f)}
+
+
+def test_a_record_that_fails_on_a_rerun_loses_its_old_output(trained_model, tmp_path):
+    from ecgnet.inference import run_folder
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    _write_good(data, "kept")
+    broken = _write_good(data, "broken")
+    assert run_folder(trained_model, data, out, progress=False)[0] == 2
+    broken.with_suffix(".mat").write_text("no longer a MATLAB file")
+    written, failures = run_folder(trained_model, data, out, progress=False)
+    assert written == 1 and [f.rsplit("/", 1)[-1] for f, _ in failures] == ["broken.mat"]
+    assert (out / "kept.csv").is_file() and not (out / "broken.csv").exists()  # nothing stale left to score
+
+
+def test_the_run_tables_never_take_a_record_name(trained_model, tmp_path):
+    from ecgnet.inference import run_folder
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    for name in ("failures", "Details", "plain"):
+        _write_good(data, name)
+    written, _ = run_folder(trained_model, data, out, progress=False, details=True)
+    assert written == 1
+    reasons = _failure_rows(out)  # still the run's own table, whole
+    assert "would be the run's own failures.csv" in reasons["failures.hea"]
+    assert "would be the run's own Details.csv" in reasons["Details.hea"]
+    assert (out / "details.csv").read_text().startswith("record,")
+
+
+def test_a_checksum_that_disagrees_is_a_warning_and_the_record_runs(trained_model, tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    header = _write_good(data, "odd_sum")
+    lines = header.read_text().splitlines()
+    fields = lines[2].split()
+    fields[6] = str(int(fields[6]) + 1)  # lead II's checksum, off by one
+    lines[2] = " ".join(fields)
+    header.write_text("\n".join(lines) + "\n")
+    result = _run(trained_model, data, out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert (out / "odd_sum.csv").is_file()
+    assert _failure_rows(out)["odd_sum.hea"].startswith("warning: ")
+    assert "checksum" in result.stderr and "0 records failed" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling link"])
+def test_an_output_folder_that_cannot_be_one_is_one_clear_line(trained_model, tmp_path, kind):
+    _write_good(tmp_path / "data", "r")
+    out = tmp_path / "out"
+    if kind == "file":
+        out.write_text("a file")
+    else:
+        out.symlink_to(tmp_path / "nowhere")
+    result = _run(trained_model, tmp_path / "data", out, "--quiet")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and str(out) in result.stderr
+    assert ("is a file" if kind == "file" else "does not exist") in result.stderr

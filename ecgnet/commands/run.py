@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ..inference import run_folder
+from ..outputs import WARNING
 
 
 def build_parser(prog: str = "run_model.py") -> argparse.ArgumentParser:
@@ -37,9 +38,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "run_model.py") -> int:
                                    device=args.device, workers=args.workers,
                                    records_per_batch=args.batch_records, progress=not args.quiet,
                                    runtime=args.runtime, details=args.details)
+    failed = 0
     for path, reason in failures:
-        print(f"{prog}: skipped {path}: {reason}", file=sys.stderr)
-    print(f"wrote {written} output files to {args.output_directory}; {len(failures)} records failed")
+        if reason.startswith(WARNING):
+            print(f"{prog}: {path}: {reason}", file=sys.stderr)
+        else:
+            print(f"{prog}: skipped {path}: {reason}", file=sys.stderr)
+            failed += 1
+    print(f"wrote {written} output files to {args.output_directory}; {failed} records failed")
     if written == 0:
         print(f"{prog}: error: no record could be run", file=sys.stderr)
         return 1
