@@ -7,8 +7,8 @@ for ``evaluate_model.py``'s speed in bench/evaluate.py.
 Prints the five scores as JSON. Written for this project from the official evaluator's documented behaviour
 (no code of it): the label folder listed flat and sorted, each output file checked for, each header read
 whole and its ``#Dx`` lines split, each class compared with each label code and each output column as sets
-of codes (``a|b`` split), binary entries judged by their text, scalars averaged over equivalent columns, and
-the scores computed by the loop reference of tests/test_metric.py.
+of codes (``a|b`` split), a binary entry positive when it is a finite number equal to 1 or a true word,
+scalars averaged over equivalent columns, and the scores computed by the loop reference of tests/test_metric.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.test_metric import reference_scores  # noqa: E402
 
-TRUE_ENTRIES = ("1", "True", "true", "T", "t")
+TRUE_WORDS = ("True", "true", "T", "t")
 SINUS_RHYTHM = {"426783006"}
 
 
@@ -66,11 +66,20 @@ def finite(entry: str) -> float:
     return value if math.isfinite(value) else 0.0
 
 
+def positive(entry: str) -> bool:
+    """The official rule for a binary entry: a finite number equal to 1, or one of the true words."""
+    try:
+        value = float(entry)
+    except ValueError:
+        return entry in TRUE_WORDS
+    return math.isfinite(value) and value == 1
+
+
 def outputs_of(output_file: str, classes: list[set[str]]) -> tuple[list[bool], list[float]]:
     with open(output_file) as handle:
         lines = handle.readlines()[:4]
     columns = [set(entry.strip().split("|")) for entry in lines[1].split(",")]
-    binary = [entry.strip() in TRUE_ENTRIES for entry in lines[2].split(",")]
+    binary = [positive(entry.strip()) for entry in lines[2].split(",")]
     scalar = [finite(entry.strip()) for entry in lines[3].split(",")]
     binary_row, scalar_row = [], []
     for x in classes:
