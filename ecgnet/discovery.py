@@ -26,6 +26,8 @@ HEADER_EXTENSION = ".hea"
 SIGNAL_EXTENSIONS = (".mat", ".dat")
 _RECORD_EXTENSIONS = (HEADER_EXTENSION, *SIGNAL_EXTENSIONS)
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
+#: How the reason of a second copy of a record id starts (a reduced-lead tree holds each record several times).
+SECOND_COPY = "another copy of record"
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,9 @@ def find_records(directory: str | os.PathLike) -> Listing:
     """
     failures: list[tuple[str, str]] = []
     headers, signals = _usable_files(directory, failures)
-    named: set[str] = set()
+    # The signal files of a header refused by its name or kind (a link to nowhere) are reported with it.
+    named = {path[: -len(HEADER_EXTENSION)] + extension for path, _ in failures if path.endswith(HEADER_EXTENSION)
+             for extension in SIGNAL_EXTENSIONS}
     found = [record for path in headers if (record := _found_record(Path(path), named, failures)) is not None]
     failures += [(path, "no header (.hea) names this signal file, so it cannot be read as a record")
                  for path in signals if path not in named]
@@ -82,7 +86,7 @@ def find_headers(directory: str | os.PathLike) -> tuple[list[str], list[tuple[st
     for path in headers:
         record_id = os.path.basename(path)[: -len(HEADER_EXTENSION)]
         if record_id in first:
-            failures.append((path, f"another copy of record {record_id} ({first[record_id]}) is used"))
+            failures.append((path, f"{SECOND_COPY} {record_id} ({first[record_id]}) is used"))
         else:
             first[record_id] = path
     return list(first.values()), failures
@@ -106,10 +110,10 @@ def _usable_files(directory: str | os.PathLike, failures: list[tuple[str, str]])
 
 
 def _record_like_files(directory: str, failures: list[tuple[str, str]]) -> list[tuple[str, str, bool, bool]]:
-    """(path, file name, is a symbolic link, is a regular file or a link to one) of every file below ``directory`` with a record's extension in any
-    case, in path order; symbolic links to folders are followed once (a loop is reported, not walked
-    forever). ``os.scandir`` tells links and folders apart without a system call per file, and plain strings
-    keep 88,000 records quick."""
+    """(path, file name, is a symbolic link, is a regular file or a link to one) of every file below
+    ``directory`` with a record's extension in any case, in path order; symbolic links to folders are followed
+    once (a loop is reported, not walked forever). ``os.scandir`` tells links, folders and files apart without
+    a system call per file, and plain strings keep 88,000 records quick."""
     found: list[tuple[str, str, bool, bool]] = []
     seen: set[str] = set()
     pending = [directory]
@@ -193,7 +197,7 @@ def _one_copy_per_id(records: list[FoundRecord], failures: list[tuple[str, str]]
         if id(record) not in chosen:
             kept = best[record.record_id]
             failures.append((str(record.header_path),
-                             f"another copy of record {record.record_id} ({kept.header_path}) is used"))
+                             f"{SECOND_COPY} {record.record_id} ({kept.header_path}) is used"))
     return [record for record in records if id(record) in chosen]
 
 

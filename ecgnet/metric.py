@@ -10,6 +10,7 @@ Columns follow a :class:`~ecgnet.labels.ClassTable` (``weights.csv`` order).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -167,6 +168,8 @@ class Scores:
     class_f_measure: np.ndarray
     class_positives: np.ndarray
     num_records: int
+    #: (file, reason) for each file of the label folder that was not read (ecgnet.discovery.find_headers).
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @property
     def macro(self) -> tuple[float, float, float, float, float]:
@@ -347,10 +350,15 @@ def output_files_for(header_files: Sequence[PathLike], output_dir: PathLike) -> 
 def label_files(label_dir: PathLike) -> list[Path]:
     """The header files of ``label_dir`` and below (:func:`ecgnet.discovery.find_headers`); ValueError naming
     the folder when it has none."""
-    headers, _ = find_headers(label_dir)
+    return _label_files(label_dir)[0]
+
+
+def _label_files(label_dir: PathLike) -> tuple[list[Path], list[tuple[str, str]]]:
+    """:func:`label_files`, and (file, reason) for each file that is not read."""
+    headers, skipped = find_headers(label_dir)
     if not headers:
         raise ValueError(f"{label_dir}: no header (.hea) files to evaluate")
-    return headers
+    return headers, skipped
 
 
 def evaluate_folders(label_dir: PathLike, output_dir: PathLike, weights_file: PathLike | None = None) -> Scores:
@@ -360,11 +368,11 @@ def evaluate_folders(label_dir: PathLike, output_dir: PathLike, weights_file: Pa
     a folder is missing or empty, an output file is missing, or a file cannot be read.
     """
     table = load_class_table(weights_file)
-    header_files = label_files(label_dir)
+    header_files, skipped = _label_files(label_dir)
     output_files = output_files_for(header_files, output_dir)
     labels = load_labels(header_files, table)
     binary, scalars = load_outputs(output_files, table)
-    return evaluate(labels, binary, scalars, table)
+    return dataclasses.replace(evaluate(labels, binary, scalars, table), skipped=tuple(skipped))
 
 
 # Text forms of the scores.

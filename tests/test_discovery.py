@@ -183,3 +183,10 @@ def test_a_header_that_does_not_parse_is_one_row_not_two(tmp_path):
     header = _record(tmp_path, "BROKEN")
     header.write_text("BROKEN twelve 500 5000\n")
     assert _reasons(tmp_path) == {str(header): "number of signals 'twelve' is not a positive integer"}
+
+
+def test_a_header_refused_by_its_kind_is_one_row_not_two(tmp_path):
+    header = _record(tmp_path, "DANGLING")
+    header.unlink()
+    header.symlink_to(tmp_path / "nowhere.hea")
+    assert _reasons(tmp_path) == {str(header): "broken symbolic link"}

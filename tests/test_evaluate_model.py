@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -104,6 +105,22 @@ def test_missing_folder_is_one_line(folders, tmp_path, which):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("evaluate_model.py: error: ") and "nowhere" in lines[0]
+
+
+def test_label_files_not_read_are_named_and_copies_counted(folders, tmp_path):
+    labels, outputs = folders
+    os.mkfifo(labels / "PIPE.hea")  # never opened: opening it would wait for a writer forever
+    copy = labels / "copies" / "R0.hea"
+    copy.parent.mkdir()
+    copy.write_text((labels / "R0.hea").read_text())
+    result = run(labels, outputs, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if "PIPE.hea" in line] == [
+        f"evaluate_model.py: skipped {labels / 'PIPE.hea'}: not a regular file (a named pipe, socket or device); "
+        "not read"]
+    assert any(line.startswith("evaluate_model.py: 1 label files are further copies") for line in lines)
+    assert "6 records" in result.stdout
 
 
 def test_help():

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import metric
+from ..discovery import SECOND_COPY
 from ..files import write_text_atomic
 
 
@@ -57,9 +58,22 @@ def main(argv: Sequence[str] | None = None, prog: str = "evaluate_model.py") -> 
         reason = " ".join(str(error).split())
         print(f"{prog}: error: {reason}", file=sys.stderr)
         return 1
+    report_skipped(scores.skipped, prog)
     if args.json:
         print(json.dumps(scores.to_dict(), indent=2))
     elif not args.scores_csv:
         print(metric.summary_table(scores))
     return 0
 
+
+
+def report_skipped(skipped: Sequence[tuple[str, str]], prog: str) -> None:
+    """Each label file that was not read, on stderr; the second copies of records (a reduced-lead tree holds
+    each record at several lead sets) in one line, since each record is scored once."""
+    copies = [file for file, reason in skipped if reason.startswith(SECOND_COPY)]
+    for file, reason in skipped:
+        if not reason.startswith(SECOND_COPY):
+            print(f"{prog}: skipped {file}: {reason}", file=sys.stderr)
+    if copies:
+        print(f"{prog}: {len(copies)} label files are further copies of records already read (e.g. {copies[0]}); "
+              "each record is scored once", file=sys.stderr)
