@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ecgnet import explain, inference
-from ecgnet.records import STANDARD_LEADS, read_record, standard_leads
+from ecgnet.records import STANDARD_LEADS, RecordError, read_record, standard_leads, write_record
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LONG_RECORD = "A1041"  # 17 s at 500 Hz: three windows of the small recipe, the last one end-aligned
@@ -113,3 +113,10 @@ def test_command_rejects_a_folder_without_population(tmp_path):
         explain.main(["model", str(tmp_path), "--out", str(tmp_path / "out")])
     with pytest.raises(ValueError, match="--steps"):
         explain.main(["model", str(tmp_path), "--out", str(tmp_path / "out"), "--steps", "0"])
+
+
+def test_a_record_without_an_ecg_is_refused_not_explained(trained_model, tmp_path):
+    header = write_record(tmp_path, "FLAT", np.zeros((12, 5000)), 500)
+    ensemble = inference.load_ensemble(trained_model, "cpu")
+    with pytest.raises(RecordError, match=r"FLAT\.hea: no ECG signal in any lead \(flat: I, II"):
+        explain.explain_record(ensemble, header, steps=1)
