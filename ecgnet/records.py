@@ -1,7 +1,7 @@
 """Reading records: a WFDB header (``.hea``) and its signal files, either the Challenge's MATLAB ``.mat``
-(variable ``val``, leads x samples; MATLAB v4 or v5) or WFDB signal files (``.dat`` in formats 8, 16, 24, 32,
-61, 80, 160, 212, 310 and 311), read as WFDB defines them (the ``header(5)`` and ``signal(5)`` pages of the WFDB
-Applications Guide; the ``wfdb`` package reads the same values, which the tests check).
+(variable ``val``, leads x samples; MATLAB v4 or v5) or WFDB signal files (``.dat`` in any WFDB format, the
+FLAC-compressed 508, 516 and 524 too), whose samples the ``wfdb`` package reads, as WFDB defines them (the
+``header(5)`` and ``signal(5)`` pages of the WFDB Applications Guide).
 
 Header parsing is our own and defensive: every header variant met in the Challenge data is read, and
 anything broken raises :class:`RecordError` whose message names the file and the problem in one line.
@@ -18,6 +18,7 @@ import math
 import os
 import re
 import stat
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,16 +58,20 @@ HEADER_MAX_BYTES = 1 << 20
 DEFAULT_FREQUENCY_HZ = 250.0
 #: The storage format of a null signal: not stored at all, read as all NaN.
 NULL_FORMAT = "0"
-#: Each WFDB storage format's "no sample" value (WFDB's invalid-sample markers, as ``wfdb`` lists them): the
-#: most negative value of the format's range. Format 8 stores first differences and has none.
+#: Each WFDB storage format's "no sample" value (WFDB's invalid-sample markers, as ``wfdb`` lists them in
+#: ``wfdb.io._signal.INVALID_SAMPLE_VALUE``; a test checks they agree): the most negative value of the format's
+#: range. Format 8 stores first differences and has none.
 INVALID_SAMPLE: dict[str, int | None] = {
     "8": None, "16": -(2**15), "61": -(2**15), "160": -(2**15), "80": -(2**7), "212": -(2**11), "310": -(2**9),
     "311": -(2**9), "24": -(2**23), "32": -(2**31), "508": -(2**7), "516": -(2**15), "524": -(2**23),
 }  # fmt: skip
 #: The WFDB storage formats a header may name.
 WFDB_FORMATS = frozenset(INVALID_SAMPLE) | {NULL_FORMAT}
-# FLAC-compressed formats (WFDB 10.7): named in headers, refused when a record stored in one is read.
+# FLAC-compressed formats (WFDB 10.7): a file's length is counted in samples, not bytes, and wfdb reads its "byte
+# offset" as a number of samples per signal to skip.
 _COMPRESSED_FORMATS = frozenset({"508", "516", "524"})
+# WFDB's samples are C ints (wfdb adds up format 8 differences in int32): a larger initial value is no sample.
+_SAMPLE_RANGE = (-(2**31), 2**31 - 1)
 # A header's voltage unit (lower case) -> the power of ten of millivolts it is; any other unit is not an ECG lead.
 _MILLIVOLT_EXPONENT = {"nv": -6, "uv": -3, "\u00b5v": -3, "\u03bcv": -3, "mv": 0, "v": 3, "kv": 6}
 # Format field: format[xsamples per frame][:skew][+byte offset]; twelve digits at most, so that no field is a
@@ -585,11 +590,11 @@ def _mat_signals(path: Path, header: Header) -> Signals:
         if spec.samples_per_frame != 1:
             raise RecordError(path, f"lead {spec.lead} has {spec.samples_per_frame} samples per frame; a MATLAB "
                                     "recording holds one")
-    warnings = _checksum_warnings(raw, specs) if header.num_samples and _integral(raw) else ()
+    checks = _checksum_warnings(raw, specs) if header.num_samples and _integral(raw) else ()
     recording = np.full((header.num_leads, raw.shape[1]), np.nan)
     recording[stored] = _marked(raw, [spec.fmt for spec in specs])
     _deskew(recording, [signal.skew for signal in header.signals])
-    return Signals(recording, path, warnings)
+    return Signals(recording, path, checks)
 
 
 def _integral(values: np.ndarray) -> bool:
@@ -627,12 +632,11 @@ def _deskew(recording: np.ndarray, skews: Sequence[int]) -> None:
             recording[row, kept:] = np.nan
 
 
-# Byte-aligned formats: numpy's type of one stored sample, and what is subtracted from an offset-binary sample.
-_ALIGNED_DTYPES = {"8": "i1", "16": "<i2", "61": ">i2", "32": "<i4", "80": "u1", "160": "<u2"}
-_OFFSET_BINARY = {"80": 128, "160": 32768}
-# Bit-packed formats: (samples, bytes) of a whole block, and the bytes the first 1, 2 ... samples of a block need.
-_PACKED = {"212": (2, 3, (0, 2)), "310": (3, 4, (0, 2, 4)), "311": (3, 4, (0, 2, 3))}
+# What the size check before reading needs, so that a short file is named with its byte counts: the bytes of one
+# sample of a byte-aligned format; for a bit-packed one, the (samples, bytes) of a whole block and the bytes the
+# first 1, 2 ... samples of a block need.
 _SAMPLE_BYTES = {"8": 1, "16": 2, "61": 2, "32": 4, "80": 1, "160": 2, "24": 3}
+_PACKED = {"212": (2, 3, (0, 2)), "310": (3, 4, (0, 2, 4)), "311": (3, 4, (0, 2, 3))}
 
 
 @dataclass(frozen=True)
@@ -691,64 +695,123 @@ def _sample_bytes(signal_file: _SignalFile, size: int) -> int:
     return size - signal_file.byte_offset
 
 
-def _record_length(header_path: Path, header: Header, files: Sequence[_SignalFile], sizes: Sequence[int]) -> int:
-    """Samples per signal: the header's count, or, when it gives none (0 or left out), the whole frames the
-    signal files hold, which must agree."""
-    if header.num_samples:
-        return header.num_samples
-    held = {f.path.name: _samples_held(f.fmt, _sample_bytes(f, size)) // f.frame_samples
-            for f, size in zip(files, sizes)}
-    if len(set(held.values())) > 1:
-        counts = ", ".join(f"{name} {count}" for name, count in held.items())
+def _flac_frames(signal_file: _SignalFile) -> int:
+    """The whole frames a FLAC signal file holds after its sample offset, from its stream header (no sample is
+    decoded); RecordError when it is no FLAC file that wfdb reads for these signals."""
+    import soundfile  # wfdb's own FLAC reader, which every wfdb from 4.1 on requires
+
+    try:
+        info = soundfile.info(str(signal_file.path))
+    except (RuntimeError, OSError) as error:  # libsndfile's errors: RuntimeErrors whose error_string omits the path
+        problem = getattr(error, "error_string", None) or error
+        raise RecordError(signal_file.path, f"not a readable FLAC file ({problem})") from None
+    if info.channels != len(signal_file.rows):
+        raise RecordError(signal_file.path, f"holds {info.channels} FLAC channels but its header gives "
+                                            f"{len(signal_file.rows)} signals")
+    if len(set(signal_file.samples_per_frame)) > 1:  # one channel per signal, all at one rate
+        raise RecordError(signal_file.path, "is a FLAC file whose signals have different samples per frame")
+    if signal_file.byte_offset > info.frames:
+        raise RecordError(signal_file.path, f"holds {info.frames} samples per signal, fewer than the sample "
+                                            f"offset of {signal_file.byte_offset} its header gives")
+    return (info.frames - signal_file.byte_offset) // signal_file.samples_per_frame[0]
+
+
+def _frames_held(signal_file: _SignalFile, size: int) -> int:
+    """The whole frames ``signal_file`` (``size`` bytes long) holds after its byte (FLAC: sample) offset."""
+    if signal_file.fmt in _COMPRESSED_FORMATS:
+        return _flac_frames(signal_file)
+    return _samples_held(signal_file.fmt, _sample_bytes(signal_file, size)) // signal_file.frame_samples
+
+
+def _common_length(header_path: Path, files: Sequence[_SignalFile], held: Sequence[int]) -> int:
+    """Samples per signal when the header gives none (0 or left out): the whole frames the signal files hold
+    (``held``, one count per file), which must agree."""
+    if len(set(held)) > 1:
+        counts = ", ".join(f"{signal_file.path.name} {count}" for signal_file, count in zip(files, held))
         raise RecordError(header_path, f"gives no sample count and its signal files hold different numbers of "
                                        f"samples ({counts})")
-    return next(iter(held.values()))
+    return held[0]
+
+
+def _check_holds(signal_file: _SignalFile, size: int, held: int, length: int) -> None:
+    """RecordError naming ``signal_file`` (``size`` bytes long, ``held`` whole frames) when it holds fewer than
+    ``length`` frames: checked before wfdb reads it, whose own error would not say what is missing."""
+    if held >= length:
+        return
+    if signal_file.fmt in _COMPRESSED_FORMATS:
+        raise RecordError(signal_file.path, f"holds {held} samples per signal after its sample offset; its header "
+                                            f"gives {length} (is it truncated?)")
+    needed = signal_file.byte_offset + _bytes_needed(signal_file.fmt, length * signal_file.frame_samples)
+    signals = len(signal_file.rows)
+    raise RecordError(signal_file.path, f"has {size} bytes; {length} samples of {signals} "
+                                        f"signal{'s' if signals != 1 else ''} in format {signal_file.fmt} "
+                                        f"need {needed} (is it truncated?)")
 
 
 def _dat_signals(header_path: Path, header: Header, paths: Sequence[Path]) -> Signals:
-    """A record stored in WFDB signal files (formats 8, 16, 24, 32, 61, 80, 160, 212, 310 and 311)."""
+    """A record stored in WFDB signal files (any WFDB format, FLAC-compressed ones too), read by wfdb."""
     files = _signal_file_groups(header_path, header)
-    for signal_file in files:
-        if signal_file.fmt in _COMPRESSED_FORMATS:
-            raise RecordError(signal_file.path, f"is in format {signal_file.fmt} (FLAC-compressed), which is not read")
     sizes = [_check_signal_file(signal_file.path) for signal_file in files]
-    length = _record_length(header_path, header, files, sizes)
+    held = [_frames_held(signal_file, size) for signal_file, size in zip(files, sizes)]
+    length = header.num_samples or _common_length(header_path, files, held)
     check_duration(length, header.frequency, header_path)  # before reading: the length may come from a file size
+    for signal_file, size, count in zip(files, sizes, held):
+        _check_holds(signal_file, size, count, length)
     recording = np.full((header.num_leads, length), np.nan)
-    warnings: list[str] = []
-    for signal_file, size in zip(files, sizes):
-        frames = _read_frames(signal_file, size, length)
-        warnings += _file_rows(frames, signal_file, header, recording, check=header.num_samples > 0)
+    if not length:  # nothing to read; check_recording refuses it
+        return Signals(recording, paths[0])
+    rows = [row for row, signal in enumerate(header.signals) if signal.fmt != NULL_FORMAT]
+    specs = [header.signals[row] for row in rows]
+    checks = []
+    for row, spec, samples in zip(rows, specs, _wfdb_samples(header_path, specs, length)):
+        frames = np.asarray(samples, dtype=np.int64).reshape(length, spec.samples_per_frame)
+        if header.num_samples and (message := _checksum_warning(int(frames.sum()), spec)):
+            checks.append(message)  # WFDB checks checksums only when the header gives the number of samples
+        recording[row] = _frame_means(frames, spec.fmt)
     _deskew(recording, [signal.skew for signal in header.signals])
-    return Signals(recording, paths[0], tuple(warnings))
+    return Signals(recording, paths[0], tuple(checks))
 
 
-def _file_rows(frames: np.ndarray, signal_file: _SignalFile, header: Header, recording: np.ndarray,
-               check: bool) -> list[str]:
-    """Write the rows ``signal_file`` holds into ``recording`` from its ``frames`` (frames x samples per frame);
-    the checksum warnings of those rows (with ``check``: WFDB checks checksums only when the header gives the
-    number of samples)."""
-    warnings = []
-    start = 0
-    for row, spf in zip(signal_file.rows, signal_file.samples_per_frame):
-        spec = header.signals[row]
-        samples = frames[:, start : start + spf]
-        start += spf
-        if spec.fmt == "8":
-            samples = _undifferenced(samples, spec, signal_file.path)
-        if check and (message := _checksum_warning(int(samples.sum(dtype=np.int64)), spec)):
-            warnings.append(message)
-        recording[row] = _frame_means(samples, spec.fmt)
-    return warnings
+def _wfdb_samples(header_path: Path, specs: Sequence[SignalSpec], length: int) -> list[np.ndarray]:
+    """The stored samples of the signals ``specs`` (none of them null), as wfdb reads them: one integer array per
+    signal, the samples of its first ``length`` frames in order, skew not applied (:func:`_deskew` aligns them,
+    so that the samples a skew puts before sample 0 count in the checksum, as WFDB counts them).
+
+    wfdb's reader of a record's signal files is given our header's fields; ``wfdb.rdrecord``, which passes it
+    those of wfdb's own reading of the header, cannot read a header whose sample count is 0, cannot be told the
+    length when the count is left out, fails on a null signal between the signals of one file and on signals of
+    one file with different skews, and could read an odd header otherwise than :func:`parse_header` does. The
+    reader's name and arguments are the same in every wfdb from 4.1 (the oldest the requirements allow) to 4.3."""
+    initial = [_initial_value(spec, header_path.parent) for spec in specs]
+    folder = os.path.abspath(header_path.parent)
+    if "::" in folder or any("::" in spec.file for spec in specs):  # fsspec, which wfdb opens files with, splits there
+        raise RecordError(header_path, "wfdb cannot open a signal file whose path contains '::'")
+    count = len(specs)
+    try:
+        with warnings.catch_warnings():  # wfdb's use of pandas warns of deprecations that are not ours to fix
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from wfdb.io import _signal  # a second to import: only records in WFDB signal files need it
+
+            return _signal._rd_segment(
+                file_name=[spec.file for spec in specs], dir_name=folder, pn_dir=None,
+                fmt=[spec.fmt for spec in specs], n_sig=count, sig_len=length,
+                byte_offset=[spec.byte_offset for spec in specs],
+                samps_per_frame=[spec.samples_per_frame for spec in specs], skew=[0] * count, init_value=initial,
+                sampfrom=0, sampto=length, channels=list(range(count)), ignore_skew=True)
+    except OSError as error:
+        raise RecordError(header_path, f"cannot read signal file ({error.strerror or error})") from None
+    except Exception as error:  # wfdb raises many types for damaged files; report them all the same way
+        raise RecordError(header_path, f"wfdb cannot read the signals ({type(error).__name__}: {error})") from None
 
 
-def _undifferenced(differences: np.ndarray, spec: SignalSpec, source: Path) -> np.ndarray:
-    """The samples of a format 8 signal from its stored first differences (frames x samples per frame): sample n
-    is the initial value (WFDB: the ADC zero when the header gives none) plus the first n + 1 differences."""
+def _initial_value(spec: SignalSpec, folder: Path) -> int:
+    """Sample 0 of a format 8 (difference) signal: its header's initial value, else its ADC zero (WFDB's default;
+    wfdb would take 0). RecordError naming its signal file (in ``folder``) when it is outside WFDB's sample range."""
     initial = spec.adc_zero if spec.initial_value is None else spec.initial_value
-    if abs(initial) >= 2**53:  # beyond exact integers; no ADC gives such a value
-        raise RecordError(source, f"lead {spec.lead}: initial value {initial} is out of range")
-    return (np.cumsum(differences.reshape(-1), dtype=np.int64) + initial).reshape(differences.shape)
+    low, high = _SAMPLE_RANGE
+    if spec.fmt == "8" and not low <= initial <= high:
+        raise RecordError(folder / spec.file, f"lead {spec.lead}: initial value {initial} is out of range")
+    return initial
 
 
 def _frame_means(samples: np.ndarray, fmt: str) -> np.ndarray:
@@ -757,65 +820,6 @@ def _frame_means(samples: np.ndarray, fmt: str) -> np.ndarray:
     when any sample of the frame is missing."""
     values = _marked(samples.T, [fmt] * samples.shape[1])
     return values[0] if values.shape[0] == 1 else values.mean(axis=0)
-
-
-def _read_frames(signal_file: _SignalFile, size: int, length: int) -> np.ndarray:
-    """The first ``length`` frames of ``signal_file`` (``size`` bytes long), as integers, frames x samples per
-    frame; RecordError naming the file when it holds fewer."""
-    count = length * signal_file.frame_samples
-    needed = _bytes_needed(signal_file.fmt, count)
-    held = _sample_bytes(signal_file, size)
-    if held < needed:
-        signals = len(signal_file.rows)
-        raise RecordError(signal_file.path, f"has {size} bytes; {length} samples of {signals} "
-                                            f"signal{'s' if signals != 1 else ''} in format {signal_file.fmt} "
-                                            f"need {signal_file.byte_offset + needed} (is it truncated?)")
-    try:
-        with open(signal_file.path, "rb") as handle:
-            handle.seek(signal_file.byte_offset)
-            data = handle.read(needed)
-    except OSError as error:
-        raise RecordError(signal_file.path, f"cannot read signal file ({error.strerror or error})") from None
-    if len(data) < needed:  # it shrank since it was measured
-        raise RecordError(signal_file.path, f"has {signal_file.byte_offset + len(data)} bytes; its samples need "
-                                            f"{signal_file.byte_offset + needed} (is it truncated?)")
-    return _decode(data, signal_file.fmt, count).reshape(length, signal_file.frame_samples)
-
-
-def _decode(data: bytes, fmt: str, count: int) -> np.ndarray:
-    """The first ``count`` samples stored in ``data`` in format ``fmt``, as integers (format 8: the stored
-    differences)."""
-    if fmt in _PACKED:
-        return _unpack(np.frombuffer(data, np.uint8), fmt, count)
-    if fmt == "24":
-        triples = np.frombuffer(data, np.uint8, count * 3).reshape(count, 3).astype(np.int32)
-        return _signed(triples[:, 0] | triples[:, 1] << 8 | triples[:, 2] << 16, 24)
-    samples = np.frombuffer(data, _ALIGNED_DTYPES[fmt], count)
-    if fmt in _OFFSET_BINARY:
-        return samples.astype(np.int32) - _OFFSET_BINARY[fmt]
-    return samples
-
-
-def _unpack(data: np.ndarray, fmt: str, count: int) -> np.ndarray:
-    """``count`` samples of a bit-packed format (signal(5)): 212 holds two 12-bit samples in three bytes, 310
-    and 311 three 10-bit samples in four."""
-    block_samples, block_bytes, _ = _PACKED[fmt]
-    padding = -len(data) % block_bytes  # a last block part-filled: its missing bytes do not hold wanted samples
-    blocks = np.concatenate([data, np.zeros(padding, np.uint8)]).reshape(-1, block_bytes).astype(np.int32)
-    if fmt == "212":
-        parts, bits = [blocks[:, 0] | (blocks[:, 1] & 0x0F) << 8, blocks[:, 2] | (blocks[:, 1] & 0xF0) << 4], 12
-    elif fmt == "310":  # two little-endian 16-bit words: bits 1-10 of each, then the top 5 bits of both
-        first, second = blocks[:, 0] | blocks[:, 1] << 8, blocks[:, 2] | blocks[:, 3] << 8
-        parts, bits = [first >> 1 & 0x3FF, second >> 1 & 0x3FF, (first >> 11) | (second >> 11) << 5], 10
-    else:  # 311: one little-endian 32-bit word, bits 0-9, 10-19 and 20-29
-        word = blocks[:, 0] | blocks[:, 1] << 8 | blocks[:, 2] << 16 | (blocks[:, 3] & 0x3F) << 24
-        parts, bits = [word & 0x3FF, word >> 10 & 0x3FF, word >> 20 & 0x3FF], 10
-    return _signed(np.stack(parts, axis=1).reshape(-1)[:count], bits)
-
-
-def _signed(values: np.ndarray, bits: int) -> np.ndarray:
-    """Unsigned ``bits``-bit values read as two's complement."""
-    return values - ((values >> (bits - 1) & 1) << bits)
 
 
 def check_recording(recording: np.ndarray, header: Header, source: str | os.PathLike) -> np.ndarray:

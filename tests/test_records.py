@@ -833,12 +833,94 @@ def test_a_byte_offset_skips_a_preamble(tmp_path: Path) -> None:
     np.testing.assert_array_equal(records.read_record(header).recording, values)
 
 
-@pytest.mark.parametrize("fmt", ["516", "508", "524"])
-def test_flac_compressed_formats_are_refused(tmp_path: Path, fmt: str) -> None:
-    header = write_dat(tmp_path, fmt, bytes(100), ["R1.dat {fmt} 200/mV 16 0 0 0 0 I"], samples=10)
+def write_wfdb(directory: Path, values: np.ndarray, fmt: str) -> Path:
+    """``values`` (leads x samples) written by wfdb as record R1 in format ``fmt``, leads I, II, V1...; its header."""
+    import wfdb
+
+    leads = ["I", "II", "V1", "V2"][: len(values)]
+    wfdb.wrsamp("R1", fs=500, units=["mV"] * len(leads), sig_name=leads, d_signal=values.T.astype(np.int64),
+                fmt=[fmt] * len(leads), adc_gain=[200.0] * len(leads), baseline=[0] * len(leads),
+                write_dir=str(directory))
+    return directory / "R1.hea"
+
+
+def flac_values() -> np.ndarray:
+    """Three leads that fit every FLAC format, 8-bit too."""
+    return np.random.default_rng(5).integers(-127, 128, size=(3, 700))
+
+
+@pytest.mark.parametrize("fmt", ["508", "516", "524"])
+def test_flac_formats_read_as_the_same_record_in_format_16(tmp_path: Path, fmt: str) -> None:
+    """The same samples, its "no sample" value (-128, -32768 or -2**23) as NaN as format 16's, checksums matching."""
+    values = flac_values()
+    in_flac, in_16 = values.copy(), values.copy()
+    in_flac[0, 5] = in_flac[2, 699] = records.INVALID_SAMPLE[fmt]
+    in_16[0, 5] = in_16[2, 699] = -32768
+    (tmp_path / fmt).mkdir()
+    (tmp_path / "16").mkdir()
+    flac = records.read_record(write_wfdb(tmp_path / fmt, in_flac, fmt))
+    plain = records.read_record(write_wfdb(tmp_path / "16", in_16, "16"))
+    assert flac.header.signals[0].fmt == fmt and flac.warnings == () == plain.warnings
+    assert np.isnan(flac.recording).sum() == 2
+    np.testing.assert_array_equal(flac.recording, plain.recording)
+
+
+def test_a_flac_file_without_a_sample_count_reads_all_it_holds(tmp_path: Path) -> None:
+    header = write_wfdb(tmp_path, flac_values(), "516")
+    header.write_text(header.read_text().replace("R1 3 500 700", "R1 3 500 0"))
+    np.testing.assert_array_equal(records.read_record(header).recording, flac_values())
+
+
+def test_a_flac_byte_offset_counts_samples_as_wfdb_reads_it(tmp_path: Path) -> None:
+    header = write_wfdb(tmp_path, flac_values(), "516")
+    header.write_text(header.read_text().replace(" 516 ", " 516+100 ").replace("R1 3 500 700", "R1 3 500"))
+    np.testing.assert_array_equal(records.read_record(header).recording, flac_values()[:, 100:])
+
+
+def test_a_flac_file_shorter_than_its_header_says(tmp_path: Path) -> None:
+    header = write_wfdb(tmp_path, flac_values(), "516")
+    header.write_text(header.read_text().replace("R1 3 500 700", "R1 3 500 800"))
     with pytest.raises(RecordError) as error:
         records.read_record(header)
-    assert_one_line_error(error, tmp_path / "R1.dat", "FLAC-compressed")
+    assert_one_line_error(error, tmp_path / "R1.dat", "holds 700 samples per signal after its sample offset; "
+                                                      "its header gives 800 (is it truncated?)")
+
+
+def test_a_signal_file_in_a_flac_format_that_is_no_flac_file(tmp_path: Path) -> None:
+    header = write_dat(tmp_path, "516", bytes(100), ["R1.dat {fmt} 200/mV 16 0 0 0 0 I"], samples=10)
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, tmp_path / "R1.dat", "not a readable FLAC file")
+
+
+def test_what_wfdb_refuses_is_one_line_naming_the_record(tmp_path: Path) -> None:
+    """A 16-bit FLAC stream in a header that says 8 bits (format 508): wfdb's own error, in one line."""
+    header = write_wfdb(tmp_path, flac_values(), "516")
+    header.write_text(header.read_text().replace(" 516 ", " 508 "))
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, header, "wfdb cannot read the signals (ValueError: wrong resolution")
+
+
+def test_a_folder_wfdb_cannot_open_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a::b").mkdir()
+    header = write_dat(tmp_path / "a::b", "16", bytes(20), ["R1.dat {fmt} 200/mV 16 0 0 0 0 I"], samples=10)
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, header, "wfdb cannot open a signal file whose path contains '::'")
+
+
+def test_any_wfdb_exception_becomes_a_one_line_record_error(tmp_path: Path, monkeypatch) -> None:
+    from wfdb.io import _signal
+
+    def fail(**_: object) -> None:
+        raise KeyError("first line\nsecond line")
+
+    header = write_dat(tmp_path, "16", bytes(20), ["R1.dat {fmt} 200/mV 16 0 0 0 0 I"], samples=10)
+    monkeypatch.setattr(_signal, "_rd_segment", fail)
+    with pytest.raises(RecordError) as error:
+        records.read_record(header)
+    assert_one_line_error(error, header, "wfdb cannot read the signals (KeyError: 'first line")
 
 
 @pytest.mark.parametrize(("field", "words"), [("999", "not a WFDB storage format"), ("16x0", "0 samples per frame"),
@@ -945,6 +1027,13 @@ def test_errors_in_header_text_name_its_record() -> None:
         records.parse_header("# only a comment\n")
     with pytest.raises(RecordError, match="^h.hea: "):
         records.parse_header(header_text(gain="abc/mV"), "h.hea")
+
+
+def test_format_8_starts_from_the_adc_zero_without_an_initial_value(tmp_path: Path) -> None:
+    """WFDB's default initial value is the ADC zero (wfdb's would be 0)."""
+    header = write_dat(tmp_path, "8", np.array([1, 1, -3], np.int8).tobytes(), ["R1.dat {fmt} 200/mV 10 40"],
+                       samples=3)
+    assert records.read_record(header).recording.tolist() == [[41, 42, 39]]
 
 
 def test_a_format_8_initial_value_out_of_range_is_refused(tmp_path: Path) -> None:
