@@ -11,7 +11,11 @@
     out_of_fold.npz       record ids, labels, folds and out-of-fold probabilities per lead set
 
 Only JSON and safetensors are read back: a model folder from a stranger cannot run code. Anything
-missing, corrupted or written by another format version fails with an error naming the file.
+missing, corrupted or written by another format version fails with an error naming the file, in one line. So
+does anything that would give plausible wrong outputs or exhaust memory: a threshold outside [0, 1], a class
+code that is not a scored class or is listed twice, a number no float holds, a config.json out of its ranges
+(:mod:`ecgnet.config`), weights that do not fit the network config.json describes (compared before it is
+built), an ONNX graph exported for another config, JSON or weight files larger than any model's.
 """
 
 from __future__ import annotations
@@ -20,14 +24,14 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from safetensors import SafetensorError
 
-from .config import RunConfig
+from .config import RunConfig, short_repr
 from .files import atomic_path, write_text_atomic
 
 if TYPE_CHECKING:  # the weights are read into torch only when the networks run in it (see load_model_folder)
@@ -40,6 +44,16 @@ READABLE_VERSIONS = (1, 2)
 TREES_FILE = "trees.safetensors"
 ONNX_FILE = "ensemble.onnx"
 _CLASS_CODE = re.compile(r"[0-9]+(\|[0-9]+)*")
+#: The largest JSON file of a model folder read: model.json of every lead set is some 50 kB, and a stranger's
+#: file must not fill memory while it is parsed.
+MAX_JSON_BYTES = 16 * 2**20
+#: The most values one weight file may hold: 70 times the default network, about 1 GB of float32; a larger
+#: file is refused before it is read.
+MAX_WEIGHT_VALUES = 250_000_000
+#: The inputs of ensemble.onnx, in order (:mod:`ecgnet.export`), and what each window has of them.
+ONNX_INPUTS = ("signal", "lead_mask", "demographics", "extra")
+LEADS = 12
+DEMOGRAPHICS = 4
 
 
 class ModelFolderError(ValueError):
@@ -62,6 +76,8 @@ class ModelFolder:
     component_thresholds: dict[str, dict[str, np.ndarray]] | None = None
     # Platt scaling of the final outputs per lead set (ecgnet.calibration), when the model was calibrated.
     calibrations: dict[str, Any] | None = None
+    # The weight file of each network, as model.json names them (errors about a network name its file).
+    weight_files: list[Path] = field(default_factory=list)
 
 
 def weight_file(model_dir: str | os.PathLike, fold: int) -> Path:
@@ -90,15 +106,28 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ModelFolderError(f"{path}: weight file is missing")
     try:
-        state = load_file(str(path), device="cpu")
+        # Counted from the header alone: a file of more values than any network is refused before it is read.
+        too_large = _stored_values(path) > MAX_WEIGHT_VALUES
+        state = {} if too_large else load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
         raise ModelFolderError(f"{path}: not a readable safetensors file ({error})") from None
+    if too_large:
+        raise ModelFolderError(f"{path}: holds more than the {MAX_WEIGHT_VALUES} values of any network this version "
+                               "builds")
     if not state:
         raise ModelFolderError(f"{path}: holds no tensors")
     for name, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ModelFolderError(f"{path}: weights {name} hold values that are not finite")
     return state
+
+
+def _stored_values(path: Path) -> int:
+    """How many values the tensors of a safetensors file hold, from its header."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
 
 
 def folder_file(model_dir: str | os.PathLike, name: str) -> Path:
@@ -119,10 +148,14 @@ def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ModelFolderError(f"{path}: file is missing")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise ModelFolderError(f"{path}: larger than {MAX_JSON_BYTES // 2**20} MiB, too large to be a model file")
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelFolderError(f"{path}: not valid JSON ({error})") from None
+    except ValueError:  # Python refuses to read an integer of more than 4300 digits
+        raise ModelFolderError(f"{path}: holds a number too long to read") from None
     except RecursionError:
         raise ModelFolderError(f"{path}: nested too deeply to be a model file") from None
     except OSError as error:
@@ -172,23 +205,21 @@ def _check_description(description: Any, path: Path) -> None:
     if not isinstance(description, dict) or description.get("format") != MODEL_FORMAT:
         raise ModelFolderError(f"{path}: not an ecgnet model description")
     version = description.get("format_version")
-    if version not in READABLE_VERSIONS:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise ModelFolderError(
-            f"{path}: model format version {version} cannot be read by this version "
+            f"{path}: model format version {short_repr(version)} cannot be read by this version "
             f"(which reads version {MODEL_FORMAT_VERSION}); retrain or use the matching release"
         )
     codes = description.get("class_codes")
     if not _is_list_of(codes, str) or not codes:
         raise ModelFolderError(f"{path}: class_codes must be a non-empty list of class codes")
-    for code in codes:  # SNOMED codes: anything else could break an output file's comma-separated lines
-        if not _CLASS_CODE.fullmatch(code):
-            raise ModelFolderError(f"{path}: class code {code!r} is not a code of digits (or codes joined by '|')")
+    _check_class_codes(codes, path)
     class_labels = description.get("class_labels", codes)
     if not _is_list_of(class_labels, str) or len(class_labels) != len(codes):
         raise ModelFolderError(f"{path}: class_labels must list one label per class ({len(codes)})")
-    _check_thresholds(description.get("thresholds", {}), len(codes), path, "thresholds")
+    _check_thresholds(description.get("thresholds", {}), codes, path, "thresholds")
     if "stacks" in description:
-        _check_stack_entries(description, len(codes), path)
+        _check_stack_entries(description, codes, path)
     files = description.get("weight_files")
     if not _is_list_of(files, str) or not files:
         raise ModelFolderError(f"{path}: weight_files must be a non-empty list of file names")
@@ -198,19 +229,81 @@ def _check_description(description: Any, path: Path) -> None:
             raise ModelFolderError(f"{path}: weight file {name!r} is not a .safetensors file name in the folder")
 
 
-def _check_thresholds(thresholds: Any, classes: int, path: Path, what: str) -> None:
+def _check_class_codes(codes: list[str], path: Path) -> None:
+    """Every code a scored class of the weights table, each class once: the i-th output column must be the
+    i-th class, and a column of a class named twice would shift every column after it."""
+    from .labels import default_class_table
+
+    table = default_class_table()
+    seen: dict[int, str] = {}
+    for code in codes:
+        if not _CLASS_CODE.fullmatch(code):  # anything else could break an output file's comma-separated lines
+            raise ModelFolderError(f"{path}: class code {code!r} is not a code of digits (or codes joined by '|')")
+        classes = {table.index_of(part) for part in code.split("|")}
+        if None in classes or len(classes) != 1:
+            raise ModelFolderError(f"{path}: class code {code!r} is not a scored class of the weights table")
+        index = classes.pop()
+        if index in seen:
+            again = "twice" if seen[index] == code else f"again as {code!r}"
+            raise ModelFolderError(f"{path}: class {seen[index]!r} is listed {again}; each class has one column")
+        seen[index] = code
+
+
+def _check_thresholds(thresholds: Any, codes: list[str], path: Path, what: str) -> None:
+    """Per lead set, one threshold in [0, 1] per class: below 0 every record would be positive, above 1 none."""
     if not isinstance(thresholds, dict) or not thresholds:
         raise ModelFolderError(f"{path}: {what} must map at least one lead set to a list of numbers")
     for name, values in thresholds.items():
+        _check_lead_set(name, path, what)
         if not _is_list_of(values, int | float) or any(isinstance(v, bool) for v in values):
             raise ModelFolderError(f"{path}: {what} for {name} must be a list of numbers")
-        if len(values) != classes:
-            raise ModelFolderError(f"{path}: {what} for {name} have {len(values)} values, not {classes}")
-        if not all(math.isfinite(v) for v in values):
-            raise ModelFolderError(f"{path}: {what} for {name} hold values that are not finite")
+        if len(values) != len(codes):
+            raise ModelFolderError(f"{path}: {what} for {name} have {len(values)} values, not {len(codes)}")
+        for code, value in zip(codes, values):
+            if not math.isfinite(as_float(value)):
+                raise ModelFolderError(f"{path}: {what} for {name} hold values that are not finite: "
+                                       f"class {code} has {short_repr(value)}")
+            if not 0 <= value <= 1:
+                raise ModelFolderError(f"{path}: {what} for {name} hold values outside [0, 1]: "
+                                       f"class {code} has {short_repr(value)}")
 
 
-def _check_stack_entries(description: dict, classes: int, path: Path) -> None:
+def _check_lead_set(name: Any, path: Path, what: str) -> None:
+    """A key of a per-lead-set entry must be a lead set as records.lead_set_name writes it: any other would never
+    be matched, and records would get the entry of another lead set."""
+    from .records import lead_set_name
+
+    if not isinstance(name, str) or not name or lead_set_name(name.split(",")) != name:
+        raise ModelFolderError(f"{path}: {what}: {short_repr(name)} is not a lead set (standard leads in standard "
+                               "order joined by commas, such as 'I,II')")
+
+
+def as_float(value: int | float) -> float:
+    """A JSON number as a float; an integer too large for one (``float()`` would raise OverflowError) as an
+    infinity, so that the checks for finite numbers refuse it."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def json_floats(value: Any) -> np.ndarray | None:
+    """``value`` read from JSON, a number or (nested) lists of numbers of a regular shape, as a float64 array
+    (integers too large for a float become infinities); None when it is anything else (strings and true/false
+    are not numbers here)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return np.asarray(as_float(value), dtype=np.float64)
+    if not isinstance(value, list):
+        return None
+    parts = [json_floats(v) for v in value]
+    if any(part is None for part in parts) or len({part.shape for part in parts}) > 1:
+        return None
+    return np.asarray(parts, dtype=np.float64) if parts else np.zeros(0)
+
+
+def _check_stack_entries(description: dict, codes: list[str], path: Path) -> None:
     """The stack's entries of model.json: its trees file, a stack per lead set, each model's thresholds."""
     if description.get("trees_file") != TREES_FILE:
         raise ModelFolderError(f"{path}: trees_file must be {TREES_FILE!r}")
@@ -221,7 +314,9 @@ def _check_stack_entries(description: dict, classes: int, path: Path) -> None:
     if not isinstance(components, dict) or set(components) != {"network", "features"}:
         raise ModelFolderError(f"{path}: component_thresholds must have thresholds for 'network' and 'features'")
     for name, values in components.items():
-        _check_thresholds(values, classes, path, f"component_thresholds {name}")
+        _check_thresholds(values, codes, path, f"component_thresholds {name}")
+    for name in stacks:
+        _check_lead_set(name, path, "stacks")
 
 
 def _load_stacks(description: dict, classes: int, path: Path) -> dict[str, Any]:
@@ -261,6 +356,7 @@ def load_model_folder(model_dir: str | os.PathLike, weights: bool = True) -> Mod
         thresholds=_arrays(description["thresholds"]),
         state_dicts=[load_weights(folder_file(model_dir, name)) for name in description["weight_files"]
                      if weights],
+        weight_files=[model_dir / name for name in description["weight_files"]],
     )
     if "stacks" in description:
         from .trees import load_trees  # ecgnet.trees raises this module's errors
@@ -280,6 +376,8 @@ def _load_calibrations(entries: Any, classes: int, path: Path) -> dict[str, Any]
 
     if not isinstance(entries, dict) or not entries:
         raise ModelFolderError(f"{path}: calibration must map at least one lead set to a calibration")
+    for name in entries:
+        _check_lead_set(name, path, "calibration")
     try:
         return {name: Calibration.from_json(data, classes, f"calibration for {name}") for name, data in entries.items()}
     except ValueError as error:
@@ -288,3 +386,104 @@ def _load_calibrations(entries: Any, classes: int, path: Path) -> dict[str, Any]
 
 def _arrays(thresholds: dict[str, list[float]]) -> dict[str, np.ndarray]:
     return {name: np.asarray(values, dtype=np.float64) for name, values in thresholds.items()}
+
+
+# What the weights and the ONNX graph must be for the config: checked at load, before anything runs.
+
+
+def network_shapes(config: RunConfig, classes: int) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor of the state dict of the network ``config`` describes, from a network built on
+    torch's meta device: nothing is allocated, however large a stranger's config.json says the network is."""
+    import torch
+
+    from .models import build_network
+
+    with torch.device("meta"), _skip_random_fills():
+        network = build_network(config, classes)
+    return {name: tuple(tensor.shape) for name, tensor in network.state_dict().items()}
+
+
+def _skip_random_fills() -> Any:
+    """A torch function mode that skips the random fills of weight initialisation: on the meta device there are
+    no values to fill, and their meta kernels would import torch's compiler (a second) on first use."""
+    from torch.overrides import TorchFunctionMode
+
+    class SkipRandomFills(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            filled = args[0] if args else kwargs.get("tensor")  # Tensor.normal_(...) or nn.init.normal_(tensor=...)
+            if getattr(func, "__name__", None) in ("normal_", "uniform_") and filled is not None:
+                return filled
+            return func(*args, **kwargs)
+
+    return SkipRandomFills()
+
+
+def state_dict_problems(state: dict[str, Any], expected: dict[str, tuple[int, ...]]) -> str:
+    """'' when ``state`` holds exactly the tensors ``expected`` names, in those shapes; else what differs, in one
+    line naming the first few tensors of each kind (of another shape, with both shapes; missing; unexpected)."""
+    missing = [name for name in expected if name not in state]
+    unexpected = [name for name in state if name not in expected]
+    resized = [f"{name} {tuple(state[name].shape)} in the file, {expected[name]} in the network"
+               for name in expected if name in state and tuple(state[name].shape) != expected[name]]
+    # Shapes first: they tell best which setting of config.json differs from the one the weights were trained with.
+    kinds = (("size mismatch for", resized, 2), ("missing tensors", missing, 3), ("unexpected tensors", unexpected, 3))
+    return "; ".join(f"{kind} {_listed(names, most)}" for kind, names, most in kinds if names)
+
+
+def _listed(names: list[str], most: int = 3) -> str:
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """``text`` on one line (runs of whitespace as one space), cut to ``limit`` characters: an error message
+    must not copy a stranger's file into a log."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def window_length(config: RunConfig) -> int:
+    """The length in samples of the windows the networks take: sliding windows, or groups of beats."""
+    beats = config.beats
+    return beats.beats_per_example * beats.beat_samples if beats.enabled else config.signals.window_samples
+
+
+def onnx_signature(config: RunConfig, classes: int) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """The shape of one window of each input ensemble.onnx takes for ``config`` (by name, in order), and of its
+    output. ``demographics`` may be missing from a graph: the exporter drops an input the networks do not use."""
+    from .features import NUM_FEATURES
+
+    inputs = {"signal": (LEADS, window_length(config)), "lead_mask": (LEADS,), "demographics": (DEMOGRAPHICS,)}
+    if config.features.enabled:
+        inputs["extra"] = (NUM_FEATURES,)
+    return inputs, (classes,)
+
+
+def check_onnx_graph(session: Any, config: RunConfig, classes: int, path: Path) -> None:
+    """ModelFolderError naming ``path`` unless the ONNX Runtime ``session`` takes, for any number of windows, the
+    inputs ``config`` gives each window, and gives one probability per class: a graph exported before
+    config.json changed would otherwise fail on the first batch, or run on what it was not made for."""
+    expected, output = onnx_signature(config, classes)
+    names = [entry.name for entry in session.get_inputs()]
+    wanted = [name for name in expected if name in names or name != "demographics"]
+    if names != wanted:
+        raise ModelFolderError(one_line(f"{path}: takes inputs {names}, but config.json gives {list(expected)}; "
+                                        "export it again (`ecgnet export`)"))
+    outputs = session.get_outputs()
+    if len(outputs) != 1:
+        raise ModelFolderError(f"{path}: gives {len(outputs)} outputs, not the probabilities alone")
+    for what, entry, shape in [*(("input", e, expected[e.name]) for e in session.get_inputs()),
+                               ("output", outputs[0], output)]:
+        _check_onnx_entry(what, entry, shape, path)
+
+
+def _check_onnx_entry(what: str, entry: Any, shape: tuple[int, ...], path: Path) -> None:
+    """One input or output: float, any number of windows first, then ``shape``."""
+    got = list(entry.shape)
+    if entry.type != "tensor(float)" or len(got) != 1 + len(shape) or isinstance(got[0], int) or got[1:] != list(shape):
+        shown = ", ".join(str(size) for size in got)
+        source = "model.json's classes" if what == "output" else "config.json"
+        raise ModelFolderError(one_line(
+            f"{path}: {what} {entry.name} is {entry.type} ({shown}), but {source} needs float (windows, "
+            f"{', '.join(map(str, shape))}); export it again (`ecgnet export`)"))

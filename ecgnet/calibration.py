@@ -45,16 +45,27 @@ class Calibration:
 
     @classmethod
     def from_json(cls, data: Any, classes: int, source: str) -> Calibration:
-        """A calibration read back; ValueError naming ``source`` unless it has a finite scale and shift per class."""
-        try:
-            scale, shift = (np.asarray(data[key], dtype=np.float64) for key in ("scale", "shift"))
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{source}: must hold a list of numbers 'scale' and one 'shift'") from None
+        """A calibration read back; ValueError naming ``source`` unless it has a finite scale and shift per class,
+        each scale positive (the map must be increasing, or it would reverse the ranking)."""
+        from .artifacts import json_floats  # the JSON reading rules of a model folder
+
+        scale, shift = (json_floats(data.get(key)) if isinstance(data, dict) else None for key in ("scale", "shift"))
+        if scale is None or shift is None:
+            raise ValueError(f"{source}: must hold a list of numbers 'scale' and one 'shift'")
         if scale.shape != (classes,) or shift.shape != (classes,):
-            raise ValueError(f"{source}: needs {classes} scales and shifts, not {scale.shape[0]} and {shift.shape[0]}")
-        if not (np.isfinite(scale).all() and np.isfinite(shift).all()):
-            raise ValueError(f"{source}: scales and shifts must be finite numbers")
+            raise ValueError(f"{source}: needs {classes} scales and shifts, not {_count(scale)} and {_count(shift)}")
+        for k in range(classes):
+            if not (np.isfinite(scale[k]) and np.isfinite(shift[k])):
+                raise ValueError(f"{source}: scales and shifts must be finite numbers of sane size, not "
+                                 f"{scale[k]:g} and {shift[k]:g} (class number {k + 1})")
+            if not scale[k] > 0:
+                raise ValueError(f"{source}: scales must be positive (an increasing map), not {scale[k]:g} "
+                                 f"(class number {k + 1})")
         return cls(scale, shift)
+
+
+def _count(values: np.ndarray) -> str:
+    return str(len(values)) if values.ndim == 1 else f"values of shape {values.shape}"
 
 
 def fit(labels: np.ndarray, probabilities: np.ndarray, regularization: float = 1.0) -> Calibration:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 import typing
@@ -20,6 +21,51 @@ CONFIG_VERSION = 1
 CONFIG_ENV = "ECGNET_CONFIG"
 MIN_SAMPLE_RATE = 50
 MIN_WINDOW_SECONDS = 1.0
+# Upper bounds: a config (a recipe, or a stranger's config.json) must not be able to make a run allocate
+# gigabytes per record. A window is at most MAX_WINDOW_SAMPLES samples (2 minutes at 500 Hz, 2.9 MB for 12
+# leads), and with the stride at least window / MAX_WINDOW_OVERLAP a sample lies in at most that many windows.
+MAX_SAMPLE_RATE = 2000
+MAX_WINDOW_SECONDS = 120.0
+MAX_WINDOW_SAMPLES = 60_000
+MAX_WINDOW_OVERLAP = 10
+MAX_FILTER_ORDER = 10
+
+
+def short_repr(value: Any) -> str:
+    """``value`` for a one-line message: a long integer by its digit count, anything else cut short."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        return f"a number of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_finite(section: str, values: Any) -> None:
+    """Every float field of the dataclass ``values`` is finite (TOML and Python's JSON read inf and nan)."""
+    for item in dataclasses.fields(values):
+        value = getattr(values, item.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{section}.{item.name} must be a finite number, not {value!r}")
+
+
+def _check_at_most(section: str, values: Any, limits: dict[str, float]) -> None:
+    """Fields of the dataclass ``values`` within their upper ``limits`` (None, where allowed, is unset)."""
+    for name, most in limits.items():
+        value = getattr(values, name)
+        if value is not None and not value <= most:
+            raise ValueError(f"{section}.{name} must be at most {most if isinstance(most, int) else f'{most:g}'}, "
+                             f"not {short_repr(value)}")
+
+
+def _check_window(signals: SignalConfig) -> None:
+    """The window and the stride within what a run can hold in memory (see MAX_WINDOW_SAMPLES)."""
+    if signals.window_samples > MAX_WINDOW_SAMPLES:
+        raise ValueError(f"signals.window_seconds x sample_rate must be at most {MAX_WINDOW_SAMPLES} samples a "
+                         f"window, not {signals.window_samples}")
+    least = signals.window_seconds / MAX_WINDOW_OVERLAP
+    if signals.inference_stride_seconds < least:
+        raise ValueError(f"signals.inference_stride_seconds must be at least window_seconds / {MAX_WINDOW_OVERLAP} "
+                         f"({least:g}; each sample in at most {MAX_WINDOW_OVERLAP} windows), "
+                         f"not {signals.inference_stride_seconds!r}")
 
 
 @dataclass
@@ -43,6 +89,15 @@ class SignalConfig:
         if self.window_seconds < MIN_WINDOW_SECONDS:
             raise ValueError(f"signals.window_seconds must be at least {MIN_WINDOW_SECONDS:g}, "
                              f"not {self.window_seconds!r}")
+        _check_finite("signals", self)
+        _check_at_most("signals", self, {"sample_rate": MAX_SAMPLE_RATE, "window_seconds": MAX_WINDOW_SECONDS,
+                                         "inference_stride_seconds": MAX_WINDOW_SECONDS,
+                                         "filter_order": MAX_FILTER_ORDER, "bandpass_low": MAX_SAMPLE_RATE / 2,
+                                         "bandpass_high": MAX_SAMPLE_RATE / 2})
+        for name in ("bandpass_low", "bandpass_high"):  # 0 turns that side of the band off
+            if getattr(self, name) < 0:
+                raise ValueError(f"signals.{name} must not be negative, not {getattr(self, name)!r}")
+        _check_window(self)
 
     @property
     def window_samples(self) -> int:
@@ -69,6 +124,7 @@ class ModelConfig:
     check: InitVar[bool] = True
 
     def __post_init__(self, check: bool) -> None:
+        _check_model_params(self.architecture, self.params)  # before the registry reads a value of 401 digits
         if check:
             from .models import architecture_parameters  # the registry knows each constructor (imports torch)
 
@@ -94,6 +150,45 @@ class ModelConfig:
             raise ValueError(f"{source}: {error}") from None
 
 
+# The hyper-parameters of an architecture, bounded without importing it (ONNX Runtime serves a folder without
+# torch): each number within the architecture's range below, else within +-MODEL_NUMBER_LIMIT; at most
+# MODEL_LIST_LIMIT values in a list. The shipped SE-ResNet's widths, depths and kernels are bounded so that no
+# recipe builds a network by the gigabyte per block; a model folder's network is also checked against its
+# weight files before it is built (ecgnet.inference).
+MODEL_RANGES: dict[str, dict[str, tuple[int, int]]] = {
+    "seresnet": {"stem_channels": (1, 1024), "stage_channels": (1, 1024), "blocks_per_stage": (1, 16),
+                 "stem_kernel": (1, 255), "kernel_size": (1, 255), "se_reduction": (1, 1024)},
+}
+MODEL_NUMBER_LIMIT = 1_000_000
+MODEL_LIST_LIMIT = 16
+MODEL_TEXT_LIMIT = 200
+
+
+def _check_model_params(architecture: str, params: dict[str, Any]) -> None:
+    """ValueError naming the key unless every value of ``params`` is of a sane size (see MODEL_RANGES)."""
+    ranges = MODEL_RANGES.get(architecture, {})
+    for key, value in params.items():
+        items = value if isinstance(value, list | tuple) else [value]
+        if len(items) > MODEL_LIST_LIMIT:
+            raise ValueError(f"model.{key} must list at most {MODEL_LIST_LIMIT} values, not {len(items)}")
+        for item in items:
+            _check_model_value(f"model.{key}", item, ranges.get(key))
+
+
+def _check_model_value(name: str, value: Any, bounds: tuple[int, int] | None) -> None:
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        if len(value) > MODEL_TEXT_LIMIT:
+            raise ValueError(f"{name} must be at most {MODEL_TEXT_LIMIT} characters long, not {len(value)}")
+        return
+    if not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, true or false, a string or a list of them, not {short_repr(value)}")
+    low, high = bounds or (-MODEL_NUMBER_LIMIT, MODEL_NUMBER_LIMIT)
+    if not low <= value <= high:  # nan and infinities fail too
+        raise ValueError(f"{name} must be between {low} and {high}, not {short_repr(value)}")
+
+
 @dataclass
 class BeatConfig:
     """Beat sampling (DESIGN.md section 5): R peaks are found once per record, single beats are cut and
@@ -109,7 +204,12 @@ class BeatConfig:
     def __post_init__(self) -> None:
         for name in ("beats_per_example", "beat_samples", "inference_groups"):
             if getattr(self, name) < 1:
-                raise ValueError(f"beats.{name} must be at least 1, not {getattr(self, name)!r}")
+                raise ValueError(f"beats.{name} must be at least 1, not {short_repr(getattr(self, name))}")
+        _check_at_most("beats", self, {"beats_per_example": 64, "beat_samples": MAX_WINDOW_SAMPLES,
+                                       "inference_groups": 256})
+        if self.beats_per_example * self.beat_samples > MAX_WINDOW_SAMPLES:
+            raise ValueError(f"beats.beats_per_example x beat_samples must be at most {MAX_WINDOW_SAMPLES} samples "
+                             f"a window, not {self.beats_per_example * self.beat_samples}")
 
 
 @dataclass
@@ -145,7 +245,10 @@ class FeatureModelConfig:
             raise ValueError(f"feature_model.stack must be one of {', '.join(STACK_METHODS)}, not {self.stack!r}")
         for name in ("max_iter", "max_leaf_nodes", "min_samples_leaf"):
             if getattr(self, name) < (2 if name == "max_leaf_nodes" else 1):
-                raise ValueError(f"feature_model.{name} is too small: {getattr(self, name)!r}")
+                raise ValueError(f"feature_model.{name} is too small: {short_repr(getattr(self, name))}")
+        # Trees per class and lead set, and their leaves: what the trees file holds and inference walks.
+        _check_at_most("feature_model", self, {"max_iter": 10_000, "max_leaf_nodes": 4096, "min_samples_leaf": 100_000})
+        _check_finite("feature_model", self)
         for name in ("learning_rate", "stack_regularization"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"feature_model.{name} must be positive, not {getattr(self, name)!r}")
@@ -178,7 +281,8 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         for name in AUGMENTATIONS:
             if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"augment.{name} must be a probability between 0 and 1, not {getattr(self, name)!r}")
+                raise ValueError(f"augment.{name} must be a probability between 0 and 1, "
+                                 f"not {short_repr(getattr(self, name))}")
 
     @property
     def enabled(self) -> bool:
@@ -250,11 +354,15 @@ class TrainingConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"training.{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         minimum = {"epochs": 1, "folds": 2 if self.validation == "kfold" else 1, "batch_size": 1, "patience": 1,
-                   "workers": 0, "loader_workers": 0, "max_records": 1, "pretrain_epochs": 0}
+                   "workers": 0, "loader_workers": 0, "max_records": 1, "pretrain_epochs": 0, "seed": 0}
         for name, least in minimum.items():
             value = getattr(self, name)
             if value is not None and value < least:
-                raise ValueError(f"training.{name} must be at least {least}, not {value!r}")
+                raise ValueError(f"training.{name} must be at least {least}, not {short_repr(value)}")
+        _check_at_most("training", self, {"epochs": 1000, "folds": 20, "batch_size": 4096, "patience": 1000,
+                                          "workers": 256, "loader_workers": 256, "max_records": 10**8,
+                                          "pretrain_epochs": 1000, "seed": 2**32 - 1})
+        _check_finite("training", self)
         for name in ("lead_subset_probability", "warmup_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"training.{name} must be between 0 and 1, not {getattr(self, name)!r}")
@@ -313,6 +421,8 @@ class RunConfig:
                 data = tomllib.load(f)
             except tomllib.TOMLDecodeError as error:
                 raise ValueError(f"{path}: not valid TOML ({error})") from None
+            except ValueError:  # an integer of more than 4300 digits
+                raise ValueError(f"{path}: holds a number too long to read") from None
         return cls.from_dict(data, str(path))
 
     def save_json(self, path: str | os.PathLike) -> None:
@@ -324,6 +434,10 @@ class RunConfig:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: cannot read config ({error})") from None
+        except ValueError:  # an integer of more than 4300 digits
+            raise ValueError(f"{path}: holds a number too long to read") from None
+        except RecursionError:
+            raise ValueError(f"{path}: nested too deeply to be a config") from None
         return cls.from_dict(data, str(path))
 
     def override(self, section: str, **values: Any) -> RunConfig:
@@ -366,7 +480,10 @@ def _convert(value: Any, hint: Any, source: str) -> Any:
         if isinstance(value, list | tuple):
             return tuple(_convert(v, item, source) for v in value)
     elif hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ValueError(f"{source} must be a number of sane size, not {short_repr(value)}") from None
     elif hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     elif hint is int and isinstance(value, float) and value.is_integer():
@@ -379,7 +496,7 @@ def _convert(value: Any, hint: Any, source: str) -> Any:
         wanted = f"a list of {plural.get(typing.get_args(hint)[0], 'values')}"
     else:
         wanted = expected.get(hint, str(hint))
-    raise ValueError(f"{source} must be {wanted}, not {value!r}")
+    raise ValueError(f"{source} must be {wanted}, not {short_repr(value)}")
 
 
 RECIPES = Path(__file__).resolve().parent / "recipes"  # package data: an installed copy has them too

@@ -47,15 +47,19 @@ class Stack:
     def from_json(cls, data: Any, classes: int, source: str) -> Stack:
         """A stack read back from ``model.json``; ValueError naming ``source`` unless it has one finite
         pair of coefficients and one finite intercept per class."""
-        try:
-            coefficients = np.asarray(data["coefficients"], dtype=np.float64)
-            intercepts = np.asarray(data["intercepts"], dtype=np.float64)
-        except (TypeError, KeyError, ValueError):
-            raise ValueError(f"{source}: a stack needs lists of numbers 'coefficients' and 'intercepts'") from None
+        from .artifacts import json_floats  # the JSON reading rules of a model folder
+
+        coefficients, intercepts = (json_floats(data.get(key)) if isinstance(data, dict) else None
+                                    for key in ("coefficients", "intercepts"))
+        if coefficients is None or intercepts is None:
+            raise ValueError(f"{source}: a stack needs lists of numbers 'coefficients' and 'intercepts'")
         if coefficients.shape != (classes, INPUTS) or intercepts.shape != (classes,):
-            raise ValueError(f"{source}: a stack needs {classes} pairs of coefficients and {classes} intercepts")
-        if not (np.isfinite(coefficients).all() and np.isfinite(intercepts).all()):
-            raise ValueError(f"{source}: stack coefficients must be finite numbers")
+            raise ValueError(f"{source}: a stack needs {classes} pairs of coefficients and {classes} intercepts, not "
+                             f"values of shapes {coefficients.shape} and {intercepts.shape}")
+        for k in range(classes):
+            if not (np.isfinite(coefficients[k]).all() and np.isfinite(intercepts[k])):
+                raise ValueError(f"{source}: stack coefficients must be finite numbers of sane size, not "
+                                 f"{coefficients[k].tolist()} and {intercepts[k]:g} (class number {k + 1})")
         return cls(coefficients, intercepts)
 
 

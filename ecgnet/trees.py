@@ -171,8 +171,9 @@ def _check_ensemble(model: TreeEnsemble) -> None:
 
 def _check_scalars(model: TreeEnsemble) -> None:
     baseline, num_features = model.baseline, model.num_features
-    if isinstance(baseline, bool) or not isinstance(baseline, int | float | np.floating) or not math.isfinite(baseline):
-        raise ValueError(f"baseline must be a finite number, not {baseline!r}")
+    if isinstance(baseline, bool) or not isinstance(baseline, int | float | np.floating) or not _finite(baseline):
+        shown = f"a number of {len(str(abs(baseline)))} digits" if isinstance(baseline, int) else repr(baseline)[:40]
+        raise ValueError(f"baseline must be a finite number, not {shown}")
     if isinstance(num_features, bool) or not isinstance(num_features, int | np.integer) or num_features < 0:
         raise ValueError(f"num_features must be a non-negative integer, not {num_features!r}")
 
@@ -195,6 +196,13 @@ def _check_nodes(model: TreeEnsemble) -> None:
         raise ValueError("an inner node has a NaN threshold")
     if not np.all(np.isfinite(model.value[is_leaf])):
         raise ValueError("a leaf value is not finite")
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer of hundreds of digits from a stranger's metadata
+        return False
 
 
 def constant(probability: float, num_features: int) -> TreeEnsemble:

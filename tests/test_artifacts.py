@@ -258,3 +258,156 @@ def test_a_calibration_survives_the_round_trip_and_a_bad_one_is_named(tmp_path):
     _edit_json(directory / "model.json", lambda d: d["calibration"]["I,II"].update(scale=[1.0, 2.0]))
     with pytest.raises(ModelFolderError, match=r"model\.json: calibration for I,II: needs 3 scales"):
         load_model_folder(directory)
+
+
+# Every number and code read from model.json is checked at load, and refused in one line naming the file.
+
+
+def _refused(model_dir, message):
+    """load_model_folder's one-line error, which must contain ``message``."""
+    with pytest.raises(ModelFolderError) as caught:
+        load_model_folder(model_dir)
+    text = str(caught.value)
+    assert message in text and "\n" not in text and len(text) < 400, text
+    return text
+
+
+def _stacked(description):
+    """model.json with a stack (checked before the trees file is read)."""
+    description.update(trees_file="trees.safetensors",
+                       stacks={"I,II": {"coefficients": [[0.5, 0.5]] * 3, "intercepts": [0.0] * 3}},
+                       component_thresholds={"network": {"I,II": [0.5] * 3}, "features": {"I,II": [0.5] * 3}})
+
+
+@pytest.mark.parametrize("value", [-1, -1e-9, 1.5, 2])
+def test_thresholds_outside_0_1_are_refused_naming_lead_set_and_class(model_dir, value):
+    _edit_json(model_dir / "model.json", lambda d: d["thresholds"]["I,II"].__setitem__(1, value))
+    _refused(model_dir, f"model.json: thresholds for I,II hold values outside [0, 1]: class 426783006 has {value}")
+
+
+@pytest.mark.parametrize("which", ["network", "features"])
+def test_component_thresholds_outside_0_1_are_refused(model_dir, which):
+    def change(description):
+        _stacked(description)
+        description["component_thresholds"][which]["I,II"][2] = -1
+
+    _edit_json(model_dir / "model.json", change)
+    _refused(model_dir, f"component_thresholds {which} for I,II hold values outside [0, 1]: "
+                        "class 713427006|59118001 has -1")
+
+
+def test_thresholds_of_0_and_1_are_accepted(model_dir):
+    _edit_json(model_dir / "model.json", lambda d: d["thresholds"].update({"I,II": [0, 1, 0.5]}))
+    assert load_model_folder(model_dir).thresholds["I,II"].tolist() == [0.0, 1.0, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("codes", "message"),
+    [
+        (["164889003", "164889003", "426783006"], "class '164889003' is listed twice; each class has one column"),
+        (["164889003", "713427006", "59118001"], "class '713427006' is listed again as '59118001'"),
+        (["164889003", "713427006|59118001", "59118001"], "class '713427006|59118001' is listed again as"),
+        (["164889003", "426783006", "123456"], "class code '123456' is not a scored class of the weights table"),
+        (["164889003", "426783006", "713427006|164889003"], "class code '713427006|164889003' is not a scored"),
+    ],
+)
+def test_class_codes_must_be_scored_classes_each_once(model_dir, codes, message):
+    _edit_json(model_dir / "model.json", lambda d: d.update(class_codes=codes))
+    _refused(model_dir, f"model.json: {message}")
+
+
+def test_a_class_written_with_one_of_its_codes_is_accepted(model_dir):
+    _edit_json(model_dir / "model.json", lambda d: d.update(class_codes=["164889003", "426783006", "59118001"]))
+    assert load_model_folder(model_dir).class_codes[2] == "59118001"
+
+
+@pytest.mark.parametrize("name", ["I, II", "II,I", "I,II,X", "", "i,ii"])
+def test_a_lead_set_key_that_would_never_match_is_refused(model_dir, name):
+    _edit_json(model_dir / "model.json", lambda d: d["thresholds"].update({name: [0.5] * 3}))
+    _refused(model_dir, f"model.json: thresholds: {name!r} is not a lead set")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["thresholds"]["I,II"].__setitem__(0, 10**400),
+         "thresholds for I,II hold values that are not finite: class 164889003 has a number of 401 digits"),
+        (lambda d: d["thresholds"]["I,II"].__setitem__(0, -(10**400)), "class 164889003 has a number of 401 digits"),
+        (lambda d: d.update(format_version=10**400), "model format version a number of 401 digits cannot be read"),
+        (lambda d: d.update(format_version=True), "model format version True cannot be read"),
+        (lambda d: d.update(calibration={"I,II": {"scale": [1.0, 10**400, 1.0], "shift": [0, 0, 0]}}),
+         "calibration for I,II: scales and shifts must be finite numbers of sane size, not inf and 0 (class number 2)"),
+        (lambda d: d.update(calibration={"I,II": {"scale": [1.0, 1.0, 1.0], "shift": [0, float("nan"), 0]}}),
+         "calibration for I,II: scales and shifts must be finite"),
+        (lambda d: d.update(calibration={"I,II": {"scale": [1.0, -2.0, 1.0], "shift": [0, 0, 0]}}),
+         "calibration for I,II: scales must be positive (an increasing map), not -2 (class number 2)"),
+        (lambda d: d.update(calibration={"I,II": {"scale": [1.0, "2", 1.0], "shift": [0, 0, 0]}}),
+         "calibration for I,II: must hold a list of numbers 'scale'"),
+        (lambda d: d.update(calibration={"I,II": {"scale": 1.0, "shift": [0, 0, 0]}}),
+         "calibration for I,II: needs 3 scales and shifts, not values of shape () and 3"),
+        (lambda d: d.update(calibration={"I, II": {"scale": [1.0] * 3, "shift": [0] * 3}}),
+         "calibration: 'I, II' is not a lead set"),
+    ],
+)
+def test_numbers_of_insane_size_are_refused_in_one_line(model_dir, change, message):
+    _edit_json(model_dir / "model.json", change)
+    _refused(model_dir, message)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s["coefficients"][1].__setitem__(0, 10**400), "stack coefficients must be finite numbers of sane"),
+        (lambda s: s["intercepts"].__setitem__(2, float("inf")), "stack coefficients must be finite numbers"),
+        (lambda s: s.update(coefficients=[[0.5, 0.5, 0.5]] * 3), "a stack needs 3 pairs of coefficients"),
+        (lambda s: s.update(intercepts=[0.0, True, 0.0]), "a stack needs lists of numbers"),
+        (lambda s: s.update(coefficients=[[0.5, 0.5], [0.5], [0.5, 0.5]]), "a stack needs lists of numbers"),
+    ],
+)
+def test_stack_numbers_of_insane_size_or_shape_are_refused(model_dir, change, message):
+    def edit(description):
+        _stacked(description)
+        change(description["stacks"]["I,II"])
+
+    _edit_json(model_dir / "model.json", edit)
+    _refused(model_dir, f"model.json: stack for I,II: {message}")
+
+
+@pytest.mark.parametrize(("name", "key"), [("model.json", '"format_version": '), ("config.json", '"epochs": ')])
+def test_a_number_too_long_for_python_to_read_is_one_line(model_dir, name, key):
+    path = model_dir / name
+    text = path.read_text()
+    path.write_text(re.sub(f"{key}[0-9]+", key + "9" * 5000, text))
+    _refused(model_dir, f"{name}: holds a number too long to read")
+
+
+def test_a_json_file_too_large_to_be_a_model_file_is_not_read(model_dir, monkeypatch):
+    from ecgnet import artifacts
+
+    monkeypatch.setattr(artifacts, "MAX_JSON_BYTES", 2**20)
+    (model_dir / "model.json").write_text(" " * (2**20 + 1) + "{}")
+    _refused(model_dir, "model.json: larger than 1 MiB, too large to be a model file")
+
+
+def test_a_weight_file_of_more_values_than_any_network_is_not_read(model_dir, monkeypatch):
+    from ecgnet import artifacts
+
+    monkeypatch.setattr(artifacts, "MAX_WEIGHT_VALUES", 50)
+    assert "not a readable" not in _refused(model_dir, "fold_0.safetensors: holds more than the 50 values of any")
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        ("signals", {"window_seconds": 1e6}, "config.json [signals]: signals.window_seconds must be at most 120"),
+        ("signals", {"sample_rate": 10**7}, "config.json [signals]: signals.sample_rate must be at most 2000"),
+        ("signals", {"window_seconds": 10**400}, "config.json [signals] window_seconds must be a number of sane size"),
+        ("signals", {"inference_stride_seconds": 0.01}, "signals.inference_stride_seconds must be at least"),
+        ("training", {"batch_size": 10**9}, "config.json [training]: training.batch_size must be at most 4096"),
+        ("feature_model", {"max_iter": 10**400}, "feature_model.max_iter must be at most 10000, not a number of 401"),
+        ("model", {"stage_channels": [8, 10**6, 16, 24]}, "model.stage_channels must be between 1 and 1024"),
+    ],
+)
+def test_config_json_values_that_could_exhaust_memory_are_refused(model_dir, section, values, message):
+    _edit_json(model_dir / "config.json", lambda d: d[section].update(values))
+    _refused(model_dir, message)

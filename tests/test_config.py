@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import REPO
@@ -149,8 +150,8 @@ def test_training_config_accepts_valid_choices():
 
 
 def test_signal_config_validation_and_window_lengths():
-    config = SignalConfig(sample_rate=100, window_seconds=2.5, inference_stride_seconds=0.001)
-    assert config.window_samples == 250 and config.stride_samples == 1
+    config = SignalConfig(sample_rate=100, window_seconds=2.5, inference_stride_seconds=0.25)
+    assert config.window_samples == 250 and config.stride_samples == 25  # a shorter stride: see test_memory_bounds
     with pytest.raises(ValueError, match="signals.sample_rate must be positive"):
         SignalConfig(sample_rate=0)
     with pytest.raises(ValueError, match="signals.window_seconds must be at least 1, not 0.01"):
@@ -218,3 +219,85 @@ def test_a_shipped_recipe_is_found_by_its_name(tmp_path, monkeypatch):
     assert load_config("small") == RunConfig.from_toml(REPO / "configs" / "small.toml")
     with pytest.raises(ValueError, match="no shipped recipe of that name .*small"):
         load_config("smal")
+
+
+# Ranges that keep a run's memory bounded, checked wherever a config is built: a TOML recipe, a saved
+# config.json, an override. Each error names the file, the section and the field.
+@pytest.mark.parametrize("section, values, message", [
+    ("signals", {"sample_rate": 10_000_000}, "signals.sample_rate must be at most 2000, not 10000000"),
+    ("signals", {"sample_rate": 10}, "signals.sample_rate must be at least 50 Hz"),
+    ("signals", {"window_seconds": 1e6}, "signals.window_seconds must be at most 120, not 1000000.0"),
+    ("signals", {"window_seconds": 120.0, "sample_rate": 2000, "inference_stride_seconds": 60.0},
+     "signals.window_seconds x sample_rate must be at most 60000 samples a window, not 240000"),
+    ("signals", {"inference_stride_seconds": 0.001}, "signals.inference_stride_seconds must be at least "
+                                                     "window_seconds / 10 (1; each sample in at most 10 windows)"),
+    ("signals", {"inference_stride_seconds": 1e9}, "signals.inference_stride_seconds must be at most 120"),
+    ("signals", {"filter_order": 1000}, "signals.filter_order must be at most 10"),
+    ("signals", {"bandpass_low": -1.0}, "signals.bandpass_low must not be negative"),
+    ("signals", {"bandpass_high": 1e9}, "signals.bandpass_high must be at most 1000"),
+    ("beats", {"beats_per_example": 1000}, "beats.beats_per_example must be at most 64"),
+    ("beats", {"beats_per_example": 64, "beat_samples": 5000}, "beats.beats_per_example x beat_samples must be at "
+                                                              "most 60000 samples a window, not 320000"),
+    ("beats", {"inference_groups": 10**6}, "beats.inference_groups must be at most 256"),
+    ("training", {"epochs": 10**6}, "training.epochs must be at most 1000"),
+    ("training", {"batch_size": 10**6}, "training.batch_size must be at most 4096"),
+    ("training", {"folds": 1000}, "training.folds must be at most 20"),
+    ("training", {"workers": 10**4}, "training.workers must be at most 256"),
+    ("training", {"pretrain_epochs": 10**6}, "training.pretrain_epochs must be at most 1000"),
+    ("training", {"seed": -1}, "training.seed must be at least 0"),
+    ("training", {"seed": 2**64}, "training.seed must be at most 4294967295"),
+    ("feature_model", {"max_iter": 10**9}, "feature_model.max_iter must be at most 10000"),
+    ("feature_model", {"max_leaf_nodes": 10**9}, "feature_model.max_leaf_nodes must be at most 4096"),
+    ("model", {"stage_channels": [8, 16, 10**6, 24]}, "model.stage_channels must be between 1 and 1024, not 1000000"),
+    ("model", {"blocks_per_stage": [1, 1, 1000, 1]}, "model.blocks_per_stage must be between 1 and 16, not 1000"),
+    ("model", {"stem_channels": 10**400}, "model.stem_channels must be between 1 and 1024, not a number of 401"),
+    ("model", {"stage_channels": [8] * 100, "blocks_per_stage": [1] * 100},
+     "model.stage_channels must list at most 16"),
+    ("model", {"dropout": float("nan")}, "model.dropout must be between -1000000 and 1000000, not nan"),
+])
+def test_memory_bounds(section, values, message, tmp_path):
+    """The same refusal from a TOML recipe and from a saved config.json, naming the file and the field."""
+    with pytest.raises(ValueError, match=re.escape(f"c.toml [{section}]")) as from_dict:
+        RunConfig.from_dict({section: values}, "c.toml")
+    assert message in str(from_dict.value) and "\n" not in str(from_dict.value)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({section: values}))
+    with pytest.raises(ValueError, match=re.escape(f"{path} [{section}]")) as from_json:
+        RunConfig.load_json(path)
+    assert message in str(from_json.value)
+
+
+@pytest.mark.parametrize("section, key", [("signals", "window_seconds"), ("training", "learning_rate"),
+                                          ("feature_model", "stack_regularization"), ("training", "reward_alpha")])
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_numbers_that_are_not_finite_are_refused_from_toml(section, key, value, tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ValueError, match=re.escape(f"c.toml [{section}]: {section}.{key} must be")):
+        RunConfig.from_toml(path)
+
+
+def test_integers_too_large_for_a_float_or_for_python_are_refused_in_one_line(tmp_path):
+    with pytest.raises(ValueError, match=r"c.toml \[signals\] window_seconds must be a number of sane size, not a "
+                                         "number of 401 digits"):
+        RunConfig.from_dict({"signals": {"window_seconds": 10**400}}, "c.toml")
+    for name, text in (("c.toml", "[training]\nepochs = " + "9" * 5000 + "\n"),
+                       ("c.json", '{"training": {"epochs": ' + "9" * 5000 + "}}")):
+        (tmp_path / name).write_text(text)
+        load = RunConfig.from_toml if name.endswith(".toml") else RunConfig.load_json
+        with pytest.raises(ValueError, match=f"{name}: holds a number too long to read"):
+            load(tmp_path / name)
+
+
+def test_an_override_is_held_to_the_same_ranges():
+    with pytest.raises(ValueError, match="signals.sample_rate must be at most 2000"):
+        RunConfig().override("signals", sample_rate=10**7)
+
+
+def test_the_ranges_admit_every_shipped_recipe_and_their_edges():
+    for name in CONFIGS + ["methods"]:
+        load_config(name)
+    SignalConfig(sample_rate=2000, window_seconds=30.0, inference_stride_seconds=3.0)
+    SignalConfig(sample_rate=500, window_seconds=120.0, inference_stride_seconds=12.0)
+    RunConfig.from_dict({"model": {"stage_channels": [1024] * 4, "blocks_per_stage": [16] * 4},
+                         "training": {"seed": 2**32 - 1, "batch_size": 4096}, "beats": {"beats_per_example": 64}})

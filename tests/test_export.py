@@ -70,3 +70,102 @@ def test_onnx_runtime_runs_without_torch_and_its_workers_change_nothing(exported
     assert len(written) == 50
     for name in written:
         assert (tmp_path / "workers" / name).read_bytes() == (tmp_path / "in_process" / name).read_bytes()
+
+
+# A graph exported before config.json (or model.json) changed is refused at load, in one line naming it.
+
+
+@pytest.fixture(scope="module")
+def tiny_exported(tmp_path_factory):
+    """An exported folder of two untrained networks of the tiny recipe, three classes (no training needed)."""
+    from conftest import tiny_config
+
+    from ecgnet.artifacts import save_model_description, save_weights, weight_file
+    from ecgnet.labels import default_class_table
+    from ecgnet.models import build_network
+
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    config, table = tiny_config(), default_class_table()
+    save_model_description(folder, config, table.codes[:3], table.labels[:3], 2, {"I,II": np.full(3, 0.5)})
+    for fold in range(2):
+        save_weights(weight_file(folder, fold), build_network(config, 3).state_dict())
+    export_onnx(folder)
+    return folder
+
+
+def _changed(folder, tmp_path, name, change):
+    import json
+
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy)
+    data = json.loads((copy / name).read_text())
+    change(data)
+    (copy / name).write_text(json.dumps(data))
+    return copy
+
+
+def _refused(folder, message):
+    with pytest.raises(ModelFolderError) as caught:
+        load_ensemble(folder, "cpu", runtime="onnxruntime")
+    text = str(caught.value)
+    assert text.startswith(f"{folder / ONNX_FILE}: ") and message in text, text
+    assert "\n" not in text and "export it again (`ecgnet export`)" in text
+
+
+def test_the_tiny_export_loads_and_runs(tiny_exported):
+    from ecgnet.export import example_inputs
+
+    ensemble = load_ensemble(tiny_exported, runtime="onnxruntime")
+    assert ensemble.window_probabilities(*example_inputs(load_ensemble(tiny_exported, "cpu"), 2)).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["signals"].update(window_seconds=6.0),
+         "input signal is tensor(float) (windows, 12, 500), but config.json needs float (windows, 12, 600)"),
+        (lambda c: c["signals"].update(sample_rate=250),
+         "input signal is tensor(float) (windows, 12, 500), but config.json needs float (windows, 12, 1250)"),
+        (lambda c: c["beats"].update(enabled=True),
+         "input signal is tensor(float) (windows, 12, 500), but config.json needs float (windows, 12, 800)"),
+        (lambda c: c["features"].update(enabled=True),
+         "takes inputs ['signal', 'lead_mask', 'demographics'], but config.json gives ['signal', 'lead_mask', "
+         "'demographics', 'extra']"),
+    ],
+)
+def test_a_graph_exported_for_another_config_is_refused(tiny_exported, tmp_path, change, message):
+    _refused(_changed(tiny_exported, tmp_path, "config.json", change), message)
+
+
+def test_a_graph_exported_for_other_classes_is_refused(tiny_exported, tmp_path):
+    def two_classes(description):
+        for key in ("class_codes", "class_labels"):
+            description[key] = description[key][:2]
+        description["thresholds"]["I,II"] = description["thresholds"]["I,II"][:2]
+
+    folder = _changed(tiny_exported, tmp_path, "model.json", two_classes)
+    _refused(folder, "output probabilities is tensor(float) (windows, 3), but model.json's classes needs float "
+                     "(windows, 2)")
+
+
+def test_a_graph_without_the_demographics_its_networks_ignore_is_accepted(tmp_path):
+    """The exporter drops an input the networks do not use: that graph still fits its config."""
+    from conftest import tiny_config
+
+    from ecgnet.artifacts import save_model_description, save_weights, weight_file
+    from ecgnet.labels import default_class_table
+    from ecgnet.models import build_network
+
+    folder = tmp_path / "model"
+    config = tiny_config().override("model", use_demographics=False)
+    table = default_class_table()
+    save_model_description(folder, config, table.codes[:2], table.labels[:2], 1, {"I,II": np.full(2, 0.5)})
+    save_weights(weight_file(folder, 0), build_network(config, 2).state_dict())
+    export_onnx(folder)
+    from ecgnet.export import example_inputs
+
+    onnx_run, torch_run = load_ensemble(folder, runtime="onnxruntime"), load_ensemble(folder, "cpu")
+    assert [entry.name for entry in onnx_run.onnx.get_inputs()] == ["signal", "lead_mask"]
+    inputs = example_inputs(torch_run, windows=3)
+    np.testing.assert_allclose(onnx_run.window_probabilities(*inputs), torch_run.window_probabilities(*inputs),
+                               rtol=0, atol=1e-5)

@@ -171,3 +171,94 @@ def test_a_batch_of_only_broken_records_does_not_stop_a_stacked_run(trained_mode
                                              progress=False)
     assert written == 1 and len(failures) == 2
     assert (tmp_path / "out" / "E07502.csv").is_file()
+
+
+# A model folder's weights are compared with the network config.json describes before that network is built.
+
+
+def _untrained_folder(directory):
+    """A model folder of two untrained networks of the tiny recipe and three classes (no training needed)."""
+    from conftest import tiny_config
+
+    from ecgnet.artifacts import save_model_description, save_weights, weight_file
+    from ecgnet.labels import default_class_table
+    from ecgnet.models import build_network
+
+    config, table = tiny_config(), default_class_table()
+    save_model_description(directory, config, table.codes[:3], table.labels[:3], 2, {"I,II": np.full(3, 0.5)})
+    for fold in range(2):
+        save_weights(weight_file(directory, fold), build_network(config, 3).state_dict())
+    return directory
+
+
+def _edit(path, change):
+    import json
+
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _load_error(folder, runtime="torch"):
+    with pytest.raises(ModelFolderError) as caught:
+        inference.load_ensemble(folder, "cpu", runtime)
+    text = str(caught.value)
+    assert "\n" not in text and len(text) <= 400, text
+    return text
+
+
+def test_an_untrained_folder_loads(tmp_path):
+    assert len(inference.load_ensemble(_untrained_folder(tmp_path / "model"), "cpu").networks) == 2
+
+
+def test_a_state_dict_that_does_not_fit_names_the_file_and_the_tensors(tmp_path):
+    folder = _untrained_folder(tmp_path / "model")
+    _edit(folder / "config.json", lambda c: c["model"].update(stem_channels=16))
+    text = _load_error(folder)
+    assert text.startswith(f"{folder / 'fold_0.safetensors'}: weights do not fit the network config.json describes: ")
+    assert "size mismatch for stem_conv.weight (8, 12, 15) in the file, (16, 12, 15) in the network" in text
+
+
+def test_missing_and_unexpected_tensors_are_named(tmp_path):
+    from ecgnet.artifacts import load_weights, save_weights
+
+    folder = _untrained_folder(tmp_path / "model")
+    state = load_weights(folder / "fold_1.safetensors")
+    state["surplus.weight"] = state.pop("head.weight")
+    save_weights(folder / "fold_1.safetensors", state)
+    text = _load_error(folder)
+    assert "fold_1.safetensors: weights do not fit" in text
+    assert "missing tensors head.weight; unexpected tensors surplus.weight" in text
+
+
+def test_many_mismatches_are_cut_to_one_short_line(tmp_path):
+    folder = _untrained_folder(tmp_path / "model")
+    _edit(folder / "config.json", lambda c: c["model"].update(stage_channels=[16, 32, 32, 48],
+                                                               blocks_per_stage=[2, 2, 2, 2]))
+    text = _load_error(folder)
+    assert "missing tensors" in text and " more" in text
+
+
+def test_a_network_that_does_not_fit_its_weights_is_never_allocated(tmp_path, monkeypatch):
+    """Only the meta-device build runs: a config.json describing a huge network costs no memory."""
+    import torch
+
+    import ecgnet.models
+
+    built, original = [], ecgnet.models.build_network
+
+    def spy(config, classes):
+        built.append(torch.empty(0).device.type)
+        return original(config, classes)
+
+    folder = _untrained_folder(tmp_path / "model")
+    _edit(folder / "config.json", lambda c: c["model"].update(stem_channels=1024, stage_channels=[1024] * 4))
+    monkeypatch.setattr(ecgnet.models, "build_network", spy)
+    assert "size mismatch for stem_conv.weight" in _load_error(folder)
+    assert built == ["meta"]
+
+
+def test_a_config_the_architecture_refuses_is_named(tmp_path):
+    folder = _untrained_folder(tmp_path / "model")
+    _edit(folder / "config.json", lambda c: c["model"].update(stem_kernel=4))
+    assert f"{folder / 'config.json'}: stem_kernel must be a positive odd number" in _load_error(folder)
