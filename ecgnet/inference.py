@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import feature_model
-from .artifacts import ONNX_FILE, ModelFolder, ModelFolderError, folder_file, load_model_folder, trees_file
+from .artifacts import ONNX_FILE, ONNX_INPUTS, ModelFolder, ModelFolderError, folder_file, load_model_folder, trees_file
 from .calibration import Calibration
 from .config import RunConfig
 from .discovery import FoundRecord, find_records
@@ -95,11 +95,12 @@ class Ensemble:
         return out
 
     def _onnx_probabilities(self, out: np.ndarray, *inputs: np.ndarray | None) -> np.ndarray:
-        names = [entry.name for entry in self.onnx.get_inputs()]
+        # Fed by name: the exporter drops an input the networks do not use (demographics, when they are off).
+        taken = {entry.name for entry in self.onnx.get_inputs()}
         for start in range(0, len(out), self.batch_size):
             part = slice(start, start + self.batch_size)
             feed = {name: np.ascontiguousarray(values[part], dtype=np.float32)
-                    for name, values in zip(names, inputs) if values is not None}
+                    for name, values in zip(ONNX_INPUTS, inputs) if values is not None and name in taken}
             out[part] = self.onnx.run(None, feed)[0]
         return out
 

@@ -148,8 +148,12 @@ def test_a_graph_exported_for_other_classes_is_refused(tiny_exported, tmp_path):
                      "(windows, 2)")
 
 
-def test_a_graph_without_the_demographics_its_networks_ignore_is_accepted(tmp_path):
-    """The exporter drops an input the networks do not use: that graph still fits its config."""
+@pytest.mark.parametrize("features", [False, True])
+def test_a_graph_without_the_demographics_its_networks_ignore_is_accepted(tmp_path, features):
+    """The exporter drops an input the networks do not use: that graph still fits its config, and is fed by name
+    (with hand-made features, the demographics must not be fed as the features)."""
+    import dataclasses
+
     from conftest import tiny_config
 
     from ecgnet.artifacts import save_model_description, save_weights, weight_file
@@ -158,6 +162,7 @@ def test_a_graph_without_the_demographics_its_networks_ignore_is_accepted(tmp_pa
 
     folder = tmp_path / "model"
     config = tiny_config().override("model", use_demographics=False)
+    config = dataclasses.replace(config, features=dataclasses.replace(config.features, enabled=features))
     table = default_class_table()
     save_model_description(folder, config, table.codes[:2], table.labels[:2], 1, {"I,II": np.full(2, 0.5)})
     save_weights(weight_file(folder, 0), build_network(config, 2).state_dict())
@@ -165,7 +170,7 @@ def test_a_graph_without_the_demographics_its_networks_ignore_is_accepted(tmp_pa
     from ecgnet.export import example_inputs
 
     onnx_run, torch_run = load_ensemble(folder, runtime="onnxruntime"), load_ensemble(folder, "cpu")
-    assert [entry.name for entry in onnx_run.onnx.get_inputs()] == ["signal", "lead_mask"]
+    assert [entry.name for entry in onnx_run.onnx.get_inputs()] == ["signal", "lead_mask", *["extra"] * features]
     inputs = example_inputs(torch_run, windows=3)
     np.testing.assert_allclose(onnx_run.window_probabilities(*inputs), torch_run.window_probabilities(*inputs),
                                rtol=0, atol=1e-5)
