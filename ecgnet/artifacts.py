@@ -33,6 +33,7 @@ from safetensors import SafetensorError
 
 from .config import RunConfig, short_repr
 from .files import atomic_path, write_text_atomic
+from .records import STANDARD_LEADS
 
 if TYPE_CHECKING:  # the weights are read into torch only when the networks run in it (see load_model_folder)
     import torch
@@ -52,7 +53,7 @@ MAX_JSON_BYTES = 16 * 2**20
 MAX_WEIGHT_VALUES = 250_000_000
 #: The inputs of ensemble.onnx, in order (:mod:`ecgnet.export`), and what each window has of them.
 ONNX_INPUTS = ("signal", "lead_mask", "demographics", "extra")
-LEADS = 12
+#: What each window has of the demographics (ecgnet.signals.demographics).
 DEMOGRAPHICS = 4
 
 
@@ -391,34 +392,6 @@ def _arrays(thresholds: dict[str, list[float]]) -> dict[str, np.ndarray]:
 # What the weights and the ONNX graph must be for the config: checked at load, before anything runs.
 
 
-def network_shapes(config: RunConfig, classes: int) -> dict[str, tuple[int, ...]]:
-    """The shape of every tensor of the state dict of the network ``config`` describes, from a network built on
-    torch's meta device: nothing is allocated, however large a stranger's config.json says the network is."""
-    import torch
-
-    from .models import build_network
-
-    with torch.device("meta"), _skip_random_fills():
-        network = build_network(config, classes)
-    return {name: tuple(tensor.shape) for name, tensor in network.state_dict().items()}
-
-
-def _skip_random_fills() -> Any:
-    """A torch function mode that skips the random fills of weight initialisation: on the meta device there are
-    no values to fill, and their meta kernels would import torch's compiler (a second) on first use."""
-    from torch.overrides import TorchFunctionMode
-
-    class SkipRandomFills(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            filled = args[0] if args else kwargs.get("tensor")  # Tensor.normal_(...) or nn.init.normal_(tensor=...)
-            if getattr(func, "__name__", None) in ("normal_", "uniform_") and filled is not None:
-                return filled
-            return func(*args, **kwargs)
-
-    return SkipRandomFills()
-
-
 def state_dict_problems(state: dict[str, Any], expected: dict[str, tuple[int, ...]]) -> str:
     """'' when ``state`` holds exactly the tensors ``expected`` names, in those shapes; else what differs, in one
     line naming the first few tensors of each kind (of another shape, with both shapes; missing; unexpected)."""
@@ -454,7 +427,8 @@ def onnx_signature(config: RunConfig, classes: int) -> tuple[dict[str, tuple[int
     output. ``demographics`` may be missing from a graph: the exporter drops an input the networks do not use."""
     from .features import NUM_FEATURES
 
-    inputs = {"signal": (LEADS, window_length(config)), "lead_mask": (LEADS,), "demographics": (DEMOGRAPHICS,)}
+    leads = len(STANDARD_LEADS)
+    inputs = {"signal": (leads, window_length(config)), "lead_mask": (leads,), "demographics": (DEMOGRAPHICS,)}
     if config.features.enabled:
         inputs["extra"] = (NUM_FEATURES,)
     return inputs, (classes,)

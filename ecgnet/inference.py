@@ -157,9 +157,9 @@ def _torch_networks(folder: ModelFolder, model_dir: str | os.PathLike, device: s
     """The device, and the folder's networks on it in evaluation mode. Each weight file is compared with the
     network config.json describes, built first on the meta device: a network that does not fit its weights is
     never allocated (its size is bounded by theirs), and the error names the file and the tensors."""
-    from .artifacts import network_shapes, one_line, state_dict_problems
+    from .artifacts import one_line, state_dict_problems
     from .device import resolve_device  # torch is imported only when the networks run in it
-    from .models import build_network
+    from .models import build_network, network_shapes
 
     torch_device = resolve_device(device)
     try:

@@ -234,9 +234,9 @@ def _parse_integer(token: str) -> int | None:
 
 def _parse_gain(token: str, source: str, lead: str) -> tuple[float, float | None, str]:
     """``1000/mV``, ``1000.0(0)/mV``, ``1/uV`` or ``1000`` -> (gain in digital units per mV, baseline in
-    parentheses or None, the header's unit). Without a unit WFDB takes millivolts. A unit that is not a voltage
-    (``mmHg``, ``%``) is refused: its lead is no ECG lead, and dropping it would make this record's leads differ
-    from what every other reader of its header sees."""
+    parentheses or None, the header's unit). Without a unit WFDB takes millivolts. A standard lead in a unit that
+    is not a voltage (``mmHg``, ``%``) is refused: it cannot be the ECG lead its name says. Any other signal (a
+    blood pressure beside the ECG) keeps its gain as written: no model reads it."""
     value, _, units = token.partition("/")
     baseline = None
     if "(" in value:
@@ -249,6 +249,8 @@ def _parse_gain(token: str, source: str, lead: str) -> tuple[float, float | None
     if gain is None or not math.isfinite(gain):
         raise RecordError(source, f"lead {lead}: gain {_quote(token)} is not a number")
     exponent = _MILLIVOLT_EXPONENT.get((units or "mV").lower())
+    if exponent is None and lead not in _CANONICAL_LEAD.values():
+        return gain, baseline, units
     if exponent is None:
         raise RecordError(source, f"lead {lead} is in {_quote(units)}, not a voltage: only ECG leads (in nV, uV, "
                                   "mV, V or kV) are read")

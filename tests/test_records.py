@@ -676,6 +676,11 @@ def test_a_lead_that_is_not_a_voltage_is_refused(tmp_path: Path, units: str) -> 
     assert_one_line_error(error, header, f"lead I is in {units!r}, not a voltage")
 
 
+def test_a_signal_beside_the_ecg_in_another_unit_is_kept_as_written() -> None:
+    header = records.parse_header(header_text(leads=("ABP", "PLETH"), gain="100/mmHg"))
+    assert header.leads[0] == "ABP" and header.gains[0] == 100.0  # no model reads it; the record is not refused
+
+
 def test_a_gain_of_zero_is_refused_not_read_as_wfdbs_uncalibrated_200(tmp_path: Path) -> None:
     header = write_pair(tmp_path, header_text(gain="0/mV"), digital())
     with pytest.raises(RecordError) as error:
