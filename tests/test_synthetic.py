@@ -15,7 +15,7 @@ from scipy.signal import butter, find_peaks, sosfiltfilt
 
 from ecgnet import synthetic
 from ecgnet.labels import default_class_table
-from ecgnet.records import LEAD_SETS, STANDARD_LEADS, read_record
+from ecgnet.records import LEAD_SETS, STANDARD_LEADS, read_record, read_recording
 
 REPO = Path(__file__).resolve().parents[1]
 NSR, SB, STACH, AF, SA = (
@@ -72,7 +72,9 @@ def test_records_read_back_with_their_metadata(tmp_path: Path) -> None:
         assert header.record_id == path.stem
         assert header.leads == STANDARD_LEADS
         assert header.frequency == 500 and header.num_samples == 5000
-        assert record.recording.shape == (12, 5000) and record.recording.dtype == np.int16
+        assert record.recording.shape == (12, 5000)
+        assert read_recording(path.with_suffix(".mat")).dtype == np.int16  # stored as the Challenge stores it
+        np.testing.assert_array_equal(record.recording, np.round(record.recording))  # read back exactly
         assert header.labels == (expected.rhythm,)
         assert header.sex == expected.sex and header.sex in ("Male", "Female", "Unknown")
         assert (math.isnan(header.age) and math.isnan(expected.age)) or header.age == expected.age
