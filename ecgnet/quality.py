@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 
 from .records import STANDARD_LEADS, Header, lead_positions
-from .signals import LeadsAtRate, bandpass, bridge_gaps
+from .signals import LeadsAtRate, bandpass, bridge_gaps, runs
 
 GOOD = "good"
 MISSING = "missing"
@@ -33,18 +33,23 @@ VERDICTS = (GOOD, MISSING, GAPS, FLAT, SATURATED, NOISY, AMPLITUDE)
 USABLE = frozenset({GOOD, NOISY})
 
 #: Longest run of missing samples (WFDB's invalid-sample value, NaN) that is drawn in by a straight line, s:
-#: shorter than a QRS complex, so that a bridged gap can hide no beat; a longer one makes the lead unusable.
+#: shorter than a QRS complex, so that a bridged gap can at most blunt a beat, never remove one; a longer gap
+#: makes the lead unusable.
 MAX_GAP_SECONDS = 0.04
 #: Largest share of a lead's samples that may be missing (in short runs) for the lead to be read.
 MAX_MISSING_SHARE = 0.05
 
-#: Share of samples at the lead's own extreme digital values above which the lead is clipped: a clean ECG
-#: touches its maximum and minimum a few times, a saturated one sits there for whole stretches. An extreme
-#: that is also the lead's median is its baseline, not a clip (a quiet lead between narrow beats).
+#: Share of a lead's samples that sit on plateaus at one of its extreme digital values above which the lead is
+#: clipped: a clean ECG touches its maximum and minimum a few times, a saturated one sits there for whole
+#: stretches. A plateau is a run of PLATEAU_SAMPLES or more; an extreme that is also the lead's median is its
+#: baseline, not a clip (a quiet lead between narrow beats); the hold some recorders add at a record's ends
+#: (PTB-XL's last 50-60 samples) is not looked at.
 SATURATED_SHARE = 0.02
-#: Peak-to-peak of the 0.5-40 Hz lead, mV, outside which no real ECG lead lies (a QRS of tens of microvolts,
-#: or of tens of millivolts, is a gain or unit error).
-AMPLITUDE_RANGE_MV = (0.1, 15.0)
+PLATEAU_SAMPLES = 3
+#: Robust peak-to-peak (0.5th to 99.5th percentile) of the 0.5-40 Hz lead, mV, outside which no real ECG lead
+#: lies: a gain or unit error by 1,000 in either direction. The shared real records' leads span 0.11-21 mV.
+AMPLITUDE_RANGE_MV = (0.03, 30.0)
+_SPREAD_PERCENTILES = (0.5, 99.5)
 #: Noise: the standard deviation above 40 Hz (mains hum, muscle, electrode noise) relative to that of the
 #: 0.5-40 Hz band; looked for at model rates that leave room above the band (not at 100 Hz).
 NOISE_RATIO = 0.5
@@ -62,45 +67,61 @@ def lead_quality(leads: LeadsAtRate, recording: np.ndarray, header: Header, samp
                  noise: bool = True) -> tuple[str, ...]:
     """A verdict from :data:`VERDICTS` for each of the 12 standard leads (standard order): ``missing`` where the
     lead is not among ``leads`` (not recorded, not kept, or without a finite sample). ``recording`` is the
-    digital recording after :func:`bridge`; without ``noise`` no lead is judged noisy (it costs a filter per
-    lead, and a noisy lead is read all the same)."""
+    digital recording after :func:`bridge`; without ``noise`` no lead is judged noisy (it costs a filter, and a
+    noisy lead is read all the same)."""
     verdicts = [MISSING] * len(STANDARD_LEADS)
+    judged = [k for k, (absent, flat) in enumerate(zip(leads.absent, leads.flat)) if not (absent or flat)]
+    for slot, absent, flat in zip(leads.slots, leads.absent, leads.flat):
+        if flat and not absent:
+            verdicts[slot] = FLAT
+    if not judged:
+        return tuple(verdicts)
+    values = leads.values[judged]
+    band = bandpass(values, sample_rate, *_BAND_HZ, order=3)  # all leads in one call
+    room = noise and sample_rate * 0.95 / 2 > 2 * _BAND_HZ[1]  # a rate with room above the band for noise
+    above = bandpass(values, sample_rate, _BAND_HZ[1], sample_rate, order=3) if room else None  # to 0.95 Nyquist
     rows = lead_positions(header.leads)
-    for values, slot, absent, flat in zip(leads.values, leads.slots, leads.absent, leads.flat):
-        if absent:
-            continue
+    for k, index in enumerate(judged):
+        slot = leads.slots[index]
         digital = np.asarray(recording[rows[STANDARD_LEADS[slot]]])
-        verdicts[slot] = FLAT if flat else _verdict(values.astype(np.float64), digital, sample_rate, noise)
+        verdicts[slot] = _verdict(band[k], None if above is None else above[k], digital)
     return tuple(verdicts)
 
 
-def _verdict(values: np.ndarray, digital: np.ndarray, sample_rate: float, noise: bool) -> str:
-    """The verdict of one present, non-flat lead: ``values`` in mV at ``sample_rate``, ``digital`` as recorded."""
-    if np.issubdtype(digital.dtype, np.floating):
-        finite = np.isfinite(digital)
-        if not finite.all():  # left by bridge: a gap too long to draw in
-            return GAPS
+def _verdict(band: np.ndarray, above: np.ndarray | None, digital: np.ndarray) -> str:
+    """The verdict of one present, non-flat lead: ``band`` its 0.5-40 Hz values in mV, ``above`` those above
+    40 Hz (None: not looked at), ``digital`` the lead as recorded."""
+    if np.issubdtype(digital.dtype, np.floating) and not np.isfinite(digital).all():
+        return GAPS  # left by bridge: a gap too long to draw in
     if _saturated(digital):
         return SATURATED
-    band = bandpass(values, sample_rate, *_BAND_HZ, order=3)
-    spread = float(np.ptp(band)) if band.size else 0.0
-    if not AMPLITUDE_RANGE_MV[0] <= spread <= AMPLITUDE_RANGE_MV[1]:
+    low, high = np.percentile(band, _SPREAD_PERCENTILES) if band.size else (0.0, 0.0)
+    if not AMPLITUDE_RANGE_MV[0] <= high - low <= AMPLITUDE_RANGE_MV[1]:
         return AMPLITUDE
-    if noise and sample_rate * 0.95 / 2 > 2 * _BAND_HZ[1]:  # a rate with room above the band to look for noise in
-        above = bandpass(values, sample_rate, _BAND_HZ[1], sample_rate, order=3)  # high cut: 0.95 x Nyquist
-        if float(np.std(above)) > NOISE_RATIO * float(np.std(band)):
-            return NOISY
+    if above is not None and float(np.std(above)) > NOISE_RATIO * float(np.std(band)):
+        return NOISY
     return GOOD
 
 
 def _saturated(digital: np.ndarray) -> bool:
-    """Whether a lead sits at one of its extreme values, away from its baseline, for :data:`SATURATED_SHARE` of
-    its samples or more."""
-    if not digital.size:
+    """Whether a lead sits on plateaus at one of its extreme values, away from its baseline, for more than
+    :data:`SATURATED_SHARE` of its samples (the holds at its ends left out)."""
+    changes = np.flatnonzero(digital[1:] != digital[:-1])
+    if not len(changes):
         return False
-    baseline = np.median(digital)
-    return any(extreme != baseline and np.mean(digital == extreme) > SATURATED_SHARE / 2
-               for extreme in (digital.max(), digital.min()))
+    core = digital[changes[0] + 1 : changes[-1] + 1]
+    if core.size < PLATEAU_SAMPLES:
+        return False
+    baseline = np.median(core)
+    return any(extreme != baseline and _plateau_share(core == extreme) > SATURATED_SHARE
+               for extreme in (core.max(), core.min()))
+
+
+def _plateau_share(at_extreme: np.ndarray) -> float:
+    """The share of samples in runs of at least :data:`PLATEAU_SAMPLES` of ``at_extreme``."""
+    starts, stops = runs(at_extreme)
+    lengths = stops - starts
+    return float(lengths[lengths >= PLATEAU_SAMPLES].sum()) / at_extreme.size
 
 
 def usable(leads: LeadsAtRate, verdicts: tuple[str, ...]) -> np.ndarray:

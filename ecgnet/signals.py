@@ -314,13 +314,18 @@ def _bridge_row(values: np.ndarray, missing: np.ndarray, max_gap: int, max_share
     """:func:`bridge_gaps` for one row, in place."""
     if missing.all() or missing.mean() > max_share:
         return
-    edges = np.diff(np.concatenate([[0], missing.view(np.int8), [0]]))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    starts, stops = runs(missing)
     if (stops - starts).max() > max_gap:
         return
     known = np.flatnonzero(~missing)
     gaps = np.flatnonzero(missing)
     values[gaps] = np.interp(gaps, known, values[known])
+
+
+def runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, stops) of the runs of True in the 1-D bool array ``flags``: run k is ``flags[starts[k]:stops[k]]``."""
+    edges = np.diff(np.concatenate([[0], np.asarray(flags, dtype=np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
 def fill_non_finite(signal: np.ndarray) -> np.ndarray:
