@@ -26,6 +26,7 @@ from .config import RunConfig
 from .discovery import FoundRecord, find_records
 from .outputs import (
     WARNING,
+    failed_record_id,
     output_file,
     output_folder,
     record_failures,
@@ -387,6 +388,8 @@ def run_folder(
     groups, failures = group_by_lead_set(listing.records)
     failures = listing.failures + failures
     ensemble = load_ensemble(model_dir, device, runtime)
+    found_failed = (failed_record_id(file, reason) for file, reason in failures)
+    warnings = remove_stale_outputs(output_dir, {record_id for record_id in found_failed if record_id})
     records_per_batch = records_per_batch or ensemble.batch_size // 2
     if workers is None:  # a GPU runs a record in 0.2 ms, reading and preparing it takes about 3.5 ms
         workers = min(8, os.cpu_count() or 1) if ensemble.on_gpu else 0
@@ -394,25 +397,23 @@ def run_folder(
     total = sum(len(v) for v in groups.values())
     bar = tqdm(total=total, desc="running", unit="rec", disable=not progress)
     found_details: list[dict[str, str]] = []
-    warnings: list[tuple[str, str]] = []
-    written_ids: set[str] = set()
     for leads, paths in groups.items():
         thresholds = ensemble.thresholds_for(leads)
         for batch in prepared_batches(paths, leads, ensemble.config, workers, records_per_batch, quality=details):
             ok = [(p, r) for p, r in batch if not isinstance(r, RecordError)]
-            failures += [(r.source, r.problem) for _, r in batch if isinstance(r, RecordError)]
+            failed = [(p, r) for p, r in batch if isinstance(r, RecordError)]
+            failures += [(r.source, r.problem) for _, r in failed]
+            warnings += remove_stale_outputs(output_dir, [p.stem for p, _ in failed])
             warnings += [(str(p), f"{WARNING}{w}; the record was run") for p, r in ok for w in r.warnings]
             probabilities = predict_prepared(ensemble, [r for _, r in ok])
             for (path, _), p in zip(ok, probabilities):
                 save_outputs(output_file(output_dir, path.stem), path.stem, ensemble.class_codes,
                              decide(p, thresholds).astype(int), p)
-                written_ids.add(path.stem)
             if details and ok:
                 found_details += _details_rows(ensemble, [r for _, r in ok], probabilities, thresholds)
             written += len(ok)
             bar.update(len(batch))
     bar.close()
-    remove_stale_outputs(output_dir, failures, written_ids)
     record_failures(output_dir, data_dir, failures + warnings)
     if details:
         from . import details as _details

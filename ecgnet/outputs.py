@@ -16,11 +16,12 @@ import fcntl
 import io
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .discovery import SECOND_COPY
 from .files import read_text, write_text_atomic
 
 #: The words the official evaluator counts as a positive binary entry, besides any number equal to 1.
@@ -163,20 +164,29 @@ def takes_a_table_name(record_id: str) -> bool:
     return f"{record_id}.csv".lower() in RUN_TABLES
 
 
-def remove_stale_outputs(output_dir: str | os.PathLike, failures: Sequence[tuple[str, str]],
-                         written: set[str]) -> None:
-    """Remove the output file an earlier run left for each record file of ``failures`` whose record got no output
-    in this run (``written``: record ids): a record that no longer runs must not be scored on old outputs."""
-    for file, _ in failures:
-        name = os.path.basename(file)
-        stem, suffix = os.path.splitext(name)
-        if suffix not in _RECORD_SUFFIXES or not stem or stem.startswith(".") or stem in written:
+def failed_record_id(file: str, reason: str) -> str | None:
+    """The id of the record a discovery row (file, reason) says cannot be run, None when the row names no record
+    file or is a second copy of a record that runs from its other copy."""
+    stem, suffix = os.path.splitext(os.path.basename(file))
+    if suffix not in _RECORD_SUFFIXES or not stem or stem.startswith(".") or reason.startswith(SECOND_COPY):
+        return None
+    return stem
+
+
+def remove_stale_outputs(output_dir: str | os.PathLike, record_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """Remove the output file an earlier run left for each of ``record_ids``, records that this run cannot run:
+    none of them may be scored on old outputs. Returns a warning row for each file that could not be removed."""
+    problems = []
+    for record_id in record_ids:
+        stale = output_file(output_dir, record_id)
+        if takes_a_table_name(record_id) or not (stale.is_file() or stale.is_symlink()):
             continue
-        if takes_a_table_name(stem):
-            continue
-        stale = output_file(output_dir, stem)
-        if stale.is_file() and not stale.is_symlink():
+        try:
             stale.unlink()
+        except OSError as error:
+            problems.append((str(stale), f"{WARNING}an earlier run's output of a record that failed now could not "
+                                         f"be removed ({error.strerror or error}); do not score it"))
+    return problems
 
 
 def record_failures(output_dir: str | os.PathLike, data_dir: str | os.PathLike,

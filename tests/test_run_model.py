@@ -156,6 +156,27 @@ def test_a_record_that_fails_on_a_rerun_loses_its_old_output(trained_model, tmp_
     assert (out / "kept.csv").is_file() and not (out / "broken.csv").exists()  # nothing stale left to score
 
 
+def test_a_record_whose_signal_file_is_named_otherwise_loses_its_old_output_too(trained_model, tmp_path):
+    """The error names the signal file (W_signals.dat); the stale output is the record's (W.csv)."""
+    import wfdb
+
+    from ecgnet.inference import run_folder
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    data.mkdir()
+    wfdb.wrsamp("W", fs=500, units=["mV"] * 12, sig_name=list(STANDARD_LEADS), p_signal=_ecg_like(10, 500).T,
+                fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=str(data))
+    (data / "W.dat").rename(data / "W_signals.dat")
+    header = data / "W.hea"
+    header.write_text(header.read_text().replace("W.dat", "W_signals.dat"))
+    assert run_folder(trained_model, data, out, progress=False)[0] == 1
+    dat = data / "W_signals.dat"
+    dat.write_bytes(dat.read_bytes()[:1000])
+    written, failures = run_folder(trained_model, data, out, progress=False)
+    assert written == 0 and "W_signals.dat" in failures[0][0]
+    assert not (out / "W.csv").exists()
+
+
 def test_the_run_tables_never_take_a_record_name(trained_model, tmp_path):
     from ecgnet.inference import run_folder
 
