@@ -5,17 +5,15 @@ Each is a thin wrapper over :mod:`ecgnet.records` and :mod:`ecgnet.outputs`, whi
 variant met in the data and raise an error naming the file and the problem when a header or a
 recording is broken. An error about a header's text names its record (the record line's first field).
 
-Arguments of the wrong type are refused with a TypeError that says what is expected, where Python would
-raise a bare one or, worse, answer: a lead set given as the string ``"II"`` would be read as the leads
-``("I", "I")``, so a bare string is refused wherever a sequence of lead names is expected.
+Arguments of the wrong type are refused with a TypeError that says what is expected (:mod:`ecgnet.arguments`),
+where Python would raise a bare one or, worse, answer: a lead set given as the string ``"II"`` would be read as
+the leads ``("I", "I")``, so a bare string is refused wherever a sequence of lead names is expected.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ import numpy as np
 from ecgnet import discovery as _discovery
 from ecgnet import outputs as _outputs
 from ecgnet import records as _records
+from ecgnet.arguments import header_text, lead_names, path_argument, recording_array
 
 STANDARD_LEADS = _records.STANDARD_LEADS
 twelve_leads = _records.LEAD_SETS[12]
@@ -53,74 +52,18 @@ def is_finite_number(x) -> bool:
 
 
 # Checks on arguments (also used by team_code.py).
-def header_text(header: object) -> str:
-    """``header`` itself when it is a header's text; TypeError saying what is expected otherwise."""
-    if isinstance(header, str):
-        return header
-    hint = ""
-    if isinstance(header, (os.PathLike, bytes)):
-        hint = "; read the file with load_header(header_file)" if isinstance(header, os.PathLike) else "; decode it"
-    raise TypeError(f"header must be the header's text (str), not {type(header).__name__}{hint}")
-
-
-def lead_names(leads: object, name: str = "leads") -> tuple[str, ...]:
-    """``leads`` as a tuple of lead names. A bare string is refused (``"II"`` would be the leads I and I), and
-    so is anything but a sequence of strings: a list, a tuple or a 1-D array of names."""
-    if isinstance(leads, (str, bytes)):
-        shown = repr(str(leads)) if isinstance(leads, str) else repr(leads)  # numpy's str_ would show np.str_(...)
-        raise TypeError(f"{name} must be a sequence of lead names such as ('I', 'II'), not the "
-                        f"{type(leads).__name__} {shown}; for one lead write ({shown},)")
-    if isinstance(leads, np.ndarray) and leads.ndim == 1:
-        leads = leads.tolist()
-    if not isinstance(leads, Sequence):
-        unordered = " (it has no order)" if isinstance(leads, (set, frozenset, dict)) else ""
-        raise TypeError(f"{name} must be a sequence (list or tuple) of lead names, not "
-                        f"{type(leads).__name__}{unordered}")
-    for i, lead in enumerate(leads):
-        if not isinstance(lead, str):
-            raise TypeError(f"{name} must hold lead names (str), but item {i} is {type(lead).__name__} {lead!r}")
-    return tuple(leads)
-
-
-def recording_array(recording: object, source: str = "recording") -> np.ndarray:
-    """``recording`` as a 2-D numeric array (leads x samples): a numpy array, a list of rows, or anything numpy
-    reads as an array. TypeError for what holds no array of numbers (None, text, a number, a ragged list);
-    ValueError for an array that is not 2-D. Both name ``source``."""
-    expected = "recording must be a 2-D array of numbers (leads x samples)"
-    if recording is None or isinstance(recording, (str, bytes, dict, set, frozenset, numbers.Number)):
-        raise TypeError(f"{source}: {expected}, not {type(recording).__name__}")
-    try:
-        array = np.asarray(recording)
-    except ValueError:  # numpy's words for rows of different lengths: "inhomogeneous shape"
-        raise TypeError(f"{source}: {expected}; this {type(recording).__name__} has rows of different "
-                        "lengths") from None
-    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise TypeError(f"{source}: recording must hold numbers (integers or floats), not {array.dtype} values")
-    if array.ndim != 2:
-        raise ValueError(f"{source}: recording has shape {array.shape}; expected 2-D, leads x samples")
-    return array
-
-
-def _path(value: object, name: str) -> str | os.PathLike:
-    """``value`` when it is a path; TypeError saying what is expected otherwise."""
-    if isinstance(value, (str, os.PathLike)):
-        return value
-    raise TypeError(f"{name} must be a path (str or os.PathLike), not {type(value).__name__}")
-
-
-# Files.
 def find_challenge_files(data_directory: str) -> tuple[list[str], list[str]]:
     """Sorted header files of ``data_directory`` (and the folders below it) whose signal files exist, and each
     record's first signal file (:func:`ecgnet.discovery.find_records`, as run_model.py finds records): its
     ``.mat``, or its first WFDB signal file. For a record whose signals lie in several files,
     ``load_recording(that file, header)`` reads them all."""
-    found = _discovery.find_records(_path(data_directory, "data_directory")).records
+    found = _discovery.find_records(path_argument(data_directory, "data_directory")).records
     return [str(r.header_path) for r in found], [str(r.signal_paths[0]) for r in found]
 
 
 def load_header(header_file: str) -> str:
     """The text of a header; raises an error naming the file if it cannot be read or parsed."""
-    text, _ = _records.read_header(_path(header_file, "header_file"))
+    text, _ = _records.read_header(path_argument(header_file, "header_file"))
     return text
 
 
@@ -131,7 +74,7 @@ def load_recording(recording_file: str, header: str | None = None, leads=None, k
     header file, with every signal file that header names (:func:`ecgnet.records.read_signals`, as
     run_model.py reads it): the header of the record ``header`` names, or without ``header`` the ``.hea`` of
     the signal file's own name."""
-    path = Path(_path(recording_file, "recording_file"))
+    path = Path(path_argument(recording_file, "recording_file"))
     header = None if header is None else header_text(header)
     leads = None if leads is None else lead_names(leads)
     if not isinstance(key, str):
@@ -168,7 +111,7 @@ def _header_file(path: Path, header: str | None) -> Path:
 def choose_leads(recording: np.ndarray, header: str, leads) -> np.ndarray:
     """Rows of ``recording`` in the order of ``leads``; a lead the header does not list is all zeros."""
     header, leads = header_text(header), lead_names(leads)
-    source = header_source(header)
+    source = _records.header_source(header)
     recording = recording_array(recording, source)
     available = get_leads(header)
     if recording.shape[0] != len(available):
@@ -180,18 +123,7 @@ def choose_leads(recording: np.ndarray, header: str, leads) -> np.ndarray:
 # Header fields.
 def _parse(header: str) -> _records.Header:
     """The parsed header; a broken one raises RecordError naming its record."""
-    header = header_text(header)
-    return _records.parse_header(header, header_source(header))
-
-
-def header_source(header: str) -> str:
-    """What an error about a header's text calls it: ``header of <record>``, the record line's first field
-    (the first line that is neither blank nor a comment) without a ``.mat``."""
-    for line in header.splitlines():
-        fields = line.split()
-        if fields and not fields[0].startswith("#"):
-            return f"header of {_records.strip_record_extension(fields[0])}"
-    return "header text without a record line"
+    return _records.parse_header(header_text(header))  # an error names the record its record line names
 
 
 def get_recording_id(header: str) -> str:
@@ -264,12 +196,12 @@ def get_labels(header: str) -> list[str]:
 # Outputs.
 def save_outputs(output_file: str, recording_id: str, classes, labels, probabilities) -> None:
     """Write an output file (atomically)."""
-    _outputs.save_outputs(_path(output_file, "output_file"), recording_id, classes, labels, probabilities)
+    _outputs.save_outputs(path_argument(output_file, "output_file"), recording_id, classes, labels, probabilities)
 
 
 def load_outputs(output_file: str):
     """(recording id, classes, labels, probabilities) of an output file, as the official helper returns them:
     classes and labels as the text entries written, probabilities as floats (NaN for a non-number)."""
-    recording_id, classes, labels, scalars = _outputs.read_outputs(_path(output_file, "output_file"))
+    recording_id, classes, labels, scalars = _outputs.read_outputs(path_argument(output_file, "output_file"))
     probabilities = tuple(float(x) if is_finite_number(x) else float("nan") for x in scalars)
     return recording_id, classes, labels, probabilities

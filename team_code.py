@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgnet.arguments import header_text, lead_names, recording_array
 from ecgnet.config import load_config
 from ecgnet.inference import Ensemble, decide, load_ensemble, predict_record
-from ecgnet.records import RecordError, parse_header
+from ecgnet.records import RecordError, header_source, parse_header
 from ecgnet.training import train
-from helper_code import header_source, header_text, lead_names, recording_array
 
 
 def training_code(data_directory: str, model_directory: str) -> None:

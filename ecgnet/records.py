@@ -401,22 +401,24 @@ def read_labels(path: str | os.PathLike) -> tuple[str, ...]:
     return label_codes(_read_header_text(path))
 
 
-def _named_source(record_line: str) -> str:
-    """A name for a header read without a file name, from its record line: ``header of A0001``."""
-    name = strip_record_extension(record_line.split()[0])
-    return f"header of {name[:_QUOTE_CHARACTERS]}"
+def header_source(text: str) -> str:
+    """What an error about a header read without a file name calls it: ``header of A0001``, from its record line
+    (the first line that is neither blank nor a comment), without a ``.mat``."""
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and not fields[0].startswith("#"):
+            return f"header of {strip_record_extension(fields[0])[:_QUOTE_CHARACTERS]}"
+    return "header text without a record line"
 
 
 def parse_header(text: str, source: str | os.PathLike = _DEFAULT_SOURCE) -> Header:
     """Parse the text of a header; raise :class:`RecordError` naming ``source`` if it is broken (without a
     ``source``, the record its record line names: ``header of A0001``)."""
-    source = str(source)
+    source = header_source(text) if str(source) == _DEFAULT_SOURCE else str(source)
     lines = [line for line in text.splitlines() if line.strip()]
     body = [line for line in lines if not line.lstrip().startswith("#")]
     if not body:
         raise RecordError(source, "header is empty or has no record line")
-    if source == _DEFAULT_SOURCE:
-        source = _named_source(body[0])
     record_id, num_leads, frequency, num_samples = _parse_record_line(body[0], source)
     if len(body) - 1 < num_leads:
         raise RecordError(source, f"header claims {num_leads} signals but lists {len(body) - 1}")
@@ -913,14 +915,17 @@ def write_record(
     """Write ``signal`` (physical units, mV, leads x samples) as a Challenge record; return the header path.
 
     The signal is stored as int16 digital units ``round(signal * gain)`` with baseline 0, as in the
-    Challenge data, clipped to the int16 range. A value clipped to -32768 (or given as -32768: tests write
-    missing samples so) is format 16's "no sample" value and reads back as NaN.
+    Challenge data, clipped to -32767..32767. A NaN is stored as -32768, format 16's "no sample" value: a
+    missing sample, read back as NaN; no voltage, however low, is ever stored as it.
     """
     import scipy.io
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    digital = np.clip(np.round(np.asarray(signal, dtype=np.float64) * gain), -32768, 32767).astype(np.int16)
+    scaled = np.asarray(signal, dtype=np.float64) * gain
+    missing = np.isnan(scaled)
+    digital = np.clip(np.round(np.where(missing, 0.0, scaled)), -32767, 32767).astype(np.int16)
+    digital[missing] = INVALID_SAMPLE["16"]
     if digital.ndim != 2 or digital.shape[0] != len(leads):
         raise ValueError(f"{record_id}: signal shape {digital.shape} does not match {len(leads)} leads")
     scipy.io.savemat(directory / f"{record_id}.mat", {"val": digital}, format="4")

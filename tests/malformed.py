@@ -192,8 +192,8 @@ def write_digital(folder: Path, record_id: str, digital: np.ndarray, *, gain: fl
     float64 when it holds NaN (missing samples); labelled sinus rhythm; its header path. The header's
     checksums count a NaN as -32768, the missing value of its format 16."""
     values = np.asarray(digital, dtype=np.float64)
-    stored = np.nan_to_num(values, nan=_INVALID["16"])
-    header = write_record(folder, record_id, stored / gain, frequency, leads=leads, gain=gain, age=AGE, sex="Male",
+    physical = np.where(values == _INVALID["16"], np.nan, values / gain)  # write_record stores NaN as -32768
+    header = write_record(folder, record_id, physical, frequency, leads=leads, gain=gain, age=AGE, sex="Male",
                           labels=[LABEL])
     if np.isnan(values).any():
         scipy.io.savemat(header.with_suffix(".mat"), {"val": values}, format="4")

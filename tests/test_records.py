@@ -330,11 +330,11 @@ def test_write_record_checksums_and_first_values(tmp_path: Path) -> None:
 
 
 def test_write_record_unknown_age_and_clipping(tmp_path: Path) -> None:
-    """Clipped to the int16 range; -32768, format 16's "no sample" value, reads back as NaN."""
+    """Clipped to -32767..32767: -32768 is format 16's "no sample" value, kept for NaN."""
     path = records.write_record(tmp_path, "W3", np.array([[100.0, -100.0]]), 500, leads=("I",))
     record = records.read_record(path)
     assert math.isnan(record.header.age) and record.header.sex == "Unknown"
-    np.testing.assert_array_equal(record.recording, [[32767, np.nan]])
+    np.testing.assert_array_equal(record.recording, [[32767, -32767]])
 
 
 def test_write_record_rejects_a_shape_that_does_not_match_the_leads(tmp_path: Path) -> None:
@@ -1028,7 +1028,7 @@ def test_errors_in_header_text_name_its_record() -> None:
     assert str(error.value).startswith("header of A0001: lead I")
     with pytest.raises(RecordError, match="^header of E00009: ") as error:
         records.parse_header("E00009.mat 2 500 10\nE00009.mat 16+24 1000/mV\n")
-    with pytest.raises(RecordError, match="^<header>: header is empty"):
+    with pytest.raises(RecordError, match="^header text without a record line: header is empty"):
         records.parse_header("# only a comment\n")
     with pytest.raises(RecordError, match="^h.hea: "):
         records.parse_header(header_text(gain="abc/mV"), "h.hea")
@@ -1046,3 +1046,9 @@ def test_a_format_8_initial_value_out_of_range_is_refused(tmp_path: Path) -> Non
     with pytest.raises(RecordError) as error:
         records.read_record(header)
     assert_one_line_error(error, tmp_path / "R1.dat", "initial value 100000000000000000000 is out of range")
+
+
+def test_write_record_stores_nan_as_missing_and_never_a_voltage_so(tmp_path: Path) -> None:
+    signal = np.array([[0.5, -40.0, np.nan, 40.0]])  # mV; +-40 mV is beyond int16 at 1000/mV
+    recording = records.read_record(records.write_record(tmp_path, "R1", signal, 500, leads=("I",))).recording
+    np.testing.assert_array_equal(recording, [[500, -32767, np.nan, 32767]])
