@@ -33,6 +33,7 @@ from safetensors import SafetensorError
 
 from .config import RunConfig, short_repr
 from .files import atomic_path, write_text_atomic
+from .jsonvalues import as_float
 from .records import STANDARD_LEADS
 
 if TYPE_CHECKING:  # the weights are read into torch only when the networks run in it (see load_model_folder)
@@ -277,31 +278,6 @@ def _check_lead_set(name: Any, path: Path, what: str) -> None:
     if not isinstance(name, str) or not name or lead_set_name(name.split(",")) != name:
         raise ModelFolderError(f"{path}: {what}: {short_repr(name)} is not a lead set (standard leads in standard "
                                "order joined by commas, such as 'I,II')")
-
-
-def as_float(value: int | float) -> float:
-    """A JSON number as a float; an integer too large for one (``float()`` would raise OverflowError) as an
-    infinity, so that the checks for finite numbers refuse it."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
-
-
-def json_floats(value: Any) -> np.ndarray | None:
-    """``value`` read from JSON, a number or (nested) lists of numbers of a regular shape, as a float64 array
-    (integers too large for a float become infinities); None when it is anything else (strings and true/false
-    are not numbers here)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return np.asarray(as_float(value), dtype=np.float64)
-    if not isinstance(value, list):
-        return None
-    parts = [json_floats(v) for v in value]
-    if any(part is None for part in parts) or len({part.shape for part in parts}) > 1:
-        return None
-    return np.asarray(parts, dtype=np.float64) if parts else np.zeros(0)
 
 
 def _check_stack_entries(description: dict, codes: list[str], path: Path) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .jsonvalues import json_floats
+
 MIN_EXAMPLES = 3
 #: Probabilities are clipped this far from 0 and 1 before their logit: far enough that no two distinct outputs
 #: of a model tie (a tie would cost AUROC), near enough that the logit stays finite.
@@ -47,7 +49,6 @@ class Calibration:
     def from_json(cls, data: Any, classes: int, source: str) -> Calibration:
         """A calibration read back; ValueError naming ``source`` unless it has a finite scale and shift per class,
         each scale positive (the map must be increasing, or it would reverse the ranking)."""
-        from .artifacts import json_floats  # the JSON reading rules of a model folder
 
         scale, shift = (json_floats(data.get(key)) if isinstance(data, dict) else None for key in ("scale", "shift"))
         if scale is None or shift is None:

@@ -584,7 +584,9 @@ def measure(
 
 
 def measure_file(header_path: str | os.PathLike, lead_sets: Sequence[Sequence[str]] = (STANDARD_LEADS,)) -> np.ndarray:
-    """Read a record and :func:`measure` it; raises :class:`RecordError` for an unreadable record."""
+    """Read a record and :func:`measure` it, as it is (the measuring step alone, for its benchmark: a model is
+    given the measurements of :func:`ecgnet.prepare.prepare`, whose unusable leads are absent); raises
+    :class:`RecordError` for an unreadable record."""
     record = read_record(header_path)
     return measure(record.recording, record.header, lead_sets, source=header_path)
 

@@ -286,6 +286,9 @@ def preprocess(
     constant in the recording becomes zeros but stays True in the mask: it is present, just flat.
     NaN or infinite samples are filled; a lead without any finite sample is absent (mask False).
     Raises :class:`RecordError` naming ``source`` if no wanted standard lead is present.
+
+    The signal step alone, with no judgement of the leads: what a model reads is :func:`ecgnet.prepare.prepare`,
+    which also draws in short gaps and makes a lead that holds no ECG absent (a flat one included).
     """
     return network_input(leads_at_rate(recording, header, config.sample_rate, source, keep_leads), config)
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .jsonvalues import json_floats
+
 #: Fewer positives (or negatives) than this: the class is combined by the mean of the logits, which needs
 #: no fitting, instead of a regression on a handful of records.
 MIN_CLASS_RECORDS = 5
@@ -47,7 +49,6 @@ class Stack:
     def from_json(cls, data: Any, classes: int, source: str) -> Stack:
         """A stack read back from ``model.json``; ValueError naming ``source`` unless it has one finite
         pair of coefficients and one finite intercept per class."""
-        from .artifacts import json_floats  # the JSON reading rules of a model folder
 
         coefficients, intercepts = (json_floats(data.get(key)) if isinstance(data, dict) else None
                                     for key in ("coefficients", "intercepts"))

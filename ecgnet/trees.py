@@ -32,6 +32,7 @@ from safetensors.numpy import save_file
 
 from .artifacts import ModelFolderError
 from .files import atomic_path
+from .jsonvalues import as_float
 
 TREES_FORMAT = "ecgnet-trees"
 TREES_FORMAT_VERSION = 1
@@ -199,10 +200,7 @@ def _check_nodes(model: TreeEnsemble) -> None:
 
 
 def _finite(value: float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer of hundreds of digits from a stranger's metadata
-        return False
+    return math.isfinite(as_float(value))  # an integer of hundreds of digits from a stranger's metadata is not
 
 
 def constant(probability: float, num_features: int) -> TreeEnsemble:
