@@ -80,25 +80,30 @@ def lead_quality(leads: LeadsAtRate, recording: np.ndarray, header: Header, samp
     band = bandpass(values, sample_rate, *_BAND_HZ, order=3)  # all leads in one call
     room = noise and sample_rate * 0.95 / 2 > 2 * _BAND_HZ[1]  # a rate with room above the band for noise
     above = bandpass(values, sample_rate, _BAND_HZ[1], sample_rate, order=3) if room else None  # to 0.95 Nyquist
+    low, high = np.percentile(band, _SPREAD_PERCENTILES, axis=-1) if band.shape[-1] else np.zeros((2, len(judged)))
+    noise_ratio = np.zeros(len(judged))
+    if above is not None:
+        spread_in_band = np.std(band, axis=-1)
+        np.divide(np.std(above, axis=-1), spread_in_band, out=noise_ratio, where=spread_in_band > 0)
     rows = lead_positions(header.leads)
     for k, index in enumerate(judged):
         slot = leads.slots[index]
         digital = np.asarray(recording[rows[STANDARD_LEADS[slot]]])
-        verdicts[slot] = _verdict(band[k], None if above is None else above[k], digital)
+        verdicts[slot] = _verdict(digital, float(high[k] - low[k]), float(noise_ratio[k]))
     return tuple(verdicts)
 
 
-def _verdict(band: np.ndarray, above: np.ndarray | None, digital: np.ndarray) -> str:
-    """The verdict of one present, non-flat lead: ``band`` its 0.5-40 Hz values in mV, ``above`` those above
-    40 Hz (None: not looked at), ``digital`` the lead as recorded."""
+def _verdict(digital: np.ndarray, spread: float, noise_ratio: float) -> str:
+    """The verdict of one present, non-flat lead: ``digital`` as recorded, ``spread`` the robust peak-to-peak of
+    its 0.5-40 Hz band in mV, ``noise_ratio`` the standard deviation above 40 Hz over that of the band (0: not
+    looked at)."""
     if np.issubdtype(digital.dtype, np.floating) and not np.isfinite(digital).all():
         return GAPS  # left by bridge: a gap too long to draw in
     if _saturated(digital):
         return SATURATED
-    low, high = np.percentile(band, _SPREAD_PERCENTILES) if band.size else (0.0, 0.0)
-    if not AMPLITUDE_RANGE_MV[0] <= high - low <= AMPLITUDE_RANGE_MV[1]:
+    if not AMPLITUDE_RANGE_MV[0] <= spread <= AMPLITUDE_RANGE_MV[1]:
         return AMPLITUDE
-    if above is not None and float(np.std(above)) > NOISE_RATIO * float(np.std(band)):
+    if noise_ratio > NOISE_RATIO:
         return NOISY
     return GOOD
 
@@ -106,15 +111,20 @@ def _verdict(band: np.ndarray, above: np.ndarray | None, digital: np.ndarray) ->
 def _saturated(digital: np.ndarray) -> bool:
     """Whether a lead sits on plateaus at one of its extreme values, away from its baseline, for more than
     :data:`SATURATED_SHARE` of its samples (the holds at its ends left out)."""
-    changes = np.flatnonzero(digital[1:] != digital[:-1])
-    if not len(changes):
+    if digital.size == 0:
         return False
-    core = digital[changes[0] + 1 : changes[-1] + 1]
+    start = int(np.argmax(digital != digital[0]))  # the first sample after the opening hold
+    stop = digital.size - int(np.argmax(digital[::-1] != digital[-1]))  # the first of the closing hold
+    core = digital[start:stop]
     if core.size < PLATEAU_SAMPLES:
         return False
-    baseline = np.median(core)
-    return any(extreme != baseline and _plateau_share(core == extreme) > SATURATED_SHARE
-               for extreme in (core.max(), core.min()))
+    for extreme in (core.max(), core.min()):
+        at_extreme = core == extreme
+        # Cheap tests first: most leads touch their extremes a few times, far below the share.
+        if np.count_nonzero(at_extreme) > SATURATED_SHARE * core.size and _plateau_share(at_extreme) > SATURATED_SHARE \
+                and extreme != np.median(core):
+            return True
+    return False
 
 
 def _plateau_share(at_extreme: np.ndarray) -> float:
