@@ -9,8 +9,9 @@ Synthetic labels and outputs for N records x 26 classes are scored both ways fro
 codes written ``a|b`` or apart and odd entries, and scored end to end: ``evaluate_model.py`` and
 bench/per_record_evaluator.py (which reads and scores as the official evaluator does) each run as a
 process of their own, CPU time (user + system, children included) and wall time measured. ``--official
-DIR`` also times the official evaluator itself from a checkout of physionetchallenges/evaluation-2021
-(not part of this project). Every implementation must agree to 1e-9 or the run fails. --loop-records
+DIR`` also runs the official evaluator itself, side by side, from a checkout of
+physionetchallenges/evaluation-2021 (not part of this project), at full precision. Every implementation must
+agree to 1e-9 or the run fails. --loop-records
 times the loop on the first N records only and extrapolates linearly to all of them.
 """
 
@@ -34,7 +35,6 @@ if str(REPO) not in sys.path:
 
 from ecgnet import metric  # noqa: E402
 from ecgnet.labels import ClassTable, default_class_table  # noqa: E402
-from ecgnet.outputs import format_outputs  # noqa: E402
 from tests.test_metric import reference_scores, vectorised_scores  # noqa: E402
 
 TOLERANCE = 1e-9
@@ -46,15 +46,24 @@ def synthetic(num_records: int, seed: int, table: ClassTable) -> tuple[np.ndarra
     prevalence = rng.uniform(0.005, 0.2, len(table))
     labels = rng.random((num_records, len(table))) < prevalence
     scalars = np.round(np.clip(0.4 * labels + 0.6 * rng.random(labels.shape), 0, 1), 3)
+    scalars[rng.random(labels.shape) < 0.05] = 0.0  # some written as entries that are read as 0 (write_files)
     return labels, scalars >= 0.5, scalars
+
+
+# Binary entries the official evaluator reads as positive (a finite number equal to 1, or a true word) and as
+# negative (anything else), and scalar entries it reads as 0 (not a finite number): written at random.
+POSITIVE_ENTRIES = ("1", "1.0", "1e0", " 1", "+1", "01", "1.", "True", "true", "T", "t")
+NEGATIVE_ENTRIES = ("0", "0.0", " 0", "False", "F", "f", "TRUE", "yes", "nan", "inf", "2", "-1", "1.00001", "")
+ZERO_SCALARS = ("0", "nan", "inf", "-inf", "abc", "", " nan ")
 
 
 def write_files(directory: Path, labels: np.ndarray, binary: np.ndarray, scalars: np.ndarray, table: ClassTable,
                 seed: int) -> tuple[Path, Path]:
     """Headers (a record line, one signal line, and the Dx line that matters) in labels/, output files in
     outputs/, written the ways the official evaluator reads alike: columns in a random order per file, a
-    class of two codes written ``a|b``, as its first code, or as both codes apart (same entries), binary
-    entries ``1``/``T``/``True``, Windows line ends in some files."""
+    class of two codes written ``a|b``, as its first code, or as both codes apart (the same scalar; a positive
+    class positive in its first column, either in its second), every form of :data:`POSITIVE_ENTRIES` and
+    :data:`NEGATIVE_ENTRIES`, a zero scalar as any of :data:`ZERO_SCALARS`, Windows line ends in some files."""
     label_dir, output_dir = directory / "labels", directory / "outputs"
     label_dir.mkdir()
     output_dir.mkdir()
@@ -70,9 +79,14 @@ def write_files(directory: Path, labels: np.ndarray, binary: np.ndarray, scalars
             scored, way = table.classes[j], rng.integers(3)
             spelt = [scored.label] if way == 0 else list(scored.codes) if way == 1 else [scored.code]
             names += spelt
-            positives += [("1", "T", "True")[rng.integers(3)] if binary_row[j] else "0"] * len(spelt)
-            values += [f"{scalar_row[j]:g}"] * len(spelt)
-        text = format_outputs(record_id, names, positives, values)
+            first = POSITIVE_ENTRIES if binary_row[j] else NEGATIVE_ENTRIES
+            rest = POSITIVE_ENTRIES + NEGATIVE_ENTRIES if binary_row[j] else NEGATIVE_ENTRIES
+            positives += [rng.choice(first)] + [rng.choice(rest) for _ in spelt[1:]]
+            value = rng.choice(ZERO_SCALARS) if scalar_row[j] == 0 else f"{scalar_row[j]:g}"
+            values += [value] * len(spelt)
+        # Written line by line: format_outputs would turn the odd entries into well-formed ones.
+        text = "".join(f"{line}\n" for line in (f"#{record_id}", ",".join(names), ",".join(positives),
+                                                 ",".join(values)))
         (output_dir / f"{record_id}.csv").write_text(text.replace("\n", "\r\n") if i % 7 == 0 else text)
     return label_dir, output_dir
 
@@ -123,12 +137,14 @@ def loop_time(labels, binary, scalars, table: ClassTable, loop_records: int) -> 
 
 
 def official_scores(official: Path, label_dir: Path, output_dir: Path) -> tuple[dict, float, float]:
-    """The official evaluator's five scores (its scores.csv, 3 decimals), CPU and wall seconds."""
-    scores_file = label_dir.parent / "official_scores.csv"
-    command = [sys.executable, str(official / "evaluate_model.py"), str(label_dir), str(output_dir), str(scores_file)]
-    _, cpu, wall = run_process(command, official)
-    names, values = scores_file.read_text().splitlines()[:2]
-    return dict(zip(names.split(","), map(float, values.split(",")))), cpu, wall
+    """The official evaluator's five scores at full precision (its own ``evaluate_model`` function, run in its
+    folder as its script runs it, without the 3-decimal formatting), CPU and wall seconds."""
+    five = "(r[1], r[2], r[5], r[6], r[8])"  # AUROC, AUPRC, accuracy, F-measure, Challenge metric
+    program = ("import json, sys; from evaluate_model import evaluate_model; "
+               "r = evaluate_model(sys.argv[1], sys.argv[2]); "
+               f"print(json.dumps(dict(zip({list(metric.SCORE_NAMES)!r}, map(float, {five})))))")
+    stdout, cpu, wall = run_process([sys.executable, "-c", program, str(label_dir), str(output_dir)], official)
+    return json.loads(stdout.splitlines()[-1]), cpu, wall  # the evaluator prints its progress before
 
 
 def scores_of(command: list[str]) -> tuple[dict, float, float]:
@@ -153,10 +169,8 @@ def bench_files(arrays: tuple, table: ClassTable, seed: int, official: Path | No
     expected = vectorised_scores(*arrays, table)
     agree = True
     for name, (scores, cpu, wall) in runs.items():
-        decimals = 3 if name == "official evaluator" else None
-        worst = max(abs(float(scores[key]) - (round(float(expected[key]), 3) if decimals else float(expected[key])))
-                    for key in metric.SCORE_NAMES)
-        agree = agree and worst <= (5e-4 if decimals else TOLERANCE)
+        worst = max(abs(float(scores[key]) - float(expected[key])) for key in metric.SCORE_NAMES)
+        agree = agree and worst <= TOLERANCE
         print(f"files, end to end: {name}: CPU {cpu:.2f} s, wall {wall:.2f} s; "
               f"largest difference from the arrays' scores {worst:.1e}")
     cpu, wall = runs["evaluate_model.py"][1:]
