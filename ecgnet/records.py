@@ -558,22 +558,24 @@ def read_wfdb_signals(header_path: str | os.PathLike) -> np.ndarray:
 
 def invalid_as_nan(recording: np.ndarray, header: Header) -> np.ndarray:
     """A recording as stored (one row per signal line, as the Challenge's helper loads it) in float64, with NaN
-    wherever a sample holds its format's "no sample" value and in the rows of null signals (format 0)."""
+    wherever a sample holds its format's "no sample" value and in the rows of null signals (format 0). A float64
+    recording with nothing to mark (one :func:`read_signals` read) is returned as it is, not copied: every
+    preparation calls this, whoever read the record."""
     recording = np.asarray(recording)
     if recording.ndim != 2 or recording.shape[0] != header.num_leads:
         raise ValueError(f"recording of shape {recording.shape} does not have one row per lead of {header.leads}")
     values = _marked(recording, [signal.fmt for signal in header.signals])
-    values[[signal.fmt == NULL_FORMAT for signal in header.signals]] = np.nan
-    return values
+    null = np.array([signal.fmt == NULL_FORMAT for signal in header.signals])
+    return np.where(null[:, None], np.nan, values) if null.any() else values
 
 
 def _marked(stored: np.ndarray, formats: Sequence[str]) -> np.ndarray:
-    """``stored`` (one row per format) in float64, NaN where a row holds its format's "no sample" value."""
-    values = stored.astype(np.float64)
+    """``stored`` (one row per format) in float64, NaN where a row holds its format's "no sample" value; never
+    changed in place, and not copied when it is float64 with no such value."""
+    values = stored.astype(np.float64, copy=False)
     markers = np.array([_invalid(fmt) for fmt in formats], dtype=np.float64)
-    if not np.isnan(markers).all():
-        values[values == markers[:, None]] = np.nan  # NaN markers (no marker) match nothing
-    return values
+    hits = values == markers[:, None]  # NaN markers (formats without one) match nothing
+    return np.where(hits, np.nan, values) if hits.any() else values
 
 
 def _invalid(fmt: str) -> float:

@@ -1052,3 +1052,12 @@ def test_write_record_stores_nan_as_missing_and_never_a_voltage_so(tmp_path: Pat
     signal = np.array([[0.5, -40.0, np.nan, 40.0]])  # mV; +-40 mV is beyond int16 at 1000/mV
     recording = records.read_record(records.write_record(tmp_path, "R1", signal, 500, leads=("I",))).recording
     np.testing.assert_array_equal(recording, [[500, -32767, np.nan, 32767]])
+
+
+def test_invalid_as_nan_never_changes_its_input_and_copies_only_what_it_marks() -> None:
+    header = records.parse_header(header_text())
+    stored = np.array([[1.0, -32768.0], [2.0, 3.0]])
+    marked = records.invalid_as_nan(stored, header)
+    np.testing.assert_array_equal(marked, [[1.0, np.nan], [2.0, 3.0]])
+    assert stored[0, 1] == -32768.0  # the caller's array is left as it was
+    assert records.invalid_as_nan(marked, header) is marked  # read once, marked once: no second copy
