@@ -322,7 +322,11 @@ def load_model_folder(model_dir: str | os.PathLike, weights: bool = True) -> Mod
     config_path = model_dir / "config.json"
     config_data = read_json(folder_file(model_dir, config_path.name))
     try:
-        config = RunConfig.from_dict(config_data, str(config_path), check_model=weights)
+        config = RunConfig.from_dict(config_data, str(config_path))
+        if weights:  # the networks will be built: check the [model] table against the architecture's constructor
+            from .network import complete
+
+            config = complete(config, str(config_path))
     except (TypeError, ValueError) as error:
         message = str(error)
         raise ModelFolderError(message if str(config_path) in message else f"{config_path}: {message}") from None

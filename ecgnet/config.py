@@ -11,7 +11,7 @@ import math
 import os
 import tomllib
 import typing
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -115,29 +115,24 @@ class ModelConfig:
     In TOML the ``[model]`` table holds ``architecture`` and that architecture's keyword arguments; they are
     checked against its constructor, and those left out are filled in with its defaults, so that a saved
     config names every value. A new architecture is one file in ``models/`` and needs nothing here.
-    ``check=False`` takes the params as they are: a model folder's saved config was checked and filled when it
-    was written, and ONNX Runtime serves it without torch, which the check imports.
+    This is plain data, bounded without torch: the check against the constructor, and the filling in, are
+    :func:`ecgnet.network.complete`'s (a model folder's saved config was completed when it was written, and
+    ONNX Runtime serves it without torch).
     """
 
     architecture: str = "seresnet"
     params: dict[str, Any] = field(default_factory=dict)
-    check: InitVar[bool] = True
 
-    def __post_init__(self, check: bool) -> None:
+    def __post_init__(self) -> None:
         _check_model_params(self.architecture, self.params)  # before the registry reads a value of 401 digits
-        if check:
-            from .models import architecture_parameters  # the registry knows each constructor (imports torch)
-
-            self.params = architecture_parameters(self.architecture, self.params)
 
     def to_table(self) -> dict[str, Any]:
         """The ``[model]`` table: ``architecture`` and the hyper-parameters side by side."""
         return {"architecture": self.architecture, **self.params}
 
     @classmethod
-    def from_table(cls, table: Any, source: str, check: bool = True) -> ModelConfig:
-        """A ``[model]`` table as a config; ValueError naming ``source`` when it does not fit the architecture
-        (with ``check``)."""
+    def from_table(cls, table: Any, source: str) -> ModelConfig:
+        """A ``[model]`` table as a config; ValueError naming ``source`` when a value is out of bounds."""
         if not isinstance(table, dict):
             raise ValueError(f"{source}: must be a table of settings, not {table!r}")
         params = dict(table)
@@ -145,7 +140,7 @@ class ModelConfig:
         if not isinstance(architecture, str):
             raise ValueError(f"{source} architecture must be a string, not {architecture!r}")
         try:
-            return cls(architecture, params, check)
+            return cls(architecture, params)
         except ValueError as error:
             raise ValueError(f"{source}: {error}") from None
 
@@ -394,9 +389,9 @@ class RunConfig:
         return {"version": CONFIG_VERSION, **dataclasses.asdict(self), "model": self.model.to_table()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config", check_model: bool = True) -> RunConfig:
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
         """Build a config from nested dicts; unknown sections or keys, values of the wrong type and
-        values out of range are errors naming them. ``check_model``: see :class:`ModelConfig`."""
+        values out of range are errors naming them (the ``[model]`` table: see :class:`ModelConfig`)."""
         if not isinstance(data, dict):
             raise ValueError(f"{source}: a config must be a table of sections, not {type(data).__name__}")
         data = dict(data)
@@ -411,7 +406,7 @@ class RunConfig:
         section_classes = typing.get_type_hints(cls)
         for name in sections:
             section_cls = section_classes[name]
-            built[name] = _build_section(section_cls, data.get(name, {}), f"{source} [{name}]", check_model)
+            built[name] = _build_section(section_cls, data.get(name, {}), f"{source} [{name}]")
         return cls(**built)
 
     @classmethod
@@ -451,9 +446,9 @@ class RunConfig:
         return dataclasses.replace(self, **{section: updated})
 
 
-def _build_section(section_cls: type, values: Any, source: str, check_model: bool = True) -> Any:
+def _build_section(section_cls: type, values: Any, source: str) -> Any:
     if section_cls is ModelConfig:
-        return ModelConfig.from_table(values, source, check_model)
+        return ModelConfig.from_table(values, source)
     if not isinstance(values, dict):
         raise ValueError(f"{source}: must be a table of settings, not {values!r}")
     names = {f.name: f for f in dataclasses.fields(section_cls)}

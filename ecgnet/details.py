@@ -18,12 +18,11 @@ without an uncertainty (NaN) counts 0.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -32,9 +31,6 @@ from .outputs import DETAILS_FILE, merge_rows
 from .quality import GOOD
 from .records import STANDARD_LEADS
 
-if TYPE_CHECKING:  # the report reads details files without loading torch
-    from .inference import Ensemble, ModelInput
-
 #: Distances to the threshold below this count as this: probabilities are written to 6 significant digits.
 EPSILON = 1e-6
 #: The measurements in the file: (column, name in ecgnet.measurements).
@@ -42,31 +38,16 @@ MEASURED = (("heart_rate_bpm", "heart_rate_mean"), ("pr_ms", "pr_interval"), ("q
             ("qt_ms", "qt_interval"), ("qtc_ms", "qtc_bazett"), ("axis_degrees", "qrs_axis"))
 
 
-def spreads(ensemble: Ensemble, records: Sequence[ModelInput]) -> tuple[np.ndarray, np.ndarray]:
-    """(across networks, across windows): per record and class, the standard deviation of the final outputs
-    (through the stack and the calibration, where the decision is taken) that each network alone would give
-    the record, and of those each of its windows alone would give. Each network runs once; across networks is
-    NaN when they run as one ONNX graph (they cannot be told apart there)."""
-    from .inference import combine_components, combine_windows, per_record, window_batch
+class DetailedRecord(Protocol):
+    """What a row tells of its record (inference's records have these): the format needs nothing else."""
 
-    inputs, bounds = window_batch(records)
-    by_window = [records[i] for i in np.repeat(np.arange(len(records)), np.diff(bounds))]  # each window's record
-
-    def across_windows(window_network: np.ndarray) -> np.ndarray:
-        window_final = combine_components(ensemble, by_window, window_network)["final"]
-        return per_record(window_final, bounds, lambda values: values.std(axis=0))
-
-    if not ensemble.networks:
-        windows = across_windows(ensemble.window_probabilities(*inputs))
-        return np.full_like(windows, np.nan), windows
-    each = np.stack([dataclasses.replace(ensemble, networks=[network]).window_probabilities(*inputs)
-                     for network in ensemble.networks])  # (networks, windows, classes)
-    finals = [combine_components(ensemble, records, per_record(values, bounds, combine_windows))["final"]
-              for values in each]
-    return np.std(finals, axis=0), across_windows(each.mean(axis=0))
+    record_id: str
+    lead_set: str  # the leads it was read with, comma-separated
+    quality: tuple[str, ...] | None  # a verdict per standard lead, or None when not asked for
+    measurements: np.ndarray | None  # in the order of ecgnet.measurements.MEASUREMENT_NAMES
 
 
-def rows(records: Sequence[ModelInput], probabilities: np.ndarray, thresholds: np.ndarray, uncertainty: np.ndarray,
+def rows(records: Sequence[DetailedRecord], probabilities: np.ndarray, thresholds: np.ndarray, uncertainty: np.ndarray,
          codes: Sequence[str], abbreviations: Sequence[str]) -> list[dict[str, str]]:
     """The details rows of some records of one lead set (``thresholds`` its thresholds)."""
     found = []

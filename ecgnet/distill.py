@@ -30,7 +30,8 @@ from .artifacts import load_model_folder, save_model_description, save_weights, 
 from .config import RunConfig, load_config
 from .data import EpochSampler, TrainingWindows, epoch_loader
 from .device import make_optimizer, resolve_device
-from .models import build_network, count_parameters
+from .models import count_parameters
+from .network import build_network, complete_model
 from .records import EVALUATED_LEAD_SETS, STANDARD_LEADS, closest_lead_set, lead_set_name
 from .training import TrainingData, learning_rate_factor, load_training_data, predict_rows, tune_all
 
@@ -115,7 +116,7 @@ def distill(model_dir: str | Path, out_dir: str | Path, data_dir: str | Path, st
     teacher = load_model_folder(model_dir)
     config = teacher.config.override("training", epochs=epochs)
     if student is not None:
-        config = dataclasses.replace(config, model=student.model)
+        config = dataclasses.replace(config, model=complete_model(student.model))
     data = load_training_data(data_dir, config, progress, log)
     rows, features, targets = teacher_targets(model_dir, data)
     log(f"distilling {len(teacher.state_dicts)} networks into one on {len(rows)} records")

@@ -160,7 +160,7 @@ def _torch_networks(folder: ModelFolder, model_dir: str | os.PathLike, device: s
     never allocated (its size is bounded by theirs), and the error names the file and the tensors."""
     from .artifacts import one_line, state_dict_problems
     from .device import resolve_device  # torch is imported only when the networks run in it
-    from .models import build_network, network_shapes
+    from .network import build_network, network_shapes
 
     torch_device = resolve_device(device)
     try:
@@ -422,12 +422,34 @@ def run_folder(
     return written, failures + warnings
 
 
+def uncertainty_spreads(ensemble: Ensemble, records: Sequence[ModelInput]) -> tuple[np.ndarray, np.ndarray]:
+    """(across networks, across windows): per record and class, the standard deviation of the final outputs
+    (through the stack and the calibration, where the decision is taken) that each network alone would give
+    the record, and of those each of its windows alone would give. Each network runs once; across networks is
+    NaN when they run as one ONNX graph (they cannot be told apart there)."""
+    inputs, bounds = window_batch(records)
+    by_window = [records[i] for i in np.repeat(np.arange(len(records)), np.diff(bounds))]  # each window's record
+
+    def across_windows(window_network: np.ndarray) -> np.ndarray:
+        window_final = combine_components(ensemble, by_window, window_network)["final"]
+        return per_record(window_final, bounds, lambda values: values.std(axis=0))
+
+    if not ensemble.networks:
+        windows = across_windows(ensemble.window_probabilities(*inputs))
+        return np.full_like(windows, np.nan), windows
+    each = np.stack([dataclasses.replace(ensemble, networks=[network]).window_probabilities(*inputs)
+                     for network in ensemble.networks])  # (networks, windows, classes)
+    finals = [combine_components(ensemble, records, per_record(values, bounds, combine_windows))["final"]
+              for values in each]
+    return np.std(finals, axis=0), across_windows(each.mean(axis=0))
+
+
 def _details_rows(ensemble: Ensemble, records: list[ModelInput], probabilities: np.ndarray,
                   thresholds: np.ndarray) -> list[dict[str, str]]:
     from . import details as _details
     from .labels import default_class_table
 
-    across_networks, across_windows = _details.spreads(ensemble, records)
+    across_networks, across_windows = uncertainty_spreads(ensemble, records)
     uncertainty = np.fmax(across_networks, across_windows)
     table = default_class_table()
     abbreviations = [table.classes[table.index_of(code)].abbreviation if table.index_of(code) is not None else code

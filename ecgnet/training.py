@@ -53,7 +53,7 @@ from .device import make_optimizer, native_bf16
 from .discovery import RecordIndex, index_records
 from .files import atomic_path, write_text_atomic
 from .labels import ClassTable, default_class_table
-from .models import build_network
+from .network import build_network, complete
 from .objective import Objective, TrainingModel
 from .prepare import PreparedSignals, PrepareOptions, join_prepared, prepare_index
 from .pretrain import pretrain
@@ -581,6 +581,7 @@ def train(data_dir: str | os.PathLike, model_dir: str | os.PathLike, config: Run
 
     Under torchrun every process calls this and gets the summary; only rank 0 logs and writes.
     """
+    config = complete(config)  # the saved config names every hyper-parameter; a typo fails before data is read
     with distributed.process_group(config.training.device) as device:
         main = distributed.is_main()
         return _train(data_dir, Path(model_dir), config, device, resume, progress and main,

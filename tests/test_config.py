@@ -17,6 +17,7 @@ from ecgnet.config import (
     default_config_path,
     load_config,
 )
+from ecgnet.network import complete
 
 CONFIGS = ["default", "small", "demo"]
 
@@ -28,19 +29,22 @@ def test_shipped_configs_load_and_round_trip(name, tmp_path):
     assert RunConfig.from_dict(config.to_dict()) == config
     config.save_json(tmp_path / "config.json")
     assert RunConfig.load_json(tmp_path / "config.json") == config
-    assert isinstance(config.model.params["stage_channels"], tuple)
+    completed = complete(config)  # what training saves, and what a model folder's networks are built from
+    completed.save_json(tmp_path / "completed.json")
+    assert complete(RunConfig.load_json(tmp_path / "completed.json")) == completed
+    assert isinstance(completed.model.params["stage_channels"], tuple)
 
 
 def test_default_toml_matches_default_path_and_reads_values():
     config = RunConfig.from_toml(default_config_path())
     assert default_config_path() == (REPO / "configs" / "default.toml").resolve()  # configs/ is the package's recipes
-    assert config.training.batch_size == 128 and config.model.params["stage_channels"] == (64, 128, 192, 256)
+    assert config.training.batch_size == 128 and config.model.params["stage_channels"] == [64, 128, 192, 256]
     small = RunConfig.from_toml(REPO / "configs" / "small.toml")
     assert small.model.params["stem_channels"] == 32 and small.signals.bandpass_high == 45.0  # unset keys keep defaults
 
 
 def test_json_of_a_config_is_plain_json(tmp_path):
-    RunConfig().save_json(tmp_path / "c.json")
+    complete(RunConfig()).save_json(tmp_path / "c.json")
     data = json.loads((tmp_path / "c.json").read_text())
     assert set(data) == {"version", "signals", "model", "training", "beats", "features", "feature_model", "augment"}
     assert data["model"]["stage_channels"] == [64, 128, 192, 256]
@@ -92,8 +96,8 @@ def test_other_config_version_is_rejected(version):
     ],
 )
 def test_values_of_the_wrong_type_are_named(data, message):
-    with pytest.raises(ValueError, match=message):
-        RunConfig.from_dict(data, "c.toml")
+    with pytest.raises(ValueError, match=message):  # the [model] table's types are its architecture's
+        complete(RunConfig.from_dict(data, "c.toml"), "c.toml")
 
 
 def test_numbers_are_converted_to_the_field_type():
@@ -111,7 +115,7 @@ def test_override_replaces_fields_and_ignores_none():
     assert changed.training.seed == config.training.seed
     assert config.training.epochs == 30  # the original is unchanged
     assert changed.model == config.model
-    assert config.override("model", stage_channels=[8, 16]).model.params["stage_channels"] == (8, 16)
+    assert complete(config.override("model", stage_channels=[8, 16])).model.params["stage_channels"] == (8, 16)
 
 
 def test_override_rejects_unknown_keys_sections_and_bad_values():

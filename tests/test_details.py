@@ -82,27 +82,3 @@ def test_the_uncertainty_column_ranks_records_and_reads_back(tmp_path):
     details.write(tmp_path, ["1", "2", "3"], found)
     again = details.read(tmp_path / details.DETAILS_FILE)
     assert again == found and list(again[0])[:5] == ["record", "leads", "review", "reasons", "uncertainty"]
-
-
-def test_spreads_are_those_of_the_final_outputs_each_network_or_window_alone_would_give(trained_model, tmp_path):
-    import dataclasses
-
-    import neurokit2 as nk
-
-    from ecgnet.inference import load_ensemble, predict_prepared, prepared_batches
-
-    _records(tmp_path / "data")
-    ecg = np.asarray(nk.ecg_simulate(duration=25, sampling_rate=500, heart_rate=80, random_state=7))
-    write_record(tmp_path / "data", "LONG", np.tile(ecg, (12, 1)), 500, age=50, sex="Male")  # several windows
-    ensemble = load_ensemble(trained_model, "cpu")
-    paths = sorted((tmp_path / "data").glob("*.hea"))
-    records = [record for _, record in next(prepared_batches(paths, STANDARD_LEADS, ensemble.config, 0, 8))]
-    assert max(len(record.windows) for record in records) >= 3
-    across_networks, across_windows = details.spreads(ensemble, records)
-    alone = [predict_prepared(dataclasses.replace(ensemble, networks=[network]), records)
-             for network in ensemble.networks]  # each through the stack and the calibration
-    np.testing.assert_allclose(across_networks, np.std(alone, axis=0), rtol=1e-9, atol=1e-12)
-    for k, record in enumerate(records):
-        windows = [dataclasses.replace(record, windows=record.windows[w : w + 1]) for w in range(len(record.windows))]
-        np.testing.assert_allclose(across_windows[k], predict_prepared(ensemble, windows).std(axis=0),
-                                   rtol=1e-5, atol=1e-8)  # float32 batches of other sizes

@@ -82,7 +82,7 @@ def tiny_exported(tmp_path_factory):
 
     from ecgnet.artifacts import save_model_description, save_weights, weight_file
     from ecgnet.labels import default_class_table
-    from ecgnet.models import build_network
+    from ecgnet.network import build_network
 
     folder = tmp_path_factory.mktemp("tiny") / "model"
     config, table = tiny_config(), default_class_table()
@@ -158,7 +158,7 @@ def test_a_graph_without_the_demographics_its_networks_ignore_is_accepted(tmp_pa
 
     from ecgnet.artifacts import save_model_description, save_weights, weight_file
     from ecgnet.labels import default_class_table
-    from ecgnet.models import build_network
+    from ecgnet.network import build_network
 
     folder = tmp_path / "model"
     config = tiny_config().override("model", use_demographics=False)

@@ -182,7 +182,7 @@ def _untrained_folder(directory):
 
     from ecgnet.artifacts import save_model_description, save_weights, weight_file
     from ecgnet.labels import default_class_table
-    from ecgnet.models import build_network
+    from ecgnet.network import build_network
 
     config, table = tiny_config(), default_class_table()
     save_model_description(directory, config, table.codes[:3], table.labels[:3], 2, {"I,II": np.full(3, 0.5)})
@@ -243,9 +243,9 @@ def test_a_network_that_does_not_fit_its_weights_is_never_allocated(tmp_path, mo
     """Only the meta-device build runs: a config.json describing a huge network costs no memory."""
     import torch
 
-    import ecgnet.models
+    import ecgnet.network
 
-    built, original = [], ecgnet.models.build_network
+    built, original = [], ecgnet.network.build_network
 
     def spy(config, classes):
         built.append(torch.empty(0).device.type)
@@ -253,7 +253,7 @@ def test_a_network_that_does_not_fit_its_weights_is_never_allocated(tmp_path, mo
 
     folder = _untrained_folder(tmp_path / "model")
     _edit(folder / "config.json", lambda c: c["model"].update(stem_channels=1024, stage_channels=[1024] * 4))
-    monkeypatch.setattr(ecgnet.models, "build_network", spy)
+    monkeypatch.setattr(ecgnet.network, "build_network", spy)
     assert "size mismatch for stem_conv.weight" in _load_error(folder)
     assert built == ["meta"]
 
@@ -262,3 +262,30 @@ def test_a_config_the_architecture_refuses_is_named(tmp_path):
     folder = _untrained_folder(tmp_path / "model")
     _edit(folder / "config.json", lambda c: c["model"].update(stem_kernel=4))
     assert f"{folder / 'config.json'}: stem_kernel must be a positive odd number" in _load_error(folder)
+
+
+@pytest.mark.slow
+def test_spreads_are_those_of_the_final_outputs_each_network_or_window_alone_would_give(trained_model, tmp_path):
+    import dataclasses
+
+    import neurokit2 as nk
+
+    from ecgnet.inference import load_ensemble, predict_prepared, prepared_batches, uncertainty_spreads
+    from ecgnet.records import STANDARD_LEADS, write_record
+
+    for seed, seconds in enumerate((10, 10, 25)):  # the last has several windows
+        ecg = np.asarray(nk.ecg_simulate(duration=seconds, sampling_rate=500, heart_rate=60 + 10 * seed,
+                                         random_state=seed))
+        write_record(tmp_path / "data", f"R{seed}", np.tile(ecg, (12, 1)), 500, age=50, sex="Male")
+    ensemble = load_ensemble(trained_model, "cpu")
+    paths = sorted((tmp_path / "data").glob("*.hea"))
+    records = [record for _, record in next(prepared_batches(paths, STANDARD_LEADS, ensemble.config, 0, 8))]
+    assert max(len(record.windows) for record in records) >= 3
+    across_networks, across_windows = uncertainty_spreads(ensemble, records)
+    alone = [predict_prepared(dataclasses.replace(ensemble, networks=[network]), records)
+             for network in ensemble.networks]  # each through the stack and the calibration
+    np.testing.assert_allclose(across_networks, np.std(alone, axis=0), rtol=1e-9, atol=1e-12)
+    for k, record in enumerate(records):
+        windows = [dataclasses.replace(record, windows=record.windows[w : w + 1]) for w in range(len(record.windows))]
+        np.testing.assert_allclose(across_windows[k], predict_prepared(ensemble, windows).std(axis=0),
+                                   rtol=1e-5, atol=1e-8)  # float32 batches of other sizes

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from conftest import tiny_config
 
-from ecgnet.models import build_network
+from ecgnet.network import build_network
 from ecgnet.prepare import PreparedSignals
 from ecgnet.pretrain import ContrastivePairs, pretrain
 

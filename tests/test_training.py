@@ -190,7 +190,7 @@ def test_loader_workers_train_to_the_same_weights_on_a_cpu(shared_data, tmp_path
 
 def test_validation_predictions_equal_the_inference_path(shared_data):
     from ecgnet.inference import Ensemble, model_input, predict_prepared
-    from models import build_network
+    from ecgnet.network import build_network
 
     config = tiny_config().override("training", max_records=12)
     data = training.load_training_data(shared_data / "cinc2021" / "training", config, progress=False,

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from .. import distributed
 from ..config import CONFIG_ENV, load_config
+from ..network import complete
 from ..training import train
 
 
@@ -55,6 +56,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "train_model.py") -> int
         workers=args.workers, seed=args.seed, validation=args.validation, max_records=args.max_records,
         cache_dir=args.cache_dir, cache=False if args.no_cache else None, pretrain_epochs=args.pretrain_epochs,
         use_unlabelled=None if args.use_unlabelled is None else args.use_unlabelled == "yes")
+    config = complete(config, args.config or "the recipe")  # its [model] table checked before any data is read
     train(args.data_directory, args.model_directory, config, resume=args.resume, progress=not args.quiet)
     if distributed.is_main():  # every process trained; rank 0 wrote the folder
         print(f"model written to {args.model_directory}")
