@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Preprocessing cache: build speed, memory, reopening time and the effect of float16 storage.
 
-    python bench/cache.py [--records 300] [--jobs 2] [--compare]
+    python -m bench.cache [--records 300] [--jobs 2] [--compare]
 
 Writes N synthetic 12-lead records (500 Hz, 10 s), builds the cache from scratch with ``--jobs`` workers
 and reports records/s overall and per core (by wall clock, and by the CPU time of this process and its
@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import peak_memory_mb, synthetic_records
 from joblib import effective_n_jobs
 
+from bench.common import peak_memory_mb, synthetic_records
 from ecgnet.cache import STORE_DTYPE, cache_path, prepare_cached
 from ecgnet.config import SignalConfig
 from ecgnet.discovery import index_records

@@ -7,24 +7,21 @@ freshly initialised networks with the recipe's shape, and needs no training firs
 from __future__ import annotations
 
 import resource
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from ecgnet import feature_model, stacking
+from ecgnet.artifacts import save_model_description, save_weights, trees_file, weight_file
+from ecgnet.config import RunConfig
+from ecgnet.labels import default_class_table
+from ecgnet.models import build_network, count_parameters
+from ecgnet.records import LEAD_SETS, lead_set_name
+from ecgnet.synthetic import generate_dataset
+from ecgnet.trees import save_trees
 
-from ecgnet import feature_model, stacking  # noqa: E402
-from ecgnet.artifacts import save_model_description, save_weights, trees_file, weight_file  # noqa: E402
-from ecgnet.config import RunConfig  # noqa: E402
-from ecgnet.labels import default_class_table  # noqa: E402
-from ecgnet.models import build_network, count_parameters  # noqa: E402
-from ecgnet.records import LEAD_SETS, lead_set_name  # noqa: E402
-from ecgnet.synthetic import generate_dataset  # noqa: E402
-from ecgnet.trees import save_trees  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def synthetic_records(directory: Path, count: int, seed: int = 0, frequency: float = 500.0,

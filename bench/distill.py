@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A distilled student against its teacher: held-out scores and run_model.py speed.
 
-    python bench/distill.py TEACHER DATA TEST [--student demo] [--epochs 24] [--records 300] [--out DIR]
+    python -m bench.distill TEACHER DATA TEST [--student demo] [--epochs 24] [--records 300] [--out DIR]
 
 TEACHER is a model folder trained on DATA less the records of TEST (for example by
 ``python -m ecgnet.ablate DATA --test TEST``); the student is distilled from its out-of-fold outputs
@@ -15,9 +15,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import synthetic_records
-from inference import many_at_a_time
-
+from bench.common import synthetic_records
+from bench.inference import many_at_a_time
 from ecgnet import heldout
 from ecgnet.config import load_config
 from ecgnet.distill import distill

@@ -1,13 +1,13 @@
 #!/usr/bin/env python
-"""Time the Challenge scores: from arrays (ecgnet.metric against the loop reference of tests/test_metric.py),
+"""Time the Challenge scores: from arrays (ecgnet.metric against the loop reference of bench/reference_metric.py),
 and end to end from files, start-up included (evaluate_model.py against a per-record evaluator).
 
-    python bench/evaluate.py [--records 20000] [--seed 0] [--no-files] [--loop-records N] [--official DIR]
+    python -m bench.evaluate [--records 20000] [--seed 0] [--no-files] [--loop-records N] [--official DIR]
 
 Synthetic labels and outputs for N records x 26 classes are scored both ways from arrays, then (unless
 --no-files) written as headers and output files to a temporary folder, with columns shuffled, equivalent
 codes written ``a|b`` or apart and odd entries, and scored end to end: ``evaluate_model.py`` and
-bench/per_record_evaluator.py (which reads and scores as the official evaluator does) each run as a
+``bench.per_record_evaluator`` (which reads and scores as the official evaluator does) each run as a
 process of their own, CPU time (user + system, children included) and wall time measured. ``--official
 DIR`` also runs the official evaluator itself, side by side, from a checkout of
 physionetchallenges/evaluation-2021 (not part of this project), at full precision. Every implementation must
@@ -29,13 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from bench.reference_metric import reference_scores
+from ecgnet import metric
+from ecgnet.labels import ClassTable, default_class_table
 
-from ecgnet import metric  # noqa: E402
-from ecgnet.labels import ClassTable, default_class_table  # noqa: E402
-from tests.test_metric import reference_scores, vectorised_scores  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TOLERANCE = 1e-9
 
@@ -123,6 +121,16 @@ def largest_difference(a: dict, b: dict) -> float:
     return worst
 
 
+def vectorised_scores(labels, binary, scalars, table: ClassTable) -> dict[str, object]:
+    """ecgnet.metric.evaluate's scores as the dictionary :func:`reference_scores` returns."""
+    scores = metric.evaluate(labels, binary, scalars, table)
+    values: dict[str, object] = dict(zip(metric.SCORE_NAMES, scores.macro))
+    values["class AUROC"] = scores.class_auroc
+    values["class AUPRC"] = scores.class_auprc
+    values["class F-measure"] = scores.class_f_measure
+    return values
+
+
 def loop_time(labels, binary, scalars, table: ClassTable, loop_records: int) -> tuple[float, float, str]:
     """Loop-reference seconds for all records (extrapolated when run on a subset), its difference, a note."""
     subset = slice(0, loop_records)
@@ -161,7 +169,7 @@ def bench_files(arrays: tuple, table: ClassTable, seed: int, official: Path | No
         runs = {
             "evaluate_model.py": scores_of([sys.executable, "evaluate_model.py", str(label_dir), str(output_dir),
                                             "--json"]),
-            "per-record evaluator": scores_of([sys.executable, "bench/per_record_evaluator.py", str(label_dir),
+            "per-record evaluator": scores_of([sys.executable, "-m", "bench.per_record_evaluator", str(label_dir),
                                                str(output_dir)]),
         }
         if official is not None:

@@ -2,7 +2,7 @@
 """Time of one record's explanation: integrated gradients of one class at 16/32/64 steps, against plain
 gradient x input and against prediction alone, for a recipe's ensemble.
 
-    python bench/explain.py [--config configs/small.toml] [--record ../shared/data/cinc2021/training/A0689.hea]
+    python -m bench.explain [--config configs/small.toml] [--record ../shared/data/cinc2021/training/A0689.hea]
                             [--steps 16,32,64] [--repeats 3] [--device cpu] [--threads N]
 
 The ensemble is the recipe's number of freshly initialised networks (timing does not depend on the
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, synthetic_records
 
+from bench.common import REPO, synthetic_records
 from ecgnet import attribution, signals
 from ecgnet.config import RunConfig
 from ecgnet.device import resolve_device

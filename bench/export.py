@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """CPU inference of one network of a recipe: eager against TorchScript and torch.compile.
 
-    python bench/export.py [--config configs/small.toml] [--batch 64] [--repeats 10]
+    python -m bench.export [--config configs/small.toml] [--batch 64] [--repeats 10]
 
 Measures windows/s of a freshly initialised network in eval mode (speed does not depend on the weights)
 for each way of running it, after warm-up, and checks that they agree with eager to 1e-4. Compilation
@@ -15,8 +15,8 @@ import time
 import warnings
 
 import torch
-from common import REPO
 
+from bench.common import REPO
 from ecgnet.config import RunConfig
 from ecgnet.models import create_model_from_config
 

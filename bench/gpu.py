@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Everything the first GPU run needs to measure, in one go, printed as one markdown table.
 
-    python bench/gpu.py [--records 30000] [--out DIR] [--dry-run]
+    python -m bench.gpu [--records 30000] [--out DIR] [--dry-run]
 
 Run through ``bench/gpu.sh``, which makes the environment. On synthetic records (never real ones), with the
 default recipe on the GPU:
@@ -35,17 +35,14 @@ from pathlib import Path
 
 import torch
 
+from bench.common import synthetic_records, untrained_model_folder
+from ecgnet import training
+from ecgnet.config import RunConfig
+from ecgnet.device import native_bf16
+from ecgnet.inference import run_folder
+from ecgnet.records import LEAD_SETS
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from common import synthetic_records, untrained_model_folder  # noqa: E402
-
-from ecgnet import training  # noqa: E402
-from ecgnet.config import RunConfig  # noqa: E402
-from ecgnet.device import native_bf16  # noqa: E402
-from ecgnet.inference import run_folder  # noqa: E402
-from ecgnet.records import LEAD_SETS  # noqa: E402
 
 FULL_DATA = 88_253
 Row = tuple[str, str]

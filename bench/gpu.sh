@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command for the first run on a machine with one or more NVIDIA GPUs: makes an environment, then runs
-# bench/gpu.py, which prints one markdown table (copy it into BENCHMARKS.md).
+# bench/gpu.py (as `python -m bench.gpu`), which prints one markdown table (copy it into BENCHMARKS.md).
 #
 #   bench/gpu.sh [--dry-run] [--records N] [--out DIR]
 #
@@ -18,4 +18,4 @@ if [[ -z "${PYTHON:-}" ]]; then
     "$PYTHON" -m pip install --quiet -r requirements.txt
 fi
 export PYTHONUNBUFFERED=1
-exec "$PYTHON" bench/gpu.py "$@"
+exec "$PYTHON" -m bench.gpu "$@"

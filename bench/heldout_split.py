@@ -1,7 +1,7 @@
 """The held-out test folder of the shared real records: PTB-XL strat_fold 7 and 8, and the 50 Challenge records
 of the reduced-lead folder (Georgia, PTB-XL and Chapman-Ningbo; their 12-lead copies), as links.
 
-    python bench/heldout_split.py ../shared/data heldout_test
+    python -m bench.heldout_split ../shared/data heldout_test
     python -m ecgnet.ablate ../shared/data --test heldout_test --config configs/small.toml --vary feature_model ...
 
 ``ecgnet.ablate --test`` leaves these records out of training by record id (their other copies too: the

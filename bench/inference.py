@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Inference throughput of a recipe's ensemble: run_model.py end to end, and one record at a time.
 
-    python bench/inference.py [--config configs/small.toml] [--networks N] [--records 300] [--device cpu]
+    python -m bench.inference [--config configs/small.toml] [--networks N] [--records 300] [--device cpu]
                               [--workers 0,2] [--runtimes torch,onnxruntime]
 
 Writes N synthetic 12-lead records (500 Hz, 10 s), builds a model folder of the recipe (untrained
@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 import torch
-from common import REPO, synthetic_records, untrained_model_folder
 
 import helper_code
 import team_code
+from bench.common import REPO, synthetic_records, untrained_model_folder
 from ecgnet.config import RunConfig
 from ecgnet.export import export_onnx
 

@@ -2,7 +2,7 @@
 """Measurements: time per record of ``measure_file`` with the five Challenge lead sets, and the share of
 records in which each key measurement is found, on the real records of ``../shared/data``.
 
-    python bench/measurements.py [--records 200] [--data ../shared/data]
+    python -m bench.measurements [--records 200] [--data ../shared/data]
 
 The records are drawn evenly from four groups: the Challenge's 12-lead samples (500 Hz, 10-20 s), PTB-XL at
 500 Hz, PTB-XL at 100 Hz, and CPSC 2018 (500 Hz, 10-60 s). Each time covers reading the record, R-peak
@@ -19,19 +19,16 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")  # before numpy is imported: one core means one BLAS thread
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
 from ecgnet.discovery import find_records  # noqa: E402
 from ecgnet.measurements import MEASUREMENT_NAMES, measure_file  # noqa: E402
 from ecgnet.records import LEAD_SETS, read_header  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 KEY_MEASUREMENTS = ("heart_rate_mean", "pr_interval", "qrs_duration", "qt_interval", "qrs_axis")
 SET_SIZES = (12, 6, 4, 3, 2)

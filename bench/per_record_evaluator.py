@@ -1,14 +1,14 @@
 #!/usr/bin/env python
 """A per-record evaluator that reads and scores as the official 2021 evaluator does, step by step: the yardstick
-for ``evaluate_model.py``'s speed in bench/evaluate.py.
+for ``evaluate_model.py``'s speed in ``bench.evaluate``.
 
-    python bench/per_record_evaluator.py LABELS OUTPUTS
+    python -m bench.per_record_evaluator LABELS OUTPUTS
 
 Prints the five scores as JSON. Written for this project from the official evaluator's documented behaviour
 (no code of it): the label folder listed flat and sorted, each output file checked for, each header read
 whole and its ``#Dx`` lines split, each class compared with each label code and each output column as sets
 of codes (``a|b`` split), a binary entry positive when it is a finite number equal to 1 or a true word,
-scalars averaged over equivalent columns, and the scores computed by the loop reference of tests/test_metric.py.
+scalars averaged over equivalent columns, and the scores computed by the loop reference of bench/reference_metric.py.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench.reference_metric import reference_scores
 
-from tests.test_metric import reference_scores  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TRUE_WORDS = ("True", "true", "T", "t")
 SINUS_RHYTHM = {"426783006"}

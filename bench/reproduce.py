@@ -7,7 +7,7 @@ after a change: equal fingerprints mean the same weights, trees, stack, calibrat
 byte-identical outputs. Files that record time (the training log's durations) are fingerprinted without
 their time columns, and weight files by their tensors and metadata.
 
-    python bench/reproduce.py ../shared/data --work /tmp/reproduce
+    python -m bench.reproduce ../shared/data --work /tmp/reproduce
 """
 
 from __future__ import annotations

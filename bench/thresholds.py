@@ -1,6 +1,6 @@
 """How well each threshold method transfers: tune on one part of a model's out-of-fold outputs, score on another.
 
-    python bench/thresholds.py MODEL [MODEL ...] [--splits 10]
+    python -m bench.thresholds MODEL [MODEL ...] [--splits 10]
 
 For each model folder's ``out_of_fold.npz`` and each lead set, every method of ``ecgnet.thresholds`` tunes
 thresholds on a random half of the records and is scored (Challenge metric) on the other half, over
@@ -11,18 +11,15 @@ thresholds on a random half of the records and is scored (Challenge metric) on t
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ecgnet.labels import default_class_table  # noqa: E402
-from ecgnet.metric import challenge_metric  # noqa: E402
-from ecgnet.records import source_of  # noqa: E402
-from ecgnet.thresholds import METHODS, tune_thresholds  # noqa: E402
+from ecgnet.labels import default_class_table
+from ecgnet.metric import challenge_metric
+from ecgnet.records import source_of
+from ecgnet.thresholds import METHODS, tune_thresholds
 
 
 def score(labels, probabilities, thresholds, table) -> float:

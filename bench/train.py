@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Training throughput of a recipe: records/s of one epoch, and the time to preprocess the records.
 
-    python bench/train.py [--config configs/small.toml] [--records 512] [--device cpu]
+    python -m bench.train [--config configs/small.toml] [--records 512] [--device cpu]
 
 Writes N synthetic 12-lead records (500 Hz, 10 s), preprocesses them as training does, then trains one
 fold's network for one epoch on them and reports records/s and this process's peak RSS.
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REPO, peak_memory_mb, synthetic_records
 
+from bench.common import REPO, peak_memory_mb, synthetic_records
 from ecgnet.config import RunConfig
 from ecgnet.device import resolve_device
 from ecgnet.training import FoldTrainer, load_training_data

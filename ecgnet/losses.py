@@ -148,7 +148,7 @@ def soft_challenge_score(
 ) -> Tensor:
     """A differentiable Challenge metric of a batch: probabilities stand in for the binary outputs.
 
-    Follows :func:`ecgnet.metric.challenge_metric` (DESIGN.md section 3): A[j, k] adds label_j * p_k / n
+    Follows :func:`ecgnet.metric.challenge_metric` (the Challenge's scoring rule): A[j, k] adds label_j * p_k / n
     per record, score = sum(W * A), and the result is (observed - inactive) / (correct - inactive), where
     'correct' outputs the labels and 'inactive' only sinus rhythm (nothing when ``sinus_index`` is None;
     the metric itself refuses that case). n is the soft size of ``labels | outputs``,

@@ -1,8 +1,8 @@
 """The PhysioNet/CinC Challenge 2021 scores: AUROC, AUPRC, accuracy, F-measure and the Challenge metric.
 
-Definitions follow ``DESIGN.md`` section 3 (the official evaluator's, in words). Every score is computed
-on (records, classes) arrays with numpy, without a Python loop over records; the loops left are over
-the 26 classes and over the files while reading them.
+Definitions are the official 2021 evaluator's (physionetchallenges/evaluation-2021); each function's
+docstring says what it computes. Every score is computed on (records, classes) arrays with numpy, without a
+Python loop over records; the loops left are over the 26 classes and over the files while reading them.
 
 Arrays: ``labels`` and ``binary`` are boolean (records, classes); ``scalars`` is float (records, classes).
 Columns follow a :class:`~ecgnet.labels.ClassTable` (``weights.csv`` order).

@@ -1,5 +1,5 @@
 """What a fold's training minimises: the classification loss, and the options of the papers that shape it
-(DESIGN.md section 5), each off unless the config turns it on:
+(README, "The methods of the papers, as options"), each off unless the config turns it on:
 
 - label masking: no loss for a (source, class) pair whose source has no positive of the class among the
   fold's training records (the sources label different subsets of the classes, so a missing label there

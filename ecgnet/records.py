@@ -151,7 +151,8 @@ class Header:
         return np.array([s.baseline for s in self.signals], dtype=np.float64)
 
 
-# Record-name prefixes of the Challenge's sources (DESIGN.md section 4).
+# Record-name prefixes of the Challenge 2021 training sources: the Challenge names each source's records with a
+# prefix of its own (HR00001 is a PTB-XL record, JS00001 a Chapman-Ningbo one).
 _SOURCE_PREFIXES = (("HR", "PTB-XL"), ("JS", "Chapman-Ningbo"), ("A", "CPSC"), ("Q", "CPSC-Extra"),
                     ("I", "INCART"), ("S", "PTB"), ("E", "Georgia"))
 

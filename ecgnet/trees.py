@@ -12,8 +12,13 @@ Many named models share one safetensors file (:func:`save_trees`): for a model `
 ``name/feature``, ``name/threshold``, ``name/missing_left``, ``name/left``, ``name/right``, ``name/value``
 and ``name/roots``; the file's metadata holds ``format``, ``format_version`` and ``models``, a JSON object
 mapping each name, in order, to its ``baseline`` and ``num_features``. :func:`load_trees` reads it with
-safetensors only and checks everything a stranger could get wrong, so that a bad file fails with an error
-naming it instead of looping forever, reading out of bounds or predicting garbage.
+safetensors only and checks everything a stranger could get wrong, so that a bad file fails with a
+:class:`TreesError` saying what is wrong instead of looping forever, reading out of bounds or predicting garbage
+(the caller, who knows where the file came from, names it).
+
+:func:`from_sklearn` reads scikit-learn's private layout of a fitted model (``_predictors``,
+``_baseline_prediction``; there is no public API for the fitted trees), so it accepts the scikit-learn versions
+of :data:`SKLEARN_VERSIONS` only, the range requirements.txt and pyproject.toml state.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,13 +36,25 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from .artifacts import ModelFolderError
 from .files import atomic_path
 from .jsonvalues import as_float
 
 TREES_FORMAT = "ecgnet-trees"
 TREES_FORMAT_VERSION = 1
 PROBABILITY_LIMIT = 1e-6  # constant models stay this far from 0 and 1: a finite logit, no certainty
+
+#: The scikit-learn versions (major, minor) whose private layout of a fitted HistGradientBoostingClassifier
+#: :func:`from_sklearn` reads: from the first, below the second (1.9 is the newest tested).
+SKLEARN_VERSIONS = ((1, 3), (1, 10))
+#: The same range as requirements.txt and pyproject.toml write it.
+SKLEARN_REQUIREMENT = "scikit-learn>={}.{},<{}.{}".format(*SKLEARN_VERSIONS[0], *SKLEARN_VERSIONS[1])
+_SKLEARN_PRIVATE = ("_predictors", "_baseline_prediction")
+
+
+class TreesError(ValueError):
+    """A trees file that cannot be read (its message says why, without the file's path: the caller adds it),
+    or a scikit-learn version whose fitted trees :func:`from_sklearn` cannot read."""
+
 
 # The per-node arrays and the dtype each must have, then the per-tree one.
 _NODE_ARRAYS: dict[str, type] = {
@@ -217,7 +235,9 @@ def constant(probability: float, num_features: int) -> TreeEnsemble:
 def from_sklearn(model: Any) -> TreeEnsemble:
     """The trees of a fitted binary ``HistGradientBoostingClassifier`` without categorical features.
 
-    Raises ValueError for anything else (multiclass, categorical splits, an unfitted or other model).
+    Raises ValueError for anything else (multiclass, categorical splits, an unfitted or other model), and
+    :class:`TreesError` when the installed scikit-learn is outside :data:`SKLEARN_VERSIONS` or its fitted
+    model lacks the private attributes read here.
     """
     _check_supported(model)
     parts: list[dict[str, np.ndarray]] = []
@@ -241,17 +261,44 @@ def from_sklearn(model: Any) -> TreeEnsemble:
 
 def _check_supported(model: Any) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier  # only training needs scikit-learn
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
 
     if not isinstance(model, HistGradientBoostingClassifier):
         raise ValueError(f"expected a HistGradientBoostingClassifier, got {type(model).__name__}")
-    if not hasattr(model, "_predictors"):
-        raise ValueError("the model is not fitted")
+    try:
+        check_is_fitted(model)  # public: unlike the private attributes below, in every version
+    except NotFittedError:
+        raise ValueError("the model is not fitted") from None
+    check_sklearn_version()
+    missing = [name for name in _SKLEARN_PRIVATE if not hasattr(model, name)]
+    if missing:
+        raise TreesError(f"scikit-learn {_sklearn_version()}: a fitted HistGradientBoostingClassifier has no "
+                         f"{missing[0]}, which ecgnet.trees reads; supported: {SKLEARN_REQUIREMENT}")
     if model.n_trees_per_iteration_ != 1 or len(model.classes_) != 2:
         raise ValueError(f"only binary models are supported, this one has {len(model.classes_)} classes")
     categorical = getattr(model, "is_categorical_", None)
     has_categorical_split = any(p.nodes["is_categorical"].any() for it in model._predictors for p in it)
     if (categorical is not None and np.any(categorical)) or has_categorical_split:
         raise ValueError("models with categorical features are not supported")
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return str(sklearn.__version__)
+
+
+def check_sklearn_version(version: str | None = None) -> None:
+    """Raise TreesError unless scikit-learn ``version`` (default: the installed one) is in
+    :data:`SKLEARN_VERSIONS`, whose private layout :func:`from_sklearn` reads."""
+    version = _sklearn_version() if version is None else version
+    match = re.match(r"(\d+)\.(\d+)", version)
+    low, below = SKLEARN_VERSIONS
+    if match is None or not low <= (int(match[1]), int(match[2])) < below:
+        raise TreesError(f"scikit-learn {version} is not supported: ecgnet.trees reads the private layout of "
+                         f"fitted HistGradientBoosting models of {SKLEARN_REQUIREMENT} only; install a version "
+                         f"in that range")
 
 
 def _tree_arrays(nodes: np.ndarray, offset: int) -> dict[str, np.ndarray]:
@@ -285,31 +332,32 @@ def save_trees(path: str | os.PathLike, models: dict[str, TreeEnsemble]) -> None
 
 
 def load_trees(path: str | os.PathLike) -> dict[str, TreeEnsemble]:
-    """Read a file written by :func:`save_trees`; anything missing or wrong raises ModelFolderError naming it."""
+    """Read a file written by :func:`save_trees`; anything missing or wrong raises :class:`TreesError` with a
+    one-line reason that does not name the file (the caller adds where it came from)."""
     path = Path(path)
     if not path.is_file():
-        raise ModelFolderError(f"{path}: trees file is missing")
+        raise TreesError("trees file is missing")
     try:
         with safe_open(str(path), framework="numpy") as f:
-            index = _read_index(f.metadata(), path)
-            _check_keys(set(f.keys()), index, path)
+            index = _read_index(f.metadata())
+            _check_keys(set(f.keys()), index)
             arrays = {key: f.get_tensor(key) for key in f.keys()}
-    except ModelFolderError:
+    except TreesError:
         raise
     except (SafetensorError, OSError, ValueError) as error:  # a truncated or garbled file
-        raise ModelFolderError(f"{path}: not a readable safetensors file ({error})") from None
-    return {name: _build(name, baseline, features, arrays, path) for name, (baseline, features) in index.items()}
+        raise TreesError(f"not a readable safetensors file ({error})") from None
+    return {name: _build(name, baseline, features, arrays) for name, (baseline, features) in index.items()}
 
 
-def _read_index(metadata: dict[str, str] | None, path: Path) -> dict[str, tuple[Any, Any]]:
+def _read_index(metadata: dict[str, str] | None) -> dict[str, tuple[Any, Any]]:
     """The models the metadata lists: name -> (baseline, num_features), checked later by TreeEnsemble."""
     metadata = metadata or {}
     if metadata.get("format") != TREES_FORMAT:
-        raise ModelFolderError(f"{path}: not an ecgnet trees file")
+        raise TreesError("not an ecgnet trees file")
     version = metadata.get("format_version")
     if version != str(TREES_FORMAT_VERSION):
-        raise ModelFolderError(
-            f"{path}: trees format version {version} cannot be read by this version "
+        raise TreesError(
+            f"trees format version {version} cannot be read by this version "
             f"(which reads version {TREES_FORMAT_VERSION}); retrain or use the matching release"
         )
     try:
@@ -317,24 +365,24 @@ def _read_index(metadata: dict[str, str] | None, path: Path) -> dict[str, tuple[
     except json.JSONDecodeError:
         models = None
     if not isinstance(models, dict) or not models:
-        raise ModelFolderError(f"{path}: metadata 'models' must be a non-empty JSON object")
+        raise TreesError("metadata 'models' must be a non-empty JSON object")
     index = {}
     for name, entry in models.items():
         if not isinstance(entry, dict) or set(entry) != {"baseline", "num_features"}:
-            raise ModelFolderError(f"{path}: model {name!r} must list exactly baseline and num_features")
+            raise TreesError(f"model {name!r} must list exactly baseline and num_features")
         index[name] = (entry["baseline"], entry["num_features"])
     return index
 
 
-def _check_keys(keys: set[str], index: dict[str, Any], path: Path) -> None:
+def _check_keys(keys: set[str], index: dict[str, Any]) -> None:
     expected = {f"{name}/{field}" for name in index for field in _ARRAYS}
     if missing := sorted(expected - keys):
-        raise ModelFolderError(f"{path}: array {missing[0]!r} is missing")
+        raise TreesError(f"array {missing[0]!r} is missing")
     if extra := sorted(keys - expected):
-        raise ModelFolderError(f"{path}: unexpected array {extra[0]!r}")
+        raise TreesError(f"unexpected array {extra[0]!r}")
 
 
-def _build(name: str, baseline: Any, num_features: Any, arrays: dict[str, np.ndarray], path: Path) -> TreeEnsemble:
+def _build(name: str, baseline: Any, num_features: Any, arrays: dict[str, np.ndarray]) -> TreeEnsemble:
     fields = {field: arrays[f"{name}/{field}"] for field in _ARRAYS}
     if fields["missing_left"].dtype == np.bool_:
         # A byte other than 0 or 1 in a bool array would confuse numpy's logic operators.
@@ -342,4 +390,4 @@ def _build(name: str, baseline: Any, num_features: Any, arrays: dict[str, np.nda
     try:
         return TreeEnsemble(baseline=baseline, **fields, num_features=num_features)
     except ValueError as error:
-        raise ModelFolderError(f"{path}: model {name!r}: {error}") from None
+        raise TreesError(f"model {name!r}: {error}") from None

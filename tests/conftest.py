@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
-
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 def _need(path: Path) -> Path:

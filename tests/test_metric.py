@@ -1,8 +1,9 @@
 """Tests of ecgnet.metric: hand-computed cases, file loading, and agreement with a loop reference.
 
-The ``reference_*`` functions below are a deliberately plain, loop-by-loop reading of DESIGN.md section 3
-(pure Python on lists, no numpy in the scoring). They are the reference the vectorised code is checked
-against here, and the baseline ``bench/evaluate.py`` times; they live only here.
+The ``reference_*`` functions below are a deliberately plain, loop-by-loop reading of the Challenge 2021 scoring
+rules, as the official evaluator computes them (pure Python on lists, no numpy in the scoring). They are the
+reference the vectorised code is checked against here. The benchmarks keep their own copy
+(bench/reference_metric.py), so that they import no tests.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def _rate(numerator: int, denominator: int) -> float:
 
 
 def reference_class_auc(truth: list[bool], output: list[float]) -> tuple[float, float]:
-    """AUROC and AUPRC of one class, step by step as DESIGN section 3 says."""
+    """AUROC and AUPRC of one class, step by step: every distinct output (and one above the largest) as a
+    threshold, descending; trapezoids under (TPR, TNR) for AUROC, steps under (TPR, PPV) for AUPRC."""
     n = len(output)
     thresholds = sorted(set(output), reverse=True)
     thresholds.insert(0, thresholds[0] + 1)  # one value above the largest

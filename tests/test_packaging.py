@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -78,11 +79,23 @@ def test_makefile_and_ci_use_the_readme_commands():
 
 @pytest.mark.parametrize("command", [["train_model.py"], ["run_model.py"], ["evaluate_model.py"],
                                      ["-m", "ecgnet.synthetic"], ["-m", "ecgnet.ablate"],
-                                     ["bench/heldout_split.py"], ["bench/thresholds.py"]])
+                                     ["-m", "bench.heldout_split"], ["-m", "bench.thresholds"]])
 def test_every_command_has_help(command):
     result = subprocess.run([sys.executable, *command, "--help"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+
+
+def test_no_script_edits_the_import_path_and_the_benchmarks_import_no_tests():
+    """Tests find the repository through pytest's ``pythonpath``, benchmarks run as ``python -m bench.NAME``."""
+    offenders = []
+    for path in [*REPO.glob("*.py"), *REPO.glob("bench/*.py"), *REPO.glob("tests/*.py"), *REPO.glob("ecgnet/**/*.py")]:
+        text = path.read_text()
+        if path != Path(__file__).resolve() and re.search(r"sys\.path\.(insert|append)|sys\.path\s*=", text):
+            offenders.append(f"{path.relative_to(REPO)}: edits sys.path")
+        if path.parent.name == "bench" and re.search(r"^\s*(from|import) tests\b", text, re.M):
+            offenders.append(f"{path.relative_to(REPO)}: imports tests")
+    assert not offenders
 
 
 def test_no_load_path_can_run_code_from_a_model_folder():

@@ -1,21 +1,26 @@
 """Gradient-boosted trees as plain arrays: same predictions as scikit-learn, saved and loaded without pickle,
-and clear errors for damaged files (ecgnet.trees)."""
+clear errors for damaged files, and only the scikit-learn versions whose private layout is read (ecgnet.trees)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
+import re
+import tomllib
 from collections.abc import Callable
+from importlib.metadata import version
 
 import numpy as np
 import pytest
+import sklearn
+from conftest import REPO
 from safetensors import safe_open
 from safetensors.numpy import save_file
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from ecgnet import trees
-from ecgnet.artifacts import ModelFolderError
-from ecgnet.trees import TreeEnsemble, constant, from_sklearn, load_trees, save_trees
+from ecgnet.trees import TreeEnsemble, TreesError, constant, from_sklearn, load_trees, save_trees
 
 NUM_FEATURES = 5
 SETTINGS = {
@@ -149,6 +154,46 @@ def test_unsupported_models_are_refused():
         from_sklearn(HistGradientBoostingRegressor(max_iter=3).fit(X, y))
 
 
+def test_the_scikit_learn_bound_is_the_same_in_requirements_pyproject_and_trees():
+    assert trees.SKLEARN_REQUIREMENT == "scikit-learn>=1.3,<1.10"  # SKLEARN_VERSIONS written out
+    required = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
+                if re.match(r"scikit-learn\b", line)]
+    declared = [entry for entry in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+                if re.match(r"scikit-learn\b", entry)]
+    assert required == declared == [trees.SKLEARN_REQUIREMENT]
+
+
+def test_the_installed_scikit_learn_is_supported():
+    low, below = trees.SKLEARN_VERSIONS
+    assert low <= tuple(int(part) for part in version("scikit-learn").split(".")[:2]) < below
+    trees.check_sklearn_version()
+    for supported in ("1.3.0", "1.3", "1.9.1", "1.9.99", "1.5.dev0"):
+        trees.check_sklearn_version(supported)
+
+
+@pytest.mark.parametrize("unsupported", ["1.10.0", "1.10.dev0", "1.2.2", "0.24.2", "2.0.0", "nightly"])
+def test_an_unsupported_scikit_learn_is_one_clear_error(monkeypatch, unsupported):
+    X, y = _data(8, 200)
+    model = HistGradientBoostingClassifier(max_iter=3).fit(X, y)
+    monkeypatch.setattr(sklearn, "__version__", unsupported)
+    with pytest.raises(TreesError) as error:
+        from_sklearn(model)
+    message = str(error.value)
+    assert f"scikit-learn {unsupported} " in message and "scikit-learn>=1.3,<1.10" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("attribute", ["_predictors", "_baseline_prediction"])
+def test_a_fitted_model_without_the_private_attributes_is_one_clear_error(attribute):
+    X, y = _data(9, 200)
+    model = copy.deepcopy(HistGradientBoostingClassifier(max_iter=3).fit(X, y))
+    delattr(model, attribute)
+    with pytest.raises(TreesError) as error:
+        from_sklearn(model)
+    message = str(error.value)
+    assert f"scikit-learn {sklearn.__version__}" in message and attribute in message and "\n" not in message
+    assert trees.SKLEARN_REQUIREMENT in message
+
+
 @pytest.fixture(scope="module")
 def saved_models() -> dict[str, TreeEnsemble]:
     X, y = _data(6, 300)
@@ -247,29 +292,30 @@ CORRUPTIONS: dict[str, tuple[str, Callable[[dict, dict], None]]] = {
 
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
-def test_damaged_file_names_itself(tmp_path, corruption):
+def test_damaged_file_is_one_line_saying_what_is_wrong(tmp_path, corruption):
     path = tmp_path / "trees.safetensors"
     save_trees(path, {"m": _tiny()})
     tensors, metadata = _read_raw(path)
     words, damage = CORRUPTIONS[corruption]
     damage(tensors, metadata)
     save_file(tensors, str(path), metadata=metadata)
-    with pytest.raises(ModelFolderError) as error:
+    with pytest.raises(TreesError) as error:
         load_trees(path)
     message = str(error.value)
-    assert message.startswith(f"{path}: ") and words in message and "\n" not in message
+    assert words in message and "\n" not in message
+    assert str(path) not in message  # the caller (ecgnet.artifacts for a model folder) names the file
 
 
 @pytest.mark.parametrize("keep", [0, 7, 100, -3])
-def test_truncated_or_missing_file_names_itself(tmp_path, keep):
+def test_truncated_or_missing_file_says_so(tmp_path, keep):
     path = tmp_path / "trees.safetensors"
     save_trees(path, {"m": _tiny()})
     data = path.read_bytes()
     path.write_bytes(data[:keep])
-    with pytest.raises(ModelFolderError, match="^" + str(path)):
+    with pytest.raises(TreesError, match="^not a readable safetensors file"):
         load_trees(path)
     path.unlink()
-    with pytest.raises(ModelFolderError, match="missing"):
+    with pytest.raises(TreesError, match="^trees file is missing$"):
         load_trees(path)
 
 

@@ -1,6 +1,6 @@
 """1D squeeze-and-excitation ResNet for multi-lead ECG, one network for every lead subset.
 
-Layout (DESIGN.md section 5)::
+Layout::
 
     signal * lead_mask -> stem conv (stem_kernel, stride 2) -> BN -> [lead-mask FiLM] -> ReLU
       -> stages of SE basic blocks (first block of every stage after the first has stride 2)
