@@ -27,8 +27,8 @@ test: lint
 
 demo: install
 	rm -rf $(DEMO)
-	$(BIN)/python -m ecgnet.synthetic $(DEMO)/train --records 400 --seed 1 --jobs 2
-	$(BIN)/python -m ecgnet.synthetic $(DEMO)/test --records 100 --seed 2 --jobs 2
+	$(BIN)/python -m ecgnet synthetic $(DEMO)/train --records 400 --seed 1 --jobs 2
+	$(BIN)/python -m ecgnet synthetic $(DEMO)/test --records 100 --seed 2 --jobs 2
 	$(BIN)/python train_model.py $(DEMO)/train $(DEMO)/model --config configs/demo.toml --cache-dir $(DEMO)/cache
 	$(BIN)/python run_model.py $(DEMO)/model $(DEMO)/test $(DEMO)/outputs
 	$(BIN)/python evaluate_model.py $(DEMO)/test $(DEMO)/outputs --report $(DEMO)/report --model $(DEMO)/model

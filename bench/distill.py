@@ -4,7 +4,7 @@
     python -m bench.distill TEACHER DATA TEST [--student demo] [--epochs 24] [--records 300] [--out DIR]
 
 TEACHER is a model folder trained on DATA less the records of TEST (for example by
-``python -m ecgnet.ablate DATA --test TEST``); the student is distilled from its out-of-fold outputs
+``python -m ecgnet ablate DATA --test TEST``); the student is distilled from its out-of-fold outputs
 (``ecgnet distill``), then both are scored on TEST (held out: neither saw it) per lead set, and both run
 ``run_model.py`` on N synthetic records with torch and with ONNX Runtime (the graph is exported first).
 """

@@ -2,9 +2,9 @@
 of the reduced-lead folder (Georgia, PTB-XL and Chapman-Ningbo; their 12-lead copies), as links.
 
     python -m bench.heldout_split ../shared/data heldout_test
-    python -m ecgnet.ablate ../shared/data --test heldout_test --config configs/small.toml --vary feature_model ...
+    python -m ecgnet ablate ../shared/data --test heldout_test --config configs/small.toml --vary feature_model ...
 
-``ecgnet.ablate --test`` leaves these records out of training by record id (their other copies too: the
+``ecgnet ablate --test`` leaves these records out of training by record id (their other copies too: the
 header variants and reduced-lead files of the same records), so training never sees a test record or a
 patient of PTB-XL's folds 7 and 8 (PTB-XL's folds keep each patient in one fold). ``bench/ptbxl_folds.csv``
 holds PTB-XL's own ``strat_fold`` and ``patient_id`` of ecg_id 1-1999, taken from the public PTB-XL database

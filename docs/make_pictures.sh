@@ -16,7 +16,7 @@ TEST="$SHARED/cinc2021/reduced_leads/twelve_leads"
 python train_model.py "$WORK/train" "$WORK/model" --config configs/demo.toml --epochs 8 --quiet
 python run_model.py "$WORK/model" "$TEST" "$WORK/outputs" --details --quiet
 python evaluate_model.py "$TEST" "$WORK/outputs" --report "$WORK/report" --model "$WORK/model"
-python -m ecgnet.explain "$WORK/model" "$TEST/$RECORD.hea" --out "$WORK/explain"
+python -m ecgnet explain "$WORK/model" "$TEST/$RECORD.hea" --out "$WORK/explain"
 cp "$WORK/report/class_scores.png" docs/report_class_scores.png
 cp "$WORK/report/confusion.png" docs/report_confusion.png
 cp "$WORK/report/reliability.png" docs/report_reliability.png

@@ -3,7 +3,7 @@
     ecgnet train DATA MODEL [options]          as train_model.py
     ecgnet run MODEL DATA OUTPUTS [options]    as run_model.py
     ecgnet evaluate LABELS OUTPUTS [options]   as evaluate_model.py
-    ecgnet report | explain | ablate | synthetic ...
+    ecgnet report | explain | ablate | synthetic | export | distill ...
 
 ``ecgnet SUBCOMMAND --help`` tells each one's options.
 """
@@ -17,23 +17,23 @@ from collections.abc import Sequence
 
 from .cli import run_command
 
-#: Subcommand -> (module, whether its ``main`` takes a ``prog``, what it does).
-SUBCOMMANDS: dict[str, tuple[str, bool, str]] = {
-    "train": ("ecgnet.commands.train", True, "train the ensemble on a folder of records"),
-    "run": ("ecgnet.commands.run", True, "run a trained model on a folder of records"),
-    "evaluate": ("ecgnet.commands.evaluate", True, "score output files against labelled headers"),
-    "report": ("ecgnet.report", False, "an HTML report of the scores, with figures"),
-    "explain": ("ecgnet.explain", False, "the clinical ECG page and attribution maps of a record or a folder"),
-    "ablate": ("ecgnet.ablate", False, "measure the methods of the papers, held out or out of fold"),
-    "synthetic": ("ecgnet.synthetic", False, "write synthetic records (volume and speed tests)"),
-    "export": ("ecgnet.export", True, "write a model's networks as one ONNX graph, for ONNX Runtime"),
-    "distill": ("ecgnet.distill", True, "one student network trained on the ensemble's out-of-fold outputs"),
+#: Subcommand -> (module, what it does); each module has ``main(argv, prog)`` and is imported only when run.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("ecgnet.commands.train", "train the ensemble on a folder of records"),
+    "run": ("ecgnet.commands.run", "run a trained model on a folder of records"),
+    "evaluate": ("ecgnet.commands.evaluate", "score output files against labelled headers"),
+    "report": ("ecgnet.commands.report", "an HTML report of the scores, with figures"),
+    "explain": ("ecgnet.commands.explain", "the clinical ECG page and attribution maps of a record or a folder"),
+    "ablate": ("ecgnet.commands.ablate", "measure the methods of the papers, held out or out of fold"),
+    "synthetic": ("ecgnet.commands.synthetic", "write synthetic records (volume and speed tests)"),
+    "export": ("ecgnet.commands.export", "write a model's networks as one ONNX graph, for ONNX Runtime"),
+    "distill": ("ecgnet.distill", "one student network trained on the ensemble's out-of-fold outputs"),
 }
 
 
 def usage() -> str:
     width = max(map(len, SUBCOMMANDS))
-    lines = [f"  {name:<{width}}  {summary}" for name, (_, _, summary) in SUBCOMMANDS.items()]
+    lines = [f"  {name:<{width}}  {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
     return "usage: ecgnet SUBCOMMAND [options]   (ecgnet SUBCOMMAND --help for its options)\n\n" + "\n".join(lines)
 
 
@@ -49,10 +49,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     if name == "evaluate":  # scoring starts no BLAS threads (see evaluate_model.py); set before numpy loads
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    module_name, takes_prog, _ = SUBCOMMANDS[name]
-    module = importlib.import_module(module_name)  # only the subcommand's own imports are paid for
+    module = importlib.import_module(SUBCOMMANDS[name][0])  # only the subcommand's own imports are paid for
     prog = f"ecgnet {name}"
-    run_command(lambda: module.main(rest, prog) if takes_prog else module.main(rest), prog)
+    run_command(lambda: module.main(rest, prog), prog)
 
 
 if __name__ == "__main__":

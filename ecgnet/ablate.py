@@ -1,6 +1,6 @@
 """Ablation harness: what each method of the papers is worth on your data.
 
-``python -m ecgnet.ablate DATA --config base.toml --vary beat_sampling,features,... --out DIR`` trains the
+``ecgnet ablate DATA --config base.toml --vary beat_sampling,features,... --out DIR`` trains the
 base recipe and, for each name in ``--vary``, the base with that one method switched on, all on the same
 records, folds and seeds, and writes ``DIR/ablation.csv`` and ``DIR/ablation.md``: the out-of-fold
 Challenge metric, AUROC and F-measure per lead set (over all records, and mean and standard deviation over
@@ -20,7 +20,6 @@ same recipe is not trained again, so a stopped ablation continues where it stopp
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import io
@@ -34,8 +33,7 @@ import numpy as np
 
 from . import heldout
 from .artifacts import read_json, write_json
-from .cli import run_command
-from .config import AugmentConfig, RunConfig, load_config
+from .config import AugmentConfig, RunConfig
 from .files import write_text_atomic
 from .records import EVALUATED_LEAD_SETS
 from .training import train
@@ -252,36 +250,3 @@ def heldout_markdown(rows: list[dict], test_dir: str, validation: str, folds: in
         lines.append("")
     return "\n".join(lines)
 
-
-def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m ecgnet.ablate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("data_directory", help="folder of training records")
-    parser.add_argument("--config", help="base TOML recipe (default: $ECGNET_CONFIG or configs/default.toml)")
-    parser.add_argument("--vary", default=",".join(VARIANTS),
-                        help=f"comma-separated methods to switch on one at a time (default: all: {','.join(VARIANTS)})")
-    parser.add_argument("--validation", choices=("kfold", "leave-source-out"), help="how folds are made")
-    parser.add_argument("--out", required=True, help="folder for the tables and the runs")
-    parser.add_argument("--test", help="folder of labelled records left out of training, on which every run is scored")
-    parser.add_argument("--epochs", type=int, help="maximum epochs per fold")
-    parser.add_argument("--folds", type=int, help="number of folds (k-fold)")
-    parser.add_argument("--max-records", type=int, help="train on a random subset of this many records")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train")
-    parser.add_argument("--seed", type=int, help="seed shared by every run")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_arguments(argv)
-    base = load_config(args.config).override(
-        "training", validation=args.validation, epochs=args.epochs, folds=args.folds, max_records=args.max_records,
-        device=args.device, seed=args.seed)
-    names = [name.strip() for name in args.vary.split(",") if name.strip()]
-    ablate(args.data_directory, args.out, base, names, progress=not args.quiet, test_dir=args.test)
-    print(f"tables written to {Path(args.out) / 'ablation.md'} and ablation.csv"
-          + (", heldout.md and heldout.csv" if args.test else ""))
-    return 0
-
-
-if __name__ == "__main__":
-    run_command(main, "python -m ecgnet.ablate")

@@ -1,8 +1,8 @@
 """Pictures of what the ensemble sees: the clinical 12-lead plot of a record, integrated-gradients maps of
 which leads and moments drive each predicted class, and lead importance over a folder of records.
 
-    python -m ecgnet.explain MODEL RECORD.hea --out DIR [--steps 32] [--device auto] [--classes ABBR,...]
-    python -m ecgnet.explain MODEL DATA_DIR --population --out DIR [--max-records N] [--steps 32]
+    ecgnet explain MODEL RECORD.hea --out DIR [--steps 32] [--device auto] [--classes ABBR,...]
+    ecgnet explain MODEL DATA_DIR --population --out DIR [--max-records N] [--steps 32]
 
 One record writes into DIR:
 
@@ -26,19 +26,17 @@ the classes explained there too. A record that cannot be read or explained is sk
 message on stderr; the exit status is 1 only when no record could be explained.
 
 Method: integrated gradients of each class logit (:mod:`ecgnet.attribution`); the figures are drawn by
-:mod:`ecgnet.ecgplot`.
+:mod:`ecgnet.ecgplot`. The command is :mod:`ecgnet.commands.explain`.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import io
 import json
 import os
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +47,7 @@ from .attribution import lead_importance, record_attributions_many, uses_beats
 from .discovery import find_records
 from .ecgplot import attribution_figure, ecg_figure, population_figure, save_figure
 from .files import write_text_atomic
-from .inference import Ensemble, ModelInput, decide, load_ensemble, model_input, predict_prepared
+from .inference import Ensemble, ModelInput, decide, model_input, predict_prepared
 from .labels import default_class_table
 from .measurements import summary_line
 from .prepare import PreparedRecord, PrepareOptions, prepare
@@ -61,9 +59,6 @@ from .records import (
     read_record,
     standard_leads,
 )
-
-PROG = "python -m ecgnet.explain"
-
 
 # ----------------------------------------------------------------------------------------------------------
 # Records and folders
@@ -270,7 +265,7 @@ def population_importance(ensemble: Ensemble, data_dir: str | os.PathLike, steps
                           report: Callable[[str], None] | None = None) -> PopulationImportance:
     """Explain the predicted classes of every record of ``data_dir`` (the first ``max_records``, sorted by
     path) and average the normalised lead importance per class. A record that fails is reported through
-    ``report`` and skipped."""
+    ``report`` (a line ``skipped PATH: REASON``) and skipped."""
     listing = find_records(data_dir)
     paths = listing.header_paths[:max_records]
     sums = np.zeros((len(ensemble.class_codes), len(STANDARD_LEADS)))
@@ -278,7 +273,7 @@ def population_importance(ensemble: Ensemble, data_dir: str | os.PathLike, steps
     failures, done = list(listing.failures), 0
     for file, reason in failures:
         if report:
-            report(f"{PROG}: skipped {file}: {reason}")
+            report(f"skipped {file}: {reason}")
     for path in paths:
         try:
             explanation = explain_record(ensemble, path, classes, steps, only_predicted=True)
@@ -286,7 +281,7 @@ def population_importance(ensemble: Ensemble, data_dir: str | os.PathLike, steps
             reason = error.problem if isinstance(error, RecordError) else f"{type(error).__name__}: {error}"
             failures.append((str(path), " ".join(reason.split())))
             if report:
-                report(f"{PROG}: skipped {path}: {failures[-1][1]}")
+                report(f"skipped {path}: {failures[-1][1]}")
             continue
         done += 1
         for k, i in enumerate(explanation.explained):
@@ -319,54 +314,3 @@ def write_population(ensemble: Ensemble, data_dir: str | os.PathLike, out_dir: s
     save_figure(population_figure(result.importance, result.counts, result.abbreviations),
                 out_dir / "lead_importance.png")
     return result
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Explain the ensemble's predictions with pictures: the "
-                                     "clinical ECG plot, integrated-gradients attribution maps and lead importance.")
-    parser.add_argument("model", metavar="MODEL", help="model folder written by train_model.py")
-    parser.add_argument("target", metavar="RECORD", help="a record's .hea file, or with --population a folder")
-    parser.add_argument("--out", required=True, help="folder for the figures and tables (created if needed)")
-    parser.add_argument("--steps", type=int, default=32, help="integration steps (default 32)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
-    parser.add_argument("--classes", help="comma-separated abbreviations or codes to explain (default: predicted)")
-    parser.add_argument("--population", action="store_true", help="mean lead importance over a folder's records")
-    parser.add_argument("--max-records", type=int, help="with --population: the first N records only")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; errors propagate to :func:`ecgnet.cli.run_command` for one-line reporting."""
-    args = _parser().parse_args(argv)
-    if args.steps < 1:
-        raise ValueError(f"--steps must be at least 1, not {args.steps}")
-    if args.max_records is not None and args.max_records < 1:
-        raise ValueError(f"--max-records must be at least 1, not {args.max_records}")
-    target = Path(args.target)
-    if args.population != target.is_dir():
-        raise ValueError(f"{target}: --population needs a folder of records" if args.population
-                         else f"{target}: is a folder; give a record's .hea file, or add --population")
-    ensemble = load_ensemble(args.model, args.device)
-    classes = select_classes(args.classes, ensemble.class_codes) if args.classes else None
-    if args.population:
-        result = write_population(ensemble, target, args.out, args.steps, args.max_records, classes,
-                                  report=lambda line: print(line, file=sys.stderr))
-        print(f"explained {result.records} records ({len(result.failures)} skipped); wrote lead_importance.csv "
-              f"and lead_importance.png to {args.out}")
-        return 0 if result.records else 1
-    document = write_explanation(ensemble, target, args.out, classes, args.steps)
-    print(f"{document['record_id']}: predicted {', '.join(document['predicted']) or 'nothing'}; wrote "
-          f"{', '.join(document['figures'].values())} and explanation.json to {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    from .cli import run_command
-
-    run_command(main, "ecgnet.explain")
-

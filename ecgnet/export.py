@@ -7,12 +7,11 @@ written into the model folder as ``ensemble.onnx``; the rest of the model (the f
 stack, the thresholds) is already plain arrays and JSON. ``run_model.py --runtime onnxruntime`` uses it.
 
 An export is checked before it is kept: ONNX Runtime must give torch's probabilities within 1e-5 on a batch
-of random windows, or nothing is written.
+of random windows, or nothing is written. The command is :mod:`ecgnet.commands.export`.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import warnings
 from collections.abc import Sequence
@@ -91,12 +90,3 @@ def export_onnx(model_dir: str | os.PathLike) -> tuple[Path, float]:
                                    f"{TOLERANCE:g}); not written")
     return path, difference
 
-
-def main(argv: Sequence[str] | None = None, prog: str = "ecgnet export") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Write a model folder's networks as one ONNX graph "
-                                     f"({ONNX_FILE}) for run_model.py --runtime onnxruntime.")
-    parser.add_argument("model_directory", help="model folder written by train_model.py")
-    args = parser.parse_args(argv)
-    path, difference = export_onnx(args.model_directory)
-    print(f"wrote {path}; ONNX Runtime matches torch within {difference:.1e}")
-    return 0

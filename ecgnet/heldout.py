@@ -12,7 +12,7 @@ the calibrated decisions: their Challenge metric, F-measure and accuracy are the
 repeated. Each component's reliability bins (sums per bin, so lead sets pool by adding) let
 :func:`reliability_figure` draw the reliability before and after calibration.
 
-``python -m ecgnet.ablate DATA --test TESTDIR`` trains on DATA less the test records (by record id) and
+``python -m ecgnet ablate DATA --test TESTDIR`` trains on DATA less the test records (by record id) and
 reports these scores beside the out-of-fold estimate.
 """
 
@@ -117,7 +117,7 @@ def _from_bins(bins: Sequence[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray
 def reliability_figure(results: dict) -> Figure:
     """Reliability of the final outputs on the held-out records, pooled over records and classes: one panel
     per lead set and one pooled over them, before calibration (when the model calibrates) and after."""
-    from .report import new_figure, reliability_panel
+    from .report.figures import new_figure, reliability_panel
 
     names = {UNCALIBRATED: "before calibration", "final": "calibrated"}
     components = [c for c in (UNCALIBRATED, "final") if all("bins" in r.get(c, {}) for r in results.values())]
@@ -144,7 +144,7 @@ def reliability_figure(results: dict) -> Figure:
 
 def write_reliability_figure(results: dict, path: str | os.PathLike) -> Path:
     """Draw :func:`reliability_figure` of ``results`` (:func:`evaluate`'s) as a PNG file; return its path."""
-    from .report import png_bytes
+    from .report.figures import png_bytes
 
     path = Path(path)
     write_bytes_atomic(path, png_bytes(reliability_figure(results)))

@@ -1,4 +1,4 @@
-"""Explanations: the command writes valid pictures and tables for a record and for a folder."""
+"""Explanations: the command (ecgnet explain) writes valid pictures and tables for a record and for a folder."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ecgnet import explain, inference
+from ecgnet.commands import explain as explain_command
 from ecgnet.records import STANDARD_LEADS, RecordError, read_record, standard_leads, write_record
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -30,7 +31,7 @@ def _check_png(path, size=None):
 def test_command_explains_the_classes_asked_for(trained_model, shared_data, tmp_path):
     header = shared_data / "cinc2021" / "training" / f"{LONG_RECORD}.hea"
     argv = [str(trained_model), str(header), "--out", str(tmp_path), "--steps", "4", "--classes", "af"]
-    assert explain.main(argv) == 0
+    assert explain_command.main(argv) == 0
     document = json.loads((tmp_path / "explanation.json").read_text())
     ensemble = inference.load_ensemble(trained_model, "cpu")
     record = read_record(header)
@@ -55,7 +56,7 @@ def test_command_explains_the_classes_asked_for(trained_model, shared_data, tmp_
 @pytest.mark.slow
 def test_command_explains_the_predicted_classes_of_a_two_lead_record(trained_model, shared_data, tmp_path):
     header = shared_data / "cinc2021" / "reduced_leads" / "two_leads" / "E07500.hea"
-    assert explain.main([str(trained_model), str(header), "--out", str(tmp_path), "--steps", "2"]) == 0
+    assert explain_command.main([str(trained_model), str(header), "--out", str(tmp_path), "--steps", "2"]) == 0
     document = json.loads((tmp_path / "explanation.json").read_text())
     probabilities = np.array([c["probability"] for c in document["classes"]])
     thresholds = np.array([c["threshold"] for c in document["classes"]])
@@ -84,9 +85,9 @@ def test_population_skips_a_broken_record(trained_model, shared_data, tmp_path, 
     shutil.copy(data / "A0689.hea", data / "BROKEN.hea")  # a header whose recording is missing
     out = tmp_path / "out"
     argv = [str(trained_model), str(data), "--population", "--out", str(out), "--steps", "1", "--max-records", "2"]
-    assert explain.main(argv) == 0
+    assert explain_command.main(argv) == 0
     skipped = [line for line in capsys.readouterr().err.splitlines() if "skipped" in line]
-    assert len(skipped) == 1 and "BROKEN" in skipped[0]
+    assert len(skipped) == 1 and "BROKEN" in skipped[0] and skipped[0].startswith("ecgnet explain: skipped ")
     with open(out / "lead_importance.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     ensemble = inference.load_ensemble(trained_model, "cpu")
@@ -110,9 +111,9 @@ def test_population_skips_a_broken_record(trained_model, shared_data, tmp_path, 
 
 def test_command_rejects_a_folder_without_population(tmp_path):
     with pytest.raises(ValueError, match="--population"):
-        explain.main(["model", str(tmp_path), "--out", str(tmp_path / "out")])
+        explain_command.main(["model", str(tmp_path), "--out", str(tmp_path / "out")])
     with pytest.raises(ValueError, match="--steps"):
-        explain.main(["model", str(tmp_path), "--out", str(tmp_path / "out"), "--steps", "0"])
+        explain_command.main(["model", str(tmp_path), "--out", str(tmp_path / "out"), "--steps", "0"])
 
 
 def test_a_record_without_an_ecg_is_refused_not_explained(trained_model, tmp_path):

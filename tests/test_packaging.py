@@ -78,7 +78,7 @@ def test_makefile_and_ci_use_the_readme_commands():
 
 
 @pytest.mark.parametrize("command", [["train_model.py"], ["run_model.py"], ["evaluate_model.py"],
-                                     ["-m", "ecgnet.synthetic"], ["-m", "ecgnet.ablate"],
+                                     ["-m", "ecgnet", "synthetic"], ["-m", "ecgnet", "ablate"],
                                      ["-m", "bench.heldout_split"], ["-m", "bench.thresholds"]])
 def test_every_command_has_help(command):
     result = subprocess.run([sys.executable, *command, "--help"], cwd=REPO, capture_output=True, text=True)

@@ -1,4 +1,5 @@
-"""ecgnet.report: the HTML report, its figures, its curves, and its command line, on real label headers."""
+"""ecgnet.report: the HTML report, its figures, its curves, what it reads of a model folder, and its command line
+(ecgnet report), on real label headers."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ecgnet import metric, report
 from ecgnet.labels import default_class_table
 from ecgnet.outputs import save_outputs
 from ecgnet.records import STANDARD_LEADS, read_header, source_of
+from ecgnet.report import model_folder
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = default_class_table()
@@ -341,7 +343,7 @@ def test_plot_training_log_writes_a_png(tmp_path):
 # Command line.
 def run_module(*args: object, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "ecgnet.report", *map(str, args)], cwd=cwd, capture_output=True, text=True,
+        [sys.executable, "-m", "ecgnet", "report", *map(str, args)], cwd=cwd, capture_output=True, text=True,
         timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
 
@@ -361,12 +363,23 @@ def test_command_line_curves(model_dir, tmp_path):
     missing = run_module("curves", tmp_path / "nowhere", "--out", tmp_path / "figures", cwd=tmp_path)
     lines = missing.stderr.strip().splitlines()
     assert missing.returncode == 1 and len(lines) == 1, missing.stderr
-    assert lines[0].startswith("python -m ecgnet.report: error: ") and "nowhere" in lines[0]
+    assert lines[0].startswith("ecgnet report: error: ") and "nowhere" in lines[0]
 
 
 def test_command_line_help_documents_curves(tmp_path):
     result = run_module("--help", cwd=tmp_path)
     assert result.returncode == 0 and "--model" in result.stdout and "curves MODEL_DIR" in result.stdout
+    assert result.stdout.startswith("usage: ecgnet report ")
+    curves = run_module("curves", "--help", cwd=tmp_path)
+    assert curves.returncode == 0 and curves.stdout.startswith("usage: ecgnet report curves ")
+
+
+def test_the_report_and_its_command_never_load_torch(tmp_path):
+    script = ("import sys\nimport ecgnet.report, ecgnet.report.model_folder, ecgnet.commands.report\n"
+              "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.slow
@@ -491,3 +504,33 @@ def test_the_calibration_is_undone_per_lead_set_from_the_model_folder(tmp_path):
     np.testing.assert_allclose(report.uncalibrated_scalars(evaluation, tmp_path), raw, rtol=1e-9)
     (tmp_path / "model.json").write_text(json.dumps({"class_codes": codes}))
     assert report.uncalibrated_scalars(evaluation, tmp_path) is None
+
+
+# What the report reads of a model folder.
+def test_a_folder_without_model_json_or_summary_has_neither(tmp_path):
+    assert model_folder.read_calibration(tmp_path) is None
+    assert model_folder.read_summary(tmp_path) is None
+    assert model_folder.training_log_path(tmp_path) == tmp_path / "training_log.csv"
+
+
+def test_the_summary_is_read_per_lead_set(model_dir, tmp_path):
+    summary = model_folder.read_summary(model_dir)
+    assert summary.validation == "stratified"
+    assert [name for name, _ in summary.out_of_fold] == [",".join(STANDARD_LEADS), "I,II"]
+    assert summary.out_of_fold[1][1]["challenge_metric"] == 0.3111
+    # What is not a JSON object has no scores; a summary without a validation says n/a.
+    (tmp_path / "summary.json").write_text('{"out_of_fold": {"I,II": [1, 2]}}')
+    assert model_folder.read_summary(tmp_path) == model_folder.Summary("n/a", [("I,II", {})])
+    (tmp_path / "summary.json").write_text("[]")
+    assert model_folder.read_summary(tmp_path) == model_folder.Summary("n/a", [])
+
+
+def test_a_malformed_calibration_names_the_file_and_lead_set(tmp_path):
+    codes = TABLE.codes[:2]
+    (tmp_path / "model.json").write_text(json.dumps({"class_codes": codes, "calibration": {
+        "I,II": {"scale": [1.0], "shift": [0.0, 0.0]}}}))
+    calibration = model_folder.read_calibration(tmp_path)
+    assert calibration.class_codes == codes and calibration.lead_sets() == ["I,II"]
+    with pytest.raises(ValueError, match="calibration for I,II") as raised:
+        calibration.for_lead_set("I,II")
+    assert str(tmp_path / "model.json") in str(raised.value)

@@ -300,7 +300,7 @@ def test_neurokit_labels_are_learnable_from_the_written_signal(tmp_path: Path) -
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run(
-        [sys.executable, "-m", "ecgnet.synthetic", *args], cwd=REPO, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "ecgnet", "synthetic", *args], cwd=REPO, env=env, capture_output=True, text=True
     )
 
 
@@ -326,5 +326,5 @@ def test_cli_writes_records(tmp_path: Path) -> None:
 def test_cli_error_is_one_line_and_non_zero(tmp_path: Path) -> None:
     result = run_cli(str(tmp_path), "--records", "2", "--leads", "5")
     assert result.returncode == 1
-    assert result.stderr.startswith("ecgnet.synthetic: error:") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("ecgnet synthetic: error:") and result.stderr.count("\n") == 1
     assert not list(tmp_path.glob("*.hea"))

@@ -42,29 +42,24 @@ def main(argv: Sequence[str] | None = None, prog: str = "evaluate_model.py") -> 
     args = parser.parse_args(argv)
     if args.model and not args.report:
         parser.error("--model needs --report DIR")
-    try:
-        scores = metric.evaluate_folders(args.labels, args.outputs, args.weights)
-        if args.scores_csv:
-            write_text_atomic(args.scores_csv, metric.scores_csv(scores))
-        if args.class_scores_csv:
-            write_text_atomic(args.class_scores_csv, metric.class_scores_csv(scores))
-        if args.report:
-            # Imported here: matplotlib and the data module load only when a report is asked for.
-            from ..report import build_report
+    # Missing folders and files, unreadable headers and bad weights tables raise: ecgnet.cli.run_command makes
+    # each one line and exit status 1.
+    scores = metric.evaluate_folders(args.labels, args.outputs, args.weights)
+    if args.scores_csv:
+        write_text_atomic(args.scores_csv, metric.scores_csv(scores))
+    if args.class_scores_csv:
+        write_text_atomic(args.class_scores_csv, metric.class_scores_csv(scores))
+    if args.report:
+        # Imported here: matplotlib and the data module load only when a report is asked for.
+        from ..report import build_report
 
-            build_report(args.labels, args.outputs, args.report, model_dir=args.model, weights_file=args.weights)
-    except (OSError, ValueError) as error:
-        # Missing folders and files, unreadable headers and bad weights tables all end here: one line.
-        reason = " ".join(str(error).split())
-        print(f"{prog}: error: {reason}", file=sys.stderr)
-        return 1
+        build_report(args.labels, args.outputs, args.report, model_dir=args.model, weights_file=args.weights)
     report_skipped(scores.skipped, prog)
     if args.json:
         print(json.dumps(scores.to_dict(), indent=2))
     elif not args.scores_csv:
         print(metric.summary_table(scores))
     return 0
-
 
 
 def report_skipped(skipped: Sequence[tuple[str, str]], prog: str) -> None:
