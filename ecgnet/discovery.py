@@ -2,11 +2,13 @@
 evaluating and explaining alike; and the index of a folder's labelled records (:func:`index_records`).
 
 A record is a ``.hea`` header whose signal files exist (:func:`ecgnet.records.signal_files`), found in the
-folder and every folder below it. Every file that looks like part of a record but cannot be used is
-reported with its reason instead of being skipped silently: a header that does not parse, a header
-without its signal file, a ``.mat`` or ``.dat`` that no header names (CPSC 2018's own headerless MATLAB
-files), hidden files, upper-case extensions, broken symbolic links, links to files of another kind,
-symbolic link loops, file names that an output file could not carry, and second copies of a record id.
+folder and every folder below it. A signal file is a file of a registered signal-file format's suffix
+(:func:`ecgnet.formats.signal_suffixes`: ``.mat``, ``.dat``, and whatever a new format registers), read at each
+search. Every file that looks like part of a record but cannot be used is reported with its reason instead of
+being skipped silently: a header that does not parse, a header without its signal file, a signal file that no
+header names (CPSC 2018's own headerless MATLAB files), hidden files, upper-case extensions, broken symbolic
+links, links to files of another kind, symbolic link loops, file names that an output file could not carry,
+and second copies of a record id.
 """
 
 from __future__ import annotations
@@ -19,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .formats import signal_suffixes
 from .labels import ClassTable
 from .records import Header, RecordError, read_header, signal_files, source_of
 
 HEADER_EXTENSION = ".hea"
-SIGNAL_EXTENSIONS = (".mat", ".dat")
-_RECORD_EXTENSIONS = (HEADER_EXTENSION, *SIGNAL_EXTENSIONS)
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 #: How the reason of a second copy of a record id starts (a reduced-lead tree holds each record several times).
 SECOND_COPY = "another copy of record"
@@ -67,7 +68,7 @@ def find_records(directory: str | os.PathLike) -> Listing:
     headers, signals = _usable_files(directory, failures)
     # The signal files of a header refused by its name or kind (a link to nowhere) are reported with it.
     named = {path[: -len(HEADER_EXTENSION)] + extension for path, _ in failures if path.endswith(HEADER_EXTENSION)
-             for extension in SIGNAL_EXTENSIONS}
+             for extension in signal_suffixes()}
     found = [record for path in headers if (record := _found_record(Path(path), named, failures)) is not None]
     failures += [(path, "no header (.hea) names this signal file, so it cannot be read as a record")
                  for path in signals if path not in named]
@@ -99,9 +100,10 @@ def _usable_files(directory: str | os.PathLike, failures: list[tuple[str, str]])
         raise RecordError(directory, "is not a directory")
     headers: list[str] = []
     signals: list[str] = []
+    extensions = (HEADER_EXTENSION, *signal_suffixes())  # the registry's now: a format may have been added
     # Normalised as pathlib spells paths, so that the signal files a header names compare equal as strings.
-    for path, name, is_link, is_file in _record_like_files(os.path.normpath(directory), failures):
-        problem = _name_problem(path, name, is_link, is_file)
+    for path, name, is_link, is_file in _record_like_files(os.path.normpath(directory), extensions, failures):
+        problem = _name_problem(path, name, is_link, is_file, extensions)
         if problem:
             failures.append((_printable(path), problem))
         else:
@@ -109,11 +111,12 @@ def _usable_files(directory: str | os.PathLike, failures: list[tuple[str, str]])
     return headers, signals
 
 
-def _record_like_files(directory: str, failures: list[tuple[str, str]]) -> list[tuple[str, str, bool, bool]]:
+def _record_like_files(directory: str, extensions: tuple[str, ...],
+                       failures: list[tuple[str, str]]) -> list[tuple[str, str, bool, bool]]:
     """(path, file name, is a symbolic link, is a regular file or a link to one) of every file below
-    ``directory`` with a record's extension in any case, in path order; symbolic links to folders are followed
-    once (a loop is reported, not walked forever). ``os.scandir`` tells links, folders and files apart without
-    a system call per file, and plain strings keep 88,000 records quick."""
+    ``directory`` with a record's extension (one of ``extensions``) in any case, in path order; symbolic links
+    to folders are followed once (a loop is reported, not walked forever). ``os.scandir`` tells links, folders
+    and files apart without a system call per file, and plain strings keep 88,000 records quick."""
     found: list[tuple[str, str, bool, bool]] = []
     seen: set[str] = set()
     pending = [directory]
@@ -130,7 +133,7 @@ def _record_like_files(directory: str, failures: list[tuple[str, str]]) -> list[
                 for entry in entries:
                     if entry.is_dir():
                         subfolders.append(entry.path)
-                    elif entry.name.lower().endswith(_RECORD_EXTENSIONS):
+                    elif entry.name.lower().endswith(extensions):
                         found.append((entry.path, entry.name, entry.is_symlink(), entry.is_file()))
         except OSError as error:
             failures.append((folder, f"cannot list this folder ({error.strerror or error})"))
@@ -140,8 +143,9 @@ def _record_like_files(directory: str, failures: list[tuple[str, str]]) -> list[
     return found
 
 
-def _name_problem(path: str, name: str, is_link: bool, is_file: bool) -> str | None:
-    """Why the file ``path`` (named ``name``), which has a record's extension, is not read; None when it may be.
+def _name_problem(path: str, name: str, is_link: bool, is_file: bool, extensions: tuple[str, ...]) -> str | None:
+    """Why the file ``path`` (named ``name``), which has a record's extension (one of ``extensions``, in some
+    case), is not read; None when it may be.
     Only what ``os.scandir`` already knows is used: a named pipe is never opened (opening one waits for a
     writer, forever)."""
     if _CONTROL.search(name):
@@ -149,7 +153,7 @@ def _name_problem(path: str, name: str, is_link: bool, is_file: bool) -> str | N
     if name.startswith("."):
         return "hidden file (its name starts with a dot); not read"
     extension = os.path.splitext(name)[1]
-    if extension not in _RECORD_EXTENSIONS:
+    if extension not in extensions:
         return f"upper-case extension {extension!r}: rename it to {extension.lower()!r} to have it read"
     if is_link and not os.path.exists(path):
         return "broken symbolic link"
@@ -179,8 +183,8 @@ def _found_record(path: Path, named: set[str], failures: list[tuple[str, str]]) 
             raise RecordError(path, f"its signal file {missing[0].name} is missing (or not a regular file)")
     except RecordError as error:
         failures.append((error.source, error.problem))
-        # Its own signal files are not orphans: one row for the record, not a second for its .mat or .dat.
-        named.update(str(path.with_suffix(extension)) for extension in SIGNAL_EXTENSIONS)
+        # Its own signal files are not orphans: one row for the record, not a second for its signal file.
+        named.update(str(path.with_suffix(extension)) for extension in signal_suffixes())
         return None
     return FoundRecord(path, header, tuple(files))
 

@@ -1,11 +1,14 @@
-"""Reading records: a WFDB header (``.hea``) and its signal files, either the Challenge's MATLAB ``.mat``
-(variable ``val``, leads x samples; MATLAB v4 or v5) or WFDB signal files (``.dat`` in any WFDB format, the
-FLAC-compressed 508, 516 and 524 too), whose samples the ``wfdb`` package reads, as WFDB defines them (the
-``header(5)`` and ``signal(5)`` pages of the WFDB Applications Guide).
+"""Reading records: a WFDB header (``.hea``) and the signal files it names, each read by the signal-file
+format registered for its suffix (:mod:`ecgnet.formats`: the Challenge's MATLAB ``.mat`` in
+:mod:`ecgnet.formats.matlab`, WFDB signal files, ``.dat`` and FLAC, in :mod:`ecgnet.formats.wfdb`). The formats
+sit below this module and never import it; the names they share with it (:class:`Header`, :class:`SignalSpec`,
+:class:`RecordError`, :class:`Signals`, :data:`INVALID_SAMPLE`, :func:`check_duration`, ...) and
+:func:`read_recording` are re-exported here, so that the rest of the package imports them from this module.
 
 Header parsing is our own and defensive: every header variant met in the Challenge data is read, and
 anything broken raises :class:`RecordError` whose message names the file and the problem in one line.
-What is plausible (sampling rate, gains, age, duration) is decided here once, in :func:`check_plausible`.
+What is plausible (sampling rate, gains, age, duration) is decided here once, in :func:`check_plausible` (the
+duration cap, :data:`MAX_DURATION_SECONDS`, lives with the formats, which check a length before reading it).
 
 A recording is read as float64 digital units, one row per signal line: a sample stored as its format's "no
 sample" value (:data:`INVALID_SAMPLE`), a null signal (format 0) and what a skew pushes past the record's end
@@ -17,15 +20,27 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .files import FileRefused, read_text
+from .formats import (
+    INVALID_SAMPLE,
+    NULL_FORMAT,
+    Header,
+    RecordError,
+    Signals,
+    SignalSpec,
+    check_duration,
+    format_for,
+    mark_invalid,
+    signal_suffixes,
+)
+from .formats import MAX_DURATION_SECONDS as MAX_DURATION_SECONDS  # re-exported, with read_recording
+from .formats.matlab import read_recording as read_recording
 
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 LEAD_SETS: dict[int, tuple[str, ...]] = {
@@ -38,7 +53,7 @@ LEAD_SETS: dict[int, tuple[str, ...]] = {
 #: The lead sets a model is tuned and scored on, 12 leads first.
 EVALUATED_LEAD_SETS: tuple[tuple[str, ...], ...] = tuple(LEAD_SETS[n] for n in (12, 6, 4, 3, 2))
 _CANONICAL_LEAD = {lead.upper(): lead for lead in STANDARD_LEADS}
-_RECORD_EXTENSIONS = (".mat", ".hea", ".dat")
+_HEADER_EXTENSION = ".hea"
 # A Dx comment line, as _parse_comment reads one: any leading '#'s and blanks, the key "dx" in any case, ':'.
 _DX_LINE = re.compile(r"^[^\S\n]*#+[^\S\n]*dx[^\S\n]*:(.*)$", re.IGNORECASE | re.MULTILINE)
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -48,30 +63,14 @@ _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 FREQUENCY_RANGE_HZ = (50.0, 10_000.0)
 #: Ages, years: outside this range an age is a typing or unit error and counts as unknown.
 AGE_RANGE_YEARS = (0.0, 120.0)
-#: Longest recording, seconds: Holter-length files belong to another tool; this bounds memory per record.
-MAX_DURATION_SECONDS = 3600.0
 #: Longest quoted excerpt of a file's content in an error message.
 _QUOTE_CHARACTERS = 60
 #: Largest header read, bytes: a larger ``.hea`` is no header (a log, a misnamed signal file) and is refused unread.
 HEADER_MAX_BYTES = 1 << 20
 #: WFDB's sampling frequency when a record line gives none (DEFREQ in <wfdb/wfdb.h>).
 DEFAULT_FREQUENCY_HZ = 250.0
-#: The storage format of a null signal: not stored at all, read as all NaN.
-NULL_FORMAT = "0"
-#: Each WFDB storage format's "no sample" value (WFDB's invalid-sample markers, as ``wfdb`` lists them in
-#: ``wfdb.io._signal.INVALID_SAMPLE_VALUE``; a test checks they agree): the most negative value of the format's
-#: range. Format 8 stores first differences and has none.
-INVALID_SAMPLE: dict[str, int | None] = {
-    "8": None, "16": -(2**15), "61": -(2**15), "160": -(2**15), "80": -(2**7), "212": -(2**11), "310": -(2**9),
-    "311": -(2**9), "24": -(2**23), "32": -(2**31), "508": -(2**7), "516": -(2**15), "524": -(2**23),
-}  # fmt: skip
 #: The WFDB storage formats a header may name.
 WFDB_FORMATS = frozenset(INVALID_SAMPLE) | {NULL_FORMAT}
-# FLAC-compressed formats (WFDB 10.7): a file's length is counted in samples, not bytes, and wfdb reads its "byte
-# offset" as a number of samples per signal to skip.
-_COMPRESSED_FORMATS = frozenset({"508", "516", "524"})
-# WFDB's samples are C ints (wfdb adds up format 8 differences in int32): a larger initial value is no sample.
-_SAMPLE_RANGE = (-(2**31), 2**31 - 1)
 # A header's voltage unit (lower case) -> the power of ten of millivolts it is; any other unit is not an ECG lead.
 _MILLIVOLT_EXPONENT = {"nv": -6, "uv": -3, "\u00b5v": -3, "\u03bcv": -3, "mv": 0, "v": 3, "kv": 6}
 # Format field: format[xsamples per frame][:skew][+byte offset]; twelve digits at most, so that no field is a
@@ -81,74 +80,6 @@ _FORMAT_FIELD = re.compile(r"(\d{1,12})(?:x(\d{1,12}))?(?::(\d{1,12}))?(?:\+(\d{
 _MULTI_SEGMENT = re.compile(r".+/\d+")
 # The source parse_header names when given none; replaced by the record's name when the text has one.
 _DEFAULT_SOURCE = "<header>"
-
-
-class RecordError(ValueError):
-    """A header or recording that cannot be used; the message names the file and the problem."""
-
-    def __init__(self, source: str | os.PathLike, problem: str):
-        self.source = str(source)
-        self.problem = " ".join(str(problem).split())  # always one line, whatever a library said
-        super().__init__(f"{self.source}: {self.problem}")
-
-    def __reduce__(self):
-        # Rebuilt from its two parts when it crosses a process boundary (DataLoader and joblib workers).
-        return type(self), (self.source, self.problem)
-
-
-@dataclass(frozen=True)
-class SignalSpec:
-    """One signal line of a header, with WFDB's defaults for the fields it leaves out.
-
-    ``gain`` is in digital units per millivolt whatever unit the header writes (``1/uV`` gives 1000, as does
-    ``1000/mV``); ``units`` is the header's own unit (``mV`` when it gives none, as WFDB assumes)."""
-
-    file: str
-    lead: str
-    gain: float
-    baseline: float
-    adc_zero: int
-    fmt: str = "16"  # WFDB storage format; "0" is a null signal, stored nowhere
-    samples_per_frame: int = 1
-    skew: int = 0  # stored samples of the signal that precede its sample 0
-    byte_offset: int = 0  # bytes before the first sample in the signal file
-    units: str = "mV"
-    initial_value: int | None = None  # sample 0 of a format 8 (difference) signal; None: the ADC zero
-    checksum: int | None = None  # the 16-bit checksum of the stored samples, None when the header gives none
-
-
-@dataclass(frozen=True)
-class Header:
-    """A parsed header. ``age`` is NaN when unknown; ``sex`` is the header's own text."""
-
-    record_id: str
-    frequency: float
-    num_samples: int
-    signals: tuple[SignalSpec, ...]
-    age: float = math.nan
-    sex: str = "Unknown"
-    labels: tuple[str, ...] = ()
-    comments: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def leads(self) -> tuple[str, ...]:
-        """Lead names in header order."""
-        return tuple(s.lead for s in self.signals)
-
-    @property
-    def num_leads(self) -> int:
-        """Number of signal lines."""
-        return len(self.signals)
-
-    @property
-    def gains(self) -> np.ndarray:
-        """ADC gain of each signal (digital units per mV), header order."""
-        return np.array([s.gain for s in self.signals], dtype=np.float64)
-
-    @property
-    def baselines(self) -> np.ndarray:
-        """Baseline of each signal (digital units), header order."""
-        return np.array([s.baseline for s in self.signals], dtype=np.float64)
 
 
 # Record-name prefixes of the Challenge 2021 training sources: the Challenge names each source's records with a
@@ -202,8 +133,9 @@ def closest_lead_set(wanted: str, available: Sequence[str]) -> str:
 
 
 def strip_record_extension(name: str) -> str:
-    """``E00009.mat`` -> ``E00009``: some headers name the record by its file."""
-    for extension in _RECORD_EXTENSIONS:
+    """``E00009.mat`` -> ``E00009``: some headers name the record by its file (a header's or a registered
+    signal-file format's, :func:`ecgnet.formats.signal_suffixes`)."""
+    for extension in (_HEADER_EXTENSION, *signal_suffixes()):
         if name.lower().endswith(extension):
             return name[: -len(extension)]
     return name
@@ -457,13 +389,6 @@ def check_plausible(header: Header, source: str | os.PathLike) -> None:
     check_duration(header.num_samples, header.frequency, source)
 
 
-def check_duration(num_samples: int, frequency: float, source: str | os.PathLike) -> None:
-    """Raise :class:`RecordError` naming ``source`` when ``num_samples`` last longer than the cap."""
-    if num_samples > MAX_DURATION_SECONDS * frequency:
-        raise RecordError(source, f"{num_samples / frequency / 60:.0f} minutes long; records of up to "
-                                  f"{MAX_DURATION_SECONDS / 60:.0f} minutes are read")
-
-
 def signal_files(header_path: str | os.PathLike, header: Header) -> list[Path]:
     """The signal files a header names, each once, in the header's folder (null signals, format 0, name none).
 
@@ -491,62 +416,20 @@ def recording_path(header_path: str | os.PathLike) -> Path:
     return Path(header_path).with_suffix(".mat")
 
 
-def _check_signal_file(path: Path) -> int:
-    """The size of the signal file ``path``; RecordError when it is missing or not a regular file (opening a
-    named pipe blocks)."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise RecordError(path, "recording file is missing") from None
-    except OSError as error:
-        raise RecordError(path, f"cannot read recording ({error.strerror or error})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise RecordError(path, "recording file is not a regular file")
-    return info.st_size
-
-
-def read_recording(path: str | os.PathLike, key: str = "val") -> np.ndarray:
-    """The 2-D array ``key`` of a MATLAB v4 or v5 file, leads x samples, in its stored dtype (as the Challenge's
-    helper returns it: "no sample" values are still in it; :func:`invalid_as_nan` marks them)."""
-    path = Path(path)
-    _check_signal_file(path)
-    import scipy.io  # a few tenths of a second to import: only reading signals needs it
-
-    try:
-        with open(path, "rb") as handle:  # opened here: scipy words a refused open as "Reader needs file name"
-            contents = scipy.io.loadmat(handle)
-    except OSError as error:
-        raise RecordError(path, f"cannot read recording ({error.strerror or error})") from None
-    except Exception as error:  # scipy raises many types for damaged files; report them all the same way
-        raise RecordError(path, f"not a readable MATLAB file ({type(error).__name__}: {error})") from None
-    if key not in contents:
-        raise RecordError(path, f"has no variable {key!r}")
-    array = np.asarray(contents[key])
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise RecordError(path, f"variable {key!r} holds {array.dtype} values, not numbers")
-    if array.ndim != 2:
-        raise RecordError(path, f"variable {key!r} has shape {array.shape}, expected leads x samples")
-    return array
-
-
-@dataclass(frozen=True)
-class Signals:
-    """A record's digital recording, as :func:`read_signals` reads it."""
-
-    recording: np.ndarray  # float64 digital units, leads x samples in header order; NaN where no sample is
-    source: Path  # the signal file it came from (the first, when there are several)
-    warnings: tuple[str, ...] = ()  # one per lead whose samples do not add up to its header's checksum
-
-
 def read_signals(header_path: str | os.PathLike, header: Header) -> Signals:
     """The digital recording of a header (float64, leads x samples, rows in header order): NaN where a sample
     holds its format's "no sample" value, in null signals (format 0) and where a skew pushes a signal past the
     record's end; integer values exact otherwise. Each lead whose stored samples do not match the checksum its
-    header gives adds a warning (a damaged file, or a header written for other samples), not an error."""
+    header gives adds a warning (a damaged file, or a header written for other samples), not an error.
+
+    The files are read by the format of their suffix (:func:`ecgnet.formats.format_for`: that all of them share,
+    else WFDB signal files, which may bear any name)."""
     paths = signal_files(header_path, header)
-    if paths[0].suffix == ".mat" and len(paths) == 1:
-        return _mat_signals(paths[0], header)
-    return _dat_signals(Path(header_path), header, paths)
+    file_format = format_for(paths)
+    if file_format is None:
+        raise RecordError(header_path, f"names signal files of no known format "
+                                       f"({', '.join(_quote(path.name) for path in paths)})")
+    return file_format.read(Path(header_path), header, paths)
 
 
 def read_wfdb_signals(header_path: str | os.PathLike) -> np.ndarray:
@@ -565,268 +448,9 @@ def invalid_as_nan(recording: np.ndarray, header: Header) -> np.ndarray:
     recording = np.asarray(recording)
     if recording.ndim != 2 or recording.shape[0] != header.num_leads:
         raise ValueError(f"recording of shape {recording.shape} does not have one row per lead of {header.leads}")
-    values = _marked(recording, [signal.fmt for signal in header.signals])
+    values = mark_invalid(recording, [signal.fmt for signal in header.signals])
     null = np.array([signal.fmt == NULL_FORMAT for signal in header.signals])
     return np.where(null[:, None], np.nan, values) if null.any() else values
-
-
-def _marked(stored: np.ndarray, formats: Sequence[str]) -> np.ndarray:
-    """``stored`` (one row per format) in float64, NaN where a row holds its format's "no sample" value; never
-    changed in place, and not copied when it is float64 with no such value."""
-    values = stored.astype(np.float64, copy=False)
-    markers = np.array([_invalid(fmt) for fmt in formats], dtype=np.float64)
-    hits = values == markers[:, None]  # NaN markers (formats without one) match nothing
-    return np.where(hits, np.nan, values) if hits.any() else values
-
-
-def _invalid(fmt: str) -> float:
-    """The "no sample" value of ``fmt`` as a float, NaN when it has none."""
-    marker = INVALID_SAMPLE.get(fmt)
-    return math.nan if marker is None else float(marker)
-
-
-def _mat_signals(path: Path, header: Header) -> Signals:
-    """A Challenge ``.mat`` recording: its rows are the stored signals in header order (a null signal has
-    none), and the format the header names decides which value means "no sample" (-32768 in format 16)."""
-    raw = read_recording(path)
-    stored = [row for row, signal in enumerate(header.signals) if signal.fmt != NULL_FORMAT]
-    if raw.shape[0] != len(stored):
-        raise RecordError(path, f"has {raw.shape[0]} signals but its header lists {len(stored)}")
-    specs = [header.signals[row] for row in stored]
-    for spec in specs:
-        if spec.samples_per_frame != 1:
-            raise RecordError(path, f"lead {spec.lead} has {spec.samples_per_frame} samples per frame; a MATLAB "
-                                    "recording holds one")
-    checks = _checksum_warnings(raw, specs) if header.num_samples and _integral(raw) else ()
-    recording = np.full((header.num_leads, raw.shape[1]), np.nan)
-    recording[stored] = _marked(raw, [spec.fmt for spec in specs])
-    _deskew(recording, [signal.skew for signal in header.signals])
-    return Signals(recording, path, checks)
-
-
-def _integral(values: np.ndarray) -> bool:
-    """Whether every value of ``values`` is an integer that int64 holds exactly (samples a checksum adds up)."""
-    if np.issubdtype(values.dtype, np.integer):
-        return True
-    return bool((np.abs(values) < 2**53).all() and (values == np.round(values)).all())  # NaN fails the first
-
-
-def _checksum_warnings(stored: np.ndarray, specs: Sequence[SignalSpec]) -> tuple[str, ...]:
-    """A warning for each row of ``stored`` (integer samples, one row per spec) whose sum differs, modulo 2**16,
-    from the checksum its spec gives."""
-    sums = stored.astype(np.int64, copy=False).sum(axis=1, dtype=np.int64)
-    return tuple(message for total, spec in zip(sums.tolist(), specs)
-                 if (message := _checksum_warning(total, spec)) is not None)
-
-
-def _checksum_warning(total: int, spec: SignalSpec) -> str | None:
-    """The warning for a lead whose samples add up to ``total``, None when that matches its header's checksum
-    (WFDB's checksum: the sum of the samples as a signed 16-bit number) or the header gives none."""
-    if spec.checksum is None or (total - spec.checksum) % 65536 == 0:
-        return None
-    computed = (total + 32768) % 65536 - 32768
-    return f"lead {spec.lead}: checksum {computed} in the signal file, {spec.checksum} in the header"
-
-
-def _deskew(recording: np.ndarray, skews: Sequence[int]) -> None:
-    """Align skewed rows in place: sample k of a signal with skew s is stored in frame k + s, and what lies
-    past the record's last frame is not read (NaN), as ``wfdb`` reads a skewed record."""
-    length = recording.shape[1]
-    for row, skew in enumerate(skews):
-        if skew:
-            kept = max(length - skew, 0)
-            recording[row, :kept] = recording[row, skew : skew + kept]
-            recording[row, kept:] = np.nan
-
-
-# What the size check before reading needs, so that a short file is named with its byte counts: the bytes of one
-# sample of a byte-aligned format; for a bit-packed one, the (samples, bytes) of a whole block and the bytes the
-# first 1, 2 ... samples of a block need.
-_SAMPLE_BYTES = {"8": 1, "16": 2, "61": 2, "32": 4, "80": 1, "160": 2, "24": 3}
-_PACKED = {"212": (2, 3, (0, 2)), "310": (3, 4, (0, 2, 4)), "311": (3, 4, (0, 2, 3))}
-
-
-@dataclass(frozen=True)
-class _SignalFile:
-    """A signal file and the rows of the header whose samples it holds, interleaved frame by frame."""
-
-    path: Path
-    rows: tuple[int, ...]
-    fmt: str
-    byte_offset: int
-    samples_per_frame: tuple[int, ...]  # of each row
-
-    @property
-    def frame_samples(self) -> int:
-        """Samples in one frame of the file."""
-        return sum(self.samples_per_frame)
-
-
-def _signal_file_groups(header_path: Path, header: Header) -> list[_SignalFile]:
-    """The stored signals of a header, by file (their lines are consecutive: :func:`_check_signal_groups`)."""
-    groups: dict[str, list[int]] = {}
-    for row, signal in enumerate(header.signals):
-        if signal.fmt != NULL_FORMAT:
-            groups.setdefault(signal.file, []).append(row)
-    files = []
-    for name, rows in groups.items():
-        first = header.signals[rows[0]]
-        files.append(_SignalFile(header_path.parent / name, tuple(rows), first.fmt, first.byte_offset,
-                                 tuple(header.signals[row].samples_per_frame for row in rows)))
-    return files
-
-
-def _bytes_needed(fmt: str, count: int) -> int:
-    """Bytes that ``count`` samples take in format ``fmt`` (a packed block may end part-filled)."""
-    if fmt in _PACKED:
-        block_samples, block_bytes, partial = _PACKED[fmt]
-        return count // block_samples * block_bytes + partial[count % block_samples]
-    return count * _SAMPLE_BYTES[fmt]
-
-
-def _samples_held(fmt: str, size: int) -> int:
-    """The most samples ``size`` bytes hold in format ``fmt``."""
-    if fmt in _PACKED:
-        block_samples, block_bytes, partial = _PACKED[fmt]
-        whole, rest = divmod(size, block_bytes)
-        return whole * block_samples + sum(1 for need in partial[1:] if need <= rest)
-    return size // _SAMPLE_BYTES[fmt]
-
-
-def _sample_bytes(signal_file: _SignalFile, size: int) -> int:
-    """The bytes of ``signal_file`` (``size`` bytes long) after its byte offset; RecordError when the offset
-    passes its end."""
-    if signal_file.byte_offset > size:
-        raise RecordError(signal_file.path, f"has {size} bytes, fewer than the byte offset of "
-                                            f"{signal_file.byte_offset} its header gives")
-    return size - signal_file.byte_offset
-
-
-def _flac_frames(signal_file: _SignalFile) -> int:
-    """The whole frames a FLAC signal file holds after its sample offset, from its stream header (no sample is
-    decoded); RecordError when it is no FLAC file that wfdb reads for these signals."""
-    import soundfile  # wfdb's own FLAC reader, which every wfdb from 4.1 on requires
-
-    try:
-        info = soundfile.info(str(signal_file.path))
-    except (RuntimeError, OSError) as error:  # libsndfile's errors: RuntimeErrors whose error_string omits the path
-        problem = getattr(error, "error_string", None) or error
-        raise RecordError(signal_file.path, f"not a readable FLAC file ({problem})") from None
-    if info.channels != len(signal_file.rows):
-        raise RecordError(signal_file.path, f"holds {info.channels} FLAC channels but its header gives "
-                                            f"{len(signal_file.rows)} signals")
-    if len(set(signal_file.samples_per_frame)) > 1:  # one channel per signal, all at one rate
-        raise RecordError(signal_file.path, "is a FLAC file whose signals have different samples per frame")
-    if signal_file.byte_offset > info.frames:
-        raise RecordError(signal_file.path, f"holds {info.frames} samples per signal, fewer than the sample "
-                                            f"offset of {signal_file.byte_offset} its header gives")
-    return (info.frames - signal_file.byte_offset) // signal_file.samples_per_frame[0]
-
-
-def _frames_held(signal_file: _SignalFile, size: int) -> int:
-    """The whole frames ``signal_file`` (``size`` bytes long) holds after its byte (FLAC: sample) offset."""
-    if signal_file.fmt in _COMPRESSED_FORMATS:
-        return _flac_frames(signal_file)
-    return _samples_held(signal_file.fmt, _sample_bytes(signal_file, size)) // signal_file.frame_samples
-
-
-def _common_length(header_path: Path, files: Sequence[_SignalFile], held: Sequence[int]) -> int:
-    """Samples per signal when the header gives none (0 or left out): the whole frames the signal files hold
-    (``held``, one count per file), which must agree."""
-    if len(set(held)) > 1:
-        counts = ", ".join(f"{signal_file.path.name} {count}" for signal_file, count in zip(files, held))
-        raise RecordError(header_path, f"gives no sample count and its signal files hold different numbers of "
-                                       f"samples ({counts})")
-    return held[0]
-
-
-def _check_holds(signal_file: _SignalFile, size: int, held: int, length: int) -> None:
-    """RecordError naming ``signal_file`` (``size`` bytes long, ``held`` whole frames) when it holds fewer than
-    ``length`` frames: checked before wfdb reads it, whose own error would not say what is missing."""
-    if held >= length:
-        return
-    if signal_file.fmt in _COMPRESSED_FORMATS:
-        raise RecordError(signal_file.path, f"holds {held} samples per signal after its sample offset; its header "
-                                            f"gives {length} (is it truncated?)")
-    needed = signal_file.byte_offset + _bytes_needed(signal_file.fmt, length * signal_file.frame_samples)
-    signals = len(signal_file.rows)
-    raise RecordError(signal_file.path, f"has {size} bytes; {length} samples of {signals} "
-                                        f"signal{'s' if signals != 1 else ''} in format {signal_file.fmt} "
-                                        f"need {needed} (is it truncated?)")
-
-
-def _dat_signals(header_path: Path, header: Header, paths: Sequence[Path]) -> Signals:
-    """A record stored in WFDB signal files (any WFDB format, FLAC-compressed ones too), read by wfdb."""
-    files = _signal_file_groups(header_path, header)
-    sizes = [_check_signal_file(signal_file.path) for signal_file in files]
-    held = [_frames_held(signal_file, size) for signal_file, size in zip(files, sizes)]
-    length = header.num_samples or _common_length(header_path, files, held)
-    check_duration(length, header.frequency, header_path)  # before reading: the length may come from a file size
-    for signal_file, size, count in zip(files, sizes, held):
-        _check_holds(signal_file, size, count, length)
-    recording = np.full((header.num_leads, length), np.nan)
-    if not length:  # nothing to read; check_recording refuses it
-        return Signals(recording, paths[0])
-    rows = [row for row, signal in enumerate(header.signals) if signal.fmt != NULL_FORMAT]
-    specs = [header.signals[row] for row in rows]
-    checks = []
-    for row, spec, samples in zip(rows, specs, _wfdb_samples(header_path, specs, length)):
-        frames = np.asarray(samples, dtype=np.int64).reshape(length, spec.samples_per_frame)
-        if header.num_samples and (message := _checksum_warning(int(frames.sum()), spec)):
-            checks.append(message)  # WFDB checks checksums only when the header gives the number of samples
-        recording[row] = _frame_means(frames, spec.fmt)
-    _deskew(recording, [signal.skew for signal in header.signals])
-    return Signals(recording, paths[0], tuple(checks))
-
-
-def _wfdb_samples(header_path: Path, specs: Sequence[SignalSpec], length: int) -> list[np.ndarray]:
-    """The stored samples of the signals ``specs`` (none of them null), as wfdb reads them: one integer array per
-    signal, the samples of its first ``length`` frames in order, skew not applied (:func:`_deskew` aligns them,
-    so that the samples a skew puts before sample 0 count in the checksum, as WFDB counts them).
-
-    wfdb's reader of a record's signal files is given our header's fields; ``wfdb.rdrecord``, which passes it
-    those of wfdb's own reading of the header, cannot read a header whose sample count is 0, cannot be told the
-    length when the count is left out, fails on a null signal between the signals of one file and on signals of
-    one file with different skews, and could read an odd header otherwise than :func:`parse_header` does. The
-    reader's name and arguments are the same in every wfdb from 4.1 (the oldest the requirements allow) to 4.3."""
-    initial = [_initial_value(spec, header_path.parent) for spec in specs]
-    folder = os.path.abspath(header_path.parent)
-    if "::" in folder or any("::" in spec.file for spec in specs):  # fsspec, which wfdb opens files with, splits there
-        raise RecordError(header_path, "wfdb cannot open a signal file whose path contains '::'")
-    count = len(specs)
-    try:
-        with warnings.catch_warnings():  # wfdb's use of pandas warns of deprecations that are not ours to fix
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from wfdb.io import _signal  # a second to import: only records in WFDB signal files need it
-
-            return _signal._rd_segment(
-                file_name=[spec.file for spec in specs], dir_name=folder, pn_dir=None,
-                fmt=[spec.fmt for spec in specs], n_sig=count, sig_len=length,
-                byte_offset=[spec.byte_offset for spec in specs],
-                samps_per_frame=[spec.samples_per_frame for spec in specs], skew=[0] * count, init_value=initial,
-                sampfrom=0, sampto=length, channels=list(range(count)), ignore_skew=True)
-    except OSError as error:
-        raise RecordError(header_path, f"cannot read signal file ({error.strerror or error})") from None
-    except Exception as error:  # wfdb raises many types for damaged files; report them all the same way
-        raise RecordError(header_path, f"wfdb cannot read the signals ({type(error).__name__}: {error})") from None
-
-
-def _initial_value(spec: SignalSpec, folder: Path) -> int:
-    """Sample 0 of a format 8 (difference) signal: its header's initial value, else its ADC zero (WFDB's default;
-    wfdb would take 0). RecordError naming its signal file (in ``folder``) when it is outside WFDB's sample range."""
-    initial = spec.adc_zero if spec.initial_value is None else spec.initial_value
-    low, high = _SAMPLE_RANGE
-    if spec.fmt == "8" and not low <= initial <= high:
-        raise RecordError(folder / spec.file, f"lead {spec.lead}: initial value {initial} is out of range")
-    return initial
-
-
-def _frame_means(samples: np.ndarray, fmt: str) -> np.ndarray:
-    """One value per frame of a signal's ``samples`` (frames x samples per frame), NaN for a "no sample": the
-    sample itself at one per frame, else the frame's mean (as ``wfdb`` smooths frames, but not rounded), NaN
-    when any sample of the frame is missing."""
-    values = _marked(samples.T, [fmt] * samples.shape[1])
-    return values[0] if values.shape[0] == 1 else values.mean(axis=0)
 
 
 def check_recording(recording: np.ndarray, header: Header, source: str | os.PathLike) -> np.ndarray:
