@@ -1,5 +1,5 @@
 # make demo: a virtual environment, a small synthetic data set, training, running, scoring (minutes on 2 CPU cores).
-# make test: ruff and the test suite.
+# make test: ruff, the import layers (lint-imports, contracts in pyproject.toml) and the test suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,6 +21,7 @@ install: $(BIN)/.installed
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest

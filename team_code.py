@@ -18,7 +18,8 @@ import numpy as np
 
 from ecgnet.arguments import header_text, lead_names, recording_array
 from ecgnet.config import load_config
-from ecgnet.inference import Ensemble, decide, load_ensemble, predict_record
+from ecgnet.decision import LeadSetDecision
+from ecgnet.inference import Ensemble, load_ensemble, predict_record
 from ecgnet.records import RecordError, header_source, parse_header
 from ecgnet.training import train
 
@@ -31,11 +32,11 @@ def training_code(data_directory: str, model_directory: str) -> None:
 
 @dataclass
 class LoadedModel:
-    """The ensemble with the lead set it serves and that lead set's thresholds."""
+    """The ensemble with the lead set it serves and that lead set's decision (thresholds, stack, calibration)."""
 
     ensemble: Ensemble
     leads: tuple[str, ...]
-    thresholds: np.ndarray
+    decision: LeadSetDecision
 
 
 @lru_cache(maxsize=4)
@@ -57,7 +58,7 @@ def load_model(model_directory: str, leads: Sequence[str], device: str | None = 
     description = Path(model_directory, "model.json")
     written = description.stat().st_mtime_ns if description.is_file() else 0
     ensemble = _ensemble(os.path.abspath(model_directory), device, written)
-    return LoadedModel(ensemble, leads, ensemble.thresholds_for(leads))
+    return LoadedModel(ensemble, leads, ensemble.decision.for_lead_set(leads))
 
 
 def run_model(model: LoadedModel, header: str, recording: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -75,5 +76,5 @@ def run_model(model: LoadedModel, header: str, recording: np.ndarray) -> tuple[l
         raise  # it names the record: predict_record was told its name
     except ValueError as error:  # a check deeper down that was not told which record it was given
         raise ValueError(f"{record}: {' '.join(str(error).split())}") from error
-    labels = decide(probabilities, model.thresholds).astype(int)
+    labels = model.decision.decide(probabilities).astype(int)
     return list(model.ensemble.class_codes), labels, probabilities

@@ -15,8 +15,10 @@ import torch
 from ecgnet import feature_model, stacking
 from ecgnet.artifacts import save_model_description, save_weights, trees_file, weight_file
 from ecgnet.config import RunConfig
+from ecgnet.decision import Decision
 from ecgnet.labels import default_class_table
-from ecgnet.models import build_network, count_parameters
+from ecgnet.models import count_parameters
+from ecgnet.network import build_network
 from ecgnet.records import LEAD_SETS, lead_set_name
 from ecgnet.synthetic import generate_dataset
 from ecgnet.trees import save_trees
@@ -44,11 +46,11 @@ def untrained_model_folder(directory: Path, config: RunConfig, seed: int = 0, ne
         parameters = count_parameters(network)
         save_weights(weight_file(directory, fold), network.state_dict())
     thresholds = {lead_set_name(LEAD_SETS[n]): np.full(len(table), 0.5) for n in (12, 6, 4, 3, 2)}
-    stacks, components = None, None
+    decision = Decision(table.codes, thresholds)
     if config.feature_model.enabled:
-        stacks, components = untrained_stack(directory, config, list(thresholds), table.codes, seed)
-    save_model_description(directory, config, table.codes, table.labels, networks, thresholds,
-                           stacks, components)
+        decision.stacks, decision.component_thresholds = untrained_stack(directory, config, list(thresholds),
+                                                                         table.codes, seed)
+    save_model_description(directory, config, table.codes, table.labels, networks, decision)
     return parameters
 
 

@@ -31,10 +31,11 @@ import torch
 from bench.common import REPO, synthetic_records
 from ecgnet import attribution, signals
 from ecgnet.config import RunConfig
+from ecgnet.decision import Decision
 from ecgnet.device import resolve_device
 from ecgnet.inference import Ensemble, ModelInput, predict_prepared, record_input
 from ecgnet.labels import default_class_table
-from ecgnet.models import build_network
+from ecgnet.network import build_network
 from ecgnet.records import LEAD_SETS, lead_set_name, read_record, standard_leads
 
 DEFAULT_RECORD = REPO.parent / "shared" / "data" / "cinc2021" / "training" / "A0689.hea"
@@ -48,7 +49,7 @@ def untrained_ensemble(config: RunConfig, device: torch.device, seed: int = 0) -
                 for _ in range(config.training.folds)]
     thresholds = {lead_set_name(LEAD_SETS[n]): np.full(len(table), 0.5) for n in (12, 6, 4, 3, 2)}
     batch_size = 1024 if device.type == "cuda" else 64
-    return Ensemble(config, networks, table.codes, thresholds, device, batch_size)
+    return Ensemble(config, networks, Decision(table.codes, thresholds), device, batch_size)
 
 
 def gradient_times_input(ensemble: Ensemble, record: ModelInput, class_index: int) -> np.ndarray:

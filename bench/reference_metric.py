@@ -2,8 +2,8 @@
 scoring rules (as the official evaluator computes them; pure Python on lists, no numpy in the scoring).
 
 The benchmarks' yardstick: ``bench.evaluate`` times ``ecgnet.metric`` against it, and
-``bench.per_record_evaluator`` scores with it. tests/test_metric.py keeps its own copy, against which it checks
-``ecgnet.metric``; the benchmarks import no tests.
+``bench.per_record_evaluator`` scores with it, and tests/test_metric.py checks ``ecgnet.metric`` against it (the
+tests import it from here; the benchmarks import no tests).
 """
 
 from __future__ import annotations

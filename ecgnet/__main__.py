@@ -27,7 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("ecgnet.commands.ablate", "measure the methods of the papers, held out or out of fold"),
     "synthetic": ("ecgnet.commands.synthetic", "write synthetic records (volume and speed tests)"),
     "export": ("ecgnet.commands.export", "write a model's networks as one ONNX graph, for ONNX Runtime"),
-    "distill": ("ecgnet.distill", "one student network trained on the ensemble's out-of-fold outputs"),
+    "distill": ("ecgnet.commands.distill", "one student network trained on the ensemble's out-of-fold outputs"),
 }
 
 

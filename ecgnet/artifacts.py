@@ -1,8 +1,9 @@
 """The model folder: what training writes and inference reads.
 
     config.json           the RunConfig of the run (inference needs nothing else)
-    model.json            format version, classes, folds and their weight files, thresholds per lead set;
-                          with the feature model: the stack per lead set, and each model's own thresholds
+    model.json            format version, classes, folds and their weight files, and the decision stage
+                          (:mod:`ecgnet.decision`): thresholds per lead set; with the feature model the stack
+                          per lead set and each model's own thresholds; with calibration its Platt scaling
     fold_<k>.safetensors  the weights of each network of the ensemble
     trees.safetensors     the feature model's trees, when it is on (:mod:`ecgnet.trees`)
     ensemble.onnx         the networks as one ONNX graph, once ``ecgnet export`` wrote it (:mod:`ecgnet.export`)
@@ -28,13 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from safetensors import SafetensorError
 
 from .config import RunConfig, short_repr
+from .decision import TREES_FILE, Decision, DecisionError
 from .files import atomic_path, write_text_atomic
-from .jsonvalues import as_float
 from .records import STANDARD_LEADS
+from .trees import TreesError, load_trees
 
 if TYPE_CHECKING:  # the weights are read into torch only when the networks run in it (see load_model_folder)
     import torch
@@ -43,8 +44,10 @@ MODEL_FORMAT = "ecgnet-model"
 MODEL_FORMAT_VERSION = 2
 #: Version 1 folders (the network alone, without a stack) are still read.
 READABLE_VERSIONS = (1, 2)
-TREES_FILE = "trees.safetensors"
 ONNX_FILE = "ensemble.onnx"
+TRAINING_LOG_FILE = "training_log.csv"
+#: The columns of training_log.csv, one row per fold and epoch: training writes them, the report reads them.
+TRAINING_LOG_COLUMNS = ("fold", "epoch", "train_loss", "val_challenge", "val_auroc", "learning_rate", "seconds")
 _CLASS_CODE = re.compile(r"[0-9]+(\|[0-9]+)*")
 #: The largest JSON file of a model folder read: model.json of every lead set is some 50 kB, and a stranger's
 #: file must not fill memory while it is parsed.
@@ -69,15 +72,8 @@ class ModelFolder:
     config: RunConfig
     class_codes: list[str]
     class_labels: list[str]
-    thresholds: dict[str, np.ndarray]
+    decision: Decision  # everything after the networks: trees, stacks, calibration, thresholds
     state_dicts: list[dict[str, torch.Tensor]]
-    # With the feature model: its trees (by ecgnet.feature_model.model_key), the stack per lead set, and the
-    # thresholds of each model alone ({"network": {lead set: ...}, "features": {...}}).
-    trees: dict[str, Any] | None = None
-    stacks: dict[str, Any] | None = None
-    component_thresholds: dict[str, dict[str, np.ndarray]] | None = None
-    # Platt scaling of the final outputs per lead set (ecgnet.calibration), when the model was calibrated.
-    calibrations: dict[str, Any] | None = None
     # The weight file of each network, as model.json names them (errors about a network name its file).
     weight_files: list[Path] = field(default_factory=list)
 
@@ -164,19 +160,10 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ModelFolderError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
-def save_model_description(
-    model_dir: str | os.PathLike,
-    config: RunConfig,
-    class_codes: list[str],
-    class_labels: list[str],
-    folds: int,
-    thresholds: dict[str, np.ndarray],
-    stacks: dict[str, Any] | None = None,
-    component_thresholds: dict[str, dict[str, np.ndarray]] | None = None,
-    calibrations: dict[str, Any] | None = None,
-) -> None:
+def save_model_description(model_dir: str | os.PathLike, config: RunConfig, class_codes: list[str],
+                           class_labels: list[str], folds: int, decision: Decision) -> None:
     """Write ``config.json`` and ``model.json`` (weights are saved per fold with :func:`save_weights`, the
-    trees with :func:`ecgnet.trees.save_trees`); ``stacks`` maps lead sets to :class:`ecgnet.stacking.Stack`."""
+    trees of a stacked decision with :func:`ecgnet.trees.save_trees` to :func:`trees_file`)."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     write_json(model_dir / "config.json", config.to_dict())
@@ -186,20 +173,9 @@ def save_model_description(
         "class_codes": class_codes,
         "class_labels": class_labels,
         "weight_files": [weight_file(model_dir, k).name for k in range(folds)],
-        "thresholds": _numbers(thresholds),
+        **decision.to_json(),
     }
-    if stacks is not None:
-        description["trees_file"] = TREES_FILE
-        description["stacks"] = {name: stack.to_json() for name, stack in stacks.items()}
-        description["component_thresholds"] = {name: _numbers(values)
-                                               for name, values in (component_thresholds or {}).items()}
-    if calibrations is not None:
-        description["calibration"] = {name: value.to_json() for name, value in calibrations.items()}
     write_json(model_dir / "model.json", description)
-
-
-def _numbers(thresholds: dict[str, np.ndarray]) -> dict[str, list[float]]:
-    return {name: [float(x) for x in values] for name, values in thresholds.items()}
 
 
 def _check_description(description: Any, path: Path) -> None:
@@ -219,9 +195,6 @@ def _check_description(description: Any, path: Path) -> None:
     class_labels = description.get("class_labels", codes)
     if not _is_list_of(class_labels, str) or len(class_labels) != len(codes):
         raise ModelFolderError(f"{path}: class_labels must list one label per class ({len(codes)})")
-    _check_thresholds(description.get("thresholds", {}), codes, path, "thresholds")
-    if "stacks" in description:
-        _check_stack_entries(description, codes, path)
     files = description.get("weight_files")
     if not _is_list_of(files, str) or not files:
         raise ModelFolderError(f"{path}: weight_files must be a non-empty list of file names")
@@ -251,61 +224,6 @@ def _check_class_codes(codes: list[str], path: Path) -> None:
         seen[index] = code
 
 
-def _check_thresholds(thresholds: Any, codes: list[str], path: Path, what: str) -> None:
-    """Per lead set, one threshold in [0, 1] per class: below 0 every record would be positive, above 1 none."""
-    if not isinstance(thresholds, dict) or not thresholds:
-        raise ModelFolderError(f"{path}: {what} must map at least one lead set to a list of numbers")
-    for name, values in thresholds.items():
-        _check_lead_set(name, path, what)
-        if not _is_list_of(values, int | float) or any(isinstance(v, bool) for v in values):
-            raise ModelFolderError(f"{path}: {what} for {name} must be a list of numbers")
-        if len(values) != len(codes):
-            raise ModelFolderError(f"{path}: {what} for {name} have {len(values)} values, not {len(codes)}")
-        for code, value in zip(codes, values):
-            if not math.isfinite(as_float(value)):
-                raise ModelFolderError(f"{path}: {what} for {name} hold values that are not finite: "
-                                       f"class {code} has {short_repr(value)}")
-            if not 0 <= value <= 1:
-                raise ModelFolderError(f"{path}: {what} for {name} hold values outside [0, 1]: "
-                                       f"class {code} has {short_repr(value)}")
-
-
-def _check_lead_set(name: Any, path: Path, what: str) -> None:
-    """A key of a per-lead-set entry must be a lead set as records.lead_set_name writes it: any other would never
-    be matched, and records would get the entry of another lead set."""
-    from .records import lead_set_name
-
-    if not isinstance(name, str) or not name or lead_set_name(name.split(",")) != name:
-        raise ModelFolderError(f"{path}: {what}: {short_repr(name)} is not a lead set (standard leads in standard "
-                               "order joined by commas, such as 'I,II')")
-
-
-def _check_stack_entries(description: dict, codes: list[str], path: Path) -> None:
-    """The stack's entries of model.json: its trees file, a stack per lead set, each model's thresholds."""
-    if description.get("trees_file") != TREES_FILE:
-        raise ModelFolderError(f"{path}: trees_file must be {TREES_FILE!r}")
-    stacks = description["stacks"]
-    if not isinstance(stacks, dict) or not stacks:
-        raise ModelFolderError(f"{path}: stacks must map at least one lead set to a stack")
-    components = description.get("component_thresholds")
-    if not isinstance(components, dict) or set(components) != {"network", "features"}:
-        raise ModelFolderError(f"{path}: component_thresholds must have thresholds for 'network' and 'features'")
-    for name, values in components.items():
-        _check_thresholds(values, codes, path, f"component_thresholds {name}")
-    for name in stacks:
-        _check_lead_set(name, path, "stacks")
-
-
-def _load_stacks(description: dict, classes: int, path: Path) -> dict[str, Any]:
-    from .stacking import Stack
-
-    try:
-        return {name: Stack.from_json(data, classes, f"stack for {name}")
-                for name, data in description["stacks"].items()}
-    except ValueError as error:
-        raise ModelFolderError(f"{path}: {error}") from None
-
-
 def _is_list_of(value: Any, kind: type | Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, kind) for v in value)
 
@@ -314,11 +232,7 @@ def load_model_folder(model_dir: str | os.PathLike, weights: bool = True) -> Mod
     """Read and check a model folder written by training; without ``weights``, the networks' weight files are
     neither read nor checked (ONNX Runtime runs the folder's own graph of them), and torch is not imported."""
     model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelFolderError(f"{model_dir}: model folder is missing")
-    description_path = model_dir / "model.json"
-    description = read_json(folder_file(model_dir, description_path.name))
-    _check_description(description, description_path)
+    description = _read_description(model_dir)
     config_path = model_dir / "config.json"
     config_data = read_json(folder_file(model_dir, config_path.name))
     try:
@@ -330,46 +244,53 @@ def load_model_folder(model_dir: str | os.PathLike, weights: bool = True) -> Mod
     except (TypeError, ValueError) as error:
         message = str(error)
         raise ModelFolderError(message if str(config_path) in message else f"{config_path}: {message}") from None
+    codes = list(description["class_codes"])
     folder = ModelFolder(
         config=config,
-        class_codes=list(description["class_codes"]),
-        class_labels=list(description.get("class_labels", description["class_codes"])),
-        thresholds=_arrays(description["thresholds"]),
+        class_codes=codes,
+        class_labels=list(description.get("class_labels", codes)),
+        decision=_decision(model_dir, description, codes),
         state_dicts=[load_weights(folder_file(model_dir, name)) for name in description["weight_files"]
                      if weights],
         weight_files=[model_dir / name for name in description["weight_files"]],
     )
-    if "stacks" in description:
-        from .trees import load_trees  # ecgnet.trees raises this module's errors
-
-        folder.stacks = _load_stacks(description, len(folder.class_codes), description_path)
-        folder.component_thresholds = {name: _arrays(values)
-                                       for name, values in description["component_thresholds"].items()}
-        folder.trees = load_trees(folder_file(model_dir, TREES_FILE))
-    if "calibration" in description:
-        folder.calibrations = _load_calibrations(description["calibration"], len(folder.class_codes),
-                                                 description_path)
     return folder
 
 
-def _load_calibrations(entries: Any, classes: int, path: Path) -> dict[str, Any]:
-    from .calibration import Calibration
-
-    if not isinstance(entries, dict) or not entries:
-        raise ModelFolderError(f"{path}: calibration must map at least one lead set to a calibration")
-    for name in entries:
-        _check_lead_set(name, path, "calibration")
-    try:
-        return {name: Calibration.from_json(data, classes, f"calibration for {name}") for name, data in entries.items()}
-    except ValueError as error:
-        raise ModelFolderError(f"{path}: {error}") from None
-
-
-def _arrays(thresholds: dict[str, list[float]]) -> dict[str, np.ndarray]:
-    return {name: np.asarray(values, dtype=np.float64) for name, values in thresholds.items()}
-
-
 # What the weights and the ONNX graph must be for the config: checked at load, before anything runs.
+
+
+def load_decision(model_dir: str | os.PathLike) -> Decision:
+    """The decision stage of a model folder alone (model.json, and the trees when it is stacked): what a report
+    needs to read outputs back, without the networks, the config or torch."""
+    model_dir = Path(model_dir)
+    description = _read_description(model_dir)
+    return _decision(model_dir, description, list(description["class_codes"]))
+
+
+def _read_description(model_dir: Path) -> dict:
+    """model.json, checked: ModelFolderError naming the folder or the file when it is missing or does not fit."""
+    if not model_dir.is_dir():
+        raise ModelFolderError(f"{model_dir}: model folder is missing")
+    path = model_dir / "model.json"
+    description = read_json(folder_file(model_dir, path.name))
+    _check_description(description, path)
+    return description
+
+
+def _decision(model_dir: Path, description: dict, codes: list[str]) -> Decision:
+    """The decision stage of a model folder: model.json's entries, and the trees when it is stacked."""
+    try:
+        decision = Decision.from_json(description, codes)
+    except DecisionError as error:
+        raise ModelFolderError(f"{model_dir / 'model.json'}: {error}") from None
+    if not decision.stacked:
+        return decision
+    path = folder_file(model_dir, TREES_FILE)
+    try:
+        return decision.with_trees(load_trees(path))
+    except (DecisionError, TreesError) as error:
+        raise ModelFolderError(f"{trees_file(model_dir)}: {error}") from None
 
 
 def state_dict_problems(state: dict[str, Any], expected: dict[str, tuple[int, ...]]) -> str:

@@ -186,8 +186,8 @@ def _check_model_value(name: str, value: Any, bounds: tuple[int, int] | None) ->
 
 @dataclass
 class BeatConfig:
-    """Beat sampling (DESIGN.md section 5): R peaks are found once per record, single beats are cut and
-    resampled to ``beat_samples``; training sees random combinations of ``beats_per_example`` beats,
+    """Beat sampling (a method of the papers, see the README): R peaks are found once per record, single beats
+    are cut and resampled to ``beat_samples``; training sees random combinations of ``beats_per_example`` beats,
     inference a fixed set of at most ``inference_groups`` groups of consecutive beats, whose outputs are
     averaged. Off: training sees random windows and inference sliding windows (``[signals]``)."""
 
@@ -319,7 +319,7 @@ class TrainingConfig:
     # $ECGNET_CACHE or ~/.cache/ecgnet; cache = false preprocesses in memory on every run.
     cache: bool = True
     cache_dir: str | None = None
-    # Methods of the papers (DESIGN.md section 5), all off by default; python -m ecgnet.ablate measures them.
+    # Methods of the papers (README, "The methods of the papers"), all off by default; `ecgnet ablate` measures them.
     # Label masking: no loss for a (source, class) pair whose source has no positive of the class among the
     # training records; sources from the record-name prefix, or from source_table (CSV: record,source).
     label_masking: bool = False

@@ -29,7 +29,7 @@ import numpy as np
 from .measurements import MEASUREMENT_NAMES
 from .outputs import DETAILS_FILE, merge_rows
 from .quality import GOOD
-from .records import STANDARD_LEADS
+from .records import STANDARD_LEADS, LeadSet
 
 #: Distances to the threshold below this count as this: probabilities are written to 6 significant digits.
 EPSILON = 1e-6
@@ -42,7 +42,7 @@ class DetailedRecord(Protocol):
     """What a row tells of its record (inference's records have these): the format needs nothing else."""
 
     record_id: str
-    lead_set: str  # the leads it was read with, comma-separated
+    lead_set: LeadSet  # the leads it was read with
     quality: tuple[str, ...] | None  # a verdict per standard lead, or None when not asked for
     measurements: np.ndarray | None  # in the order of ecgnet.measurements.MEASUREMENT_NAMES
 
@@ -55,12 +55,12 @@ def rows(records: Sequence[DetailedRecord], probabilities: np.ndarray, threshold
     for record, p, u, ratio in zip(records, probabilities, uncertainty, ratios):
         uncertain = [abbreviations[k] for k in np.flatnonzero(ratio >= 1)]
         quality = record.quality or ("",) * len(STANDARD_LEADS)
-        used = set(record.lead_set.split(","))
+        used = set(record.lead_set)
         poor = [f"{lead} {verdict}" for lead, verdict in zip(STANDARD_LEADS, quality) if lead in used
                 and verdict not in (GOOD, "")]
         reasons = ([f"near threshold: {', '.join(uncertain)}"] if uncertain else []) + \
                   ([f"quality: {', '.join(poor)}"] if poor else [])
-        row = {"record": record.record_id, "leads": record.lead_set, "review": str(int(bool(reasons))),
+        row = {"record": record.record_id, "leads": str(record.lead_set), "review": str(int(bool(reasons))),
                "reasons": "; ".join(reasons), "uncertainty": f"{ratio.max(initial=0.0):.6g}"}
         row.update({f"p_{code}": f"{value:.6g}" for code, value in zip(codes, p)})
         row.update({f"u_{code}": _number(value) for code, value in zip(codes, u)})

@@ -1,4 +1,4 @@
-"""One student network in place of the ensemble's networks: ``ecgnet distill MODEL OUT --data DATA``.
+"""One student network in place of the ensemble's networks (``ecgnet distill MODEL OUT --data DATA``).
 
 The student learns the ensemble's **out-of-fold** probabilities (``MODEL/out_of_fold.npz``): for each training
 record and each evaluated lead set, what the networks said of it without having trained on it. Every
@@ -15,25 +15,24 @@ the training records, combined by the stack with the feature model's out-of-fold
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import calibration
 from .artifacts import load_model_folder, save_model_description, save_weights, weight_file
-from .config import RunConfig, load_config
+from .config import RunConfig
 from .data import EpochSampler, TrainingWindows, epoch_loader
+from .decision import FINAL, MEASUREMENT_MODEL, NETWORK, Decision, KeptModels, out_of_fold_key
 from .device import make_optimizer, resolve_device
 from .models import count_parameters
 from .network import build_network, complete_model
-from .records import EVALUATED_LEAD_SETS, STANDARD_LEADS, closest_lead_set, lead_set_name
-from .training import TrainingData, learning_rate_factor, load_training_data, predict_rows, tune_all
+from .records import EVALUATED_LEAD_SETS, STANDARD_LEADS, LeadSet, lead_set_name
+from .training import TrainingData, learning_rate_factor, load_training_data, predict_rows
 
 LEAD_SETS = [lead_set_name(leads) for leads in EVALUATED_LEAD_SETS]
 
@@ -50,7 +49,7 @@ class SoftTargets(TrainingWindows):
         example = super().__getitem__(item)
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         kept = [lead for lead, on in zip(STANDARD_LEADS, example["lead_mask"].bool().tolist()) if on]
-        lead_set = LEAD_SETS.index(closest_lead_set(lead_set_name(kept), LEAD_SETS))
+        lead_set = LEAD_SETS.index(LeadSet.of(kept).closest(LEAD_SETS))
         example["labels"] = torch.from_numpy(self.targets[self.rows[index], lead_set])
         return example
 
@@ -66,9 +65,10 @@ def teacher_targets(model_dir: Path, data: TrainingData) -> tuple[np.ndarray, di
     if not len(rows):
         raise ValueError(f"{model_dir}: none of the training records has the teacher's out-of-fold outputs")
     order = np.array([position[data.index.record_ids[row]] for row in rows])
-    stacked = f"network:{LEAD_SETS[0]}" in arrays
-    targets = np.stack([arrays[f"network:{name}" if stacked else name][order] for name in LEAD_SETS], axis=1)
-    features = {name: arrays[f"features:{name}"][order] for name in LEAD_SETS} if stacked else {}
+    stacked = out_of_fold_key(NETWORK, LEAD_SETS[0]) in arrays
+    network = NETWORK if stacked else FINAL  # without a stack, the final outputs are the networks'
+    targets = np.stack([arrays[out_of_fold_key(network, name)][order] for name in LEAD_SETS], axis=1)
+    features = {name: arrays[out_of_fold_key(MEASUREMENT_MODEL, name)][order] for name in LEAD_SETS} if stacked else {}
     return rows, features, targets
 
 
@@ -125,36 +125,14 @@ def distill(model_dir: str | Path, out_dir: str | Path, data_dir: str | Path, st
     labels = data.index.labels[rows]
     network_outputs = {name: predict_rows(network, data, rows, leads, config, device)
                        for name, leads in zip(LEAD_SETS, EVALUATED_LEAD_SETS)}
-    thresholds = {"network": tune_all(labels, network_outputs, data.table, config.training)}
-    final = network_outputs
-    if teacher.stacks is not None:
-        thresholds["features"] = tune_all(labels, features, data.table, config.training)
-        final = {name: teacher.stacks[name].combine(network_outputs[name], features[name]) for name in LEAD_SETS}
-    calibrations = None
-    if config.training.calibrate:
-        calibrations = {name: calibration.fit(labels, p) for name, p in final.items()}
-        final = {name: calibrations[name].apply(p) for name, p in final.items()}
-    final_thresholds = tune_all(labels, final, data.table, config.training)
+    decision = teacher.decision
+    kept = KeptModels(decision.trees, decision.stacks, features) if decision.stacked else None
+    student_decision, _ = Decision.fit(network_outputs, labels, data.folds[rows], data.table, config, kept=kept,
+                                       log=log)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     shutil.copytree(model_dir, out_dir, ignore=shutil.ignore_patterns("fold_*.safetensors", "checkpoints", "*.onnx"))
     save_weights(weight_file(out_dir, 0), network.state_dict())
-    save_model_description(out_dir, config, teacher.class_codes, teacher.class_labels, 1, final_thresholds,
-                           teacher.stacks, thresholds if teacher.stacks is not None else None, calibrations)
+    save_model_description(out_dir, config, teacher.class_codes, teacher.class_labels, 1, student_decision)
     log(f"student of {count_parameters(network):,} parameters written to {out_dir}")
     return out_dir
-
-
-def main(argv: Sequence[str] | None = None, prog: str = "ecgnet distill") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Distil a model folder's ensemble into one network.")
-    parser.add_argument("model_directory", help="the teacher: a model folder written by train_model.py")
-    parser.add_argument("output_directory", help="the student's model folder (replaced if it exists)")
-    parser.add_argument("--data", required=True, help="the teacher's training records")
-    parser.add_argument("--student", help="recipe whose [model] table is the student (default: the teacher's)")
-    parser.add_argument("--epochs", type=int, help="epochs of distillation (default: the teacher's recipe's)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    student = load_config(args.student) if args.student else None
-    distill(args.model_directory, args.output_directory, args.data, student, args.epochs, not args.quiet)
-    return 0
-

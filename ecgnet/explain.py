@@ -47,7 +47,7 @@ from .attribution import lead_importance, record_attributions_many, uses_beats
 from .discovery import find_records
 from .ecgplot import attribution_figure, ecg_figure, population_figure, save_figure
 from .files import write_text_atomic
-from .inference import Ensemble, ModelInput, decide, model_input, predict_prepared
+from .inference import Ensemble, ModelInput, model_input, predict_prepared
 from .labels import default_class_table
 from .measurements import summary_line
 from .prepare import PreparedRecord, PrepareOptions, prepare
@@ -147,8 +147,8 @@ def explain_record(ensemble: Ensemble, header_path: str | os.PathLike, classes: 
     prepared = prepare(record.recording, record.header, options, leads, header_path)
     inputs = model_input(prepared, leads, ensemble.config, record.record_id)
     probabilities = predict_prepared(ensemble, [inputs])[0]
-    thresholds = ensemble.thresholds_for(leads)
-    predicted = [int(i) for i in np.flatnonzero(decide(probabilities, thresholds))]
+    decision = ensemble.decision.for_lead_set(leads)
+    predicted = [int(i) for i in np.flatnonzero(decision.decide(probabilities))]
     if only_predicted:
         explained = [i for i in (predicted if classes is None else classes) if i in predicted]
     else:
@@ -160,7 +160,7 @@ def explain_record(ensemble: Ensemble, header_path: str | os.PathLike, classes: 
         attributions = np.zeros((0, *view.shape))
     beats = uses_beats(ensemble)
     return Explanation(
-        record_id=inputs.record_id, leads=leads, probabilities=probabilities, thresholds=thresholds,
+        record_id=inputs.record_id, leads=leads, probabilities=probabilities, thresholds=decision.thresholds,
         predicted=predicted, explained=explained, attributions=attributions, model_input=view,
         lead_mask=np.asarray(inputs.lead_mask, dtype=bool),
         sample_rate=None if beats else float(ensemble.config.signals.sample_rate),

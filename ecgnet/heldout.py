@@ -28,6 +28,7 @@ import numpy as np
 
 from . import metric
 from .calibration import expected_calibration_error, reliability
+from .decision import FINAL
 from .discovery import index_records
 from .files import write_bytes_atomic
 from .inference import Ensemble, load_ensemble, predict_components, prepared_batches
@@ -60,10 +61,12 @@ def _predict(ensemble: Ensemble, paths: list[Path], leads: Sequence[str], worker
             rows.append(position[path])
             prepared.append(record)
     # Calibration applied here rather than inside predict_components, so the outputs before it are kept too.
-    components = predict_components(dataclasses.replace(ensemble, calibrations=None), prepared)
-    if ensemble.calibrations:
-        components[UNCALIBRATED] = components["final"]
-        components["final"] = ensemble.calibrate(lead_set_name(leads), components["final"])
+    decision = ensemble.decision
+    uncalibrated = dataclasses.replace(ensemble, decision=dataclasses.replace(decision, calibrations=None))
+    components = predict_components(uncalibrated, prepared)
+    if decision.calibrations:
+        components[UNCALIBRATED] = components[FINAL]
+        components[FINAL] = decision.for_lead_set(leads).calibration.apply(components[FINAL])
     return rows, components, failed
 
 
@@ -94,7 +97,8 @@ def evaluate(model_dir: str | os.PathLike, test_dir: str | os.PathLike, device: 
             if component == UNCALIBRATED:
                 found = dict(zip(UNCALIBRATED_SCORES, metric.compute_auc(labels, probabilities)[:2]))
             else:
-                found = metric.summary_scores(labels, probabilities, ensemble.thresholds_for(leads, component), table)
+                thresholds = ensemble.decision.for_lead_set(leads).thresholds_of(component)
+                found = metric.summary_scores(labels, probabilities, thresholds, table)
             found["ece"] = expected_calibration_error(labels, probabilities)
             found["bins"] = reliability_bins(labels, probabilities)
             results[name][component] = found

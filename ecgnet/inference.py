@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import feature_model
-from .artifacts import ONNX_FILE, ONNX_INPUTS, ModelFolder, ModelFolderError, folder_file, load_model_folder, trees_file
-from .calibration import Calibration
+from .artifacts import ONNX_FILE, ONNX_INPUTS, ModelFolder, ModelFolderError, folder_file, load_model_folder
 from .config import RunConfig
+from .decision import FINAL, STACKED_OUTPUTS, Decision
 from .discovery import FoundRecord, find_records
 from .outputs import (
     WARNING,
@@ -35,40 +34,28 @@ from .outputs import (
     takes_a_table_name,
 )
 from .prepare import PreparedRecord, PrepareOptions, prepare, prepare_many, record_windows
-from .records import Header, RecordError, closest_lead_set, lead_set_name, standard_leads
-from .stacking import Stack
-from .trees import TreeEnsemble
+from .records import Header, LeadSet, RecordError, standard_leads
 
 if TYPE_CHECKING:  # torch is imported only where networks run in it: ONNX Runtime runs without it
     import torch
 
-#: What a stacked model gives per record (:meth:`Ensemble.combine`): the final outputs (the stack's), each model alone.
-STACKED_OUTPUTS = ("final", "network", "features")
-
-
 @dataclass
 class Ensemble:
-    """The networks of a model folder and what is needed to turn their outputs into labels. With ONNX
-    Runtime (``onnx``) there are no torch networks and no torch device: torch is not even imported."""
+    """The networks of a model folder and its decision stage (:mod:`ecgnet.decision`), which turns their
+    probabilities into final outputs and labels. With ONNX Runtime (``onnx``) there are no torch networks
+    and no torch device: torch is not even imported."""
 
     config: RunConfig
     networks: list[torch.nn.Module]
-    class_codes: list[str]
-    thresholds: dict[str, np.ndarray]
+    decision: Decision
     device: torch.device | None
     batch_size: int = 64
-    # The feature model and the stack (see ecgnet.feature_model, ecgnet.stacking), when the model has them.
-    trees: dict[str, TreeEnsemble] | None = None
-    stacks: dict[str, Stack] | None = None
-    component_thresholds: dict[str, dict[str, np.ndarray]] | None = None
     # The networks as one ONNX graph (ecgnet.export) in an ONNX Runtime session, used instead of ``networks``.
     onnx: Any = None
-    # Platt scaling of the final outputs per lead set (ecgnet.calibration), when the model has it.
-    calibrations: dict[str, Calibration] | None = None
 
     @property
-    def stacked(self) -> bool:
-        return self.stacks is not None
+    def class_codes(self) -> list[str]:
+        return self.decision.class_codes
 
     @property
     def on_gpu(self) -> bool:
@@ -105,30 +92,6 @@ class Ensemble:
             out[part] = self.onnx.run(None, feed)[0]
         return out
 
-    def thresholds_for(self, leads: Sequence[str], component: str = "final") -> np.ndarray:
-        """Thresholds tuned for ``leads``; for a lead set not tuned, those of the most similar tuned set.
-        ``component`` "network" or "features" gives the thresholds of that model alone (stacked models)."""
-        thresholds = self.thresholds
-        if component != "final" and self.stacked:
-            thresholds = self.component_thresholds[component]
-        return thresholds[closest_lead_set(lead_set_name(leads), list(thresholds))]
-
-    def calibrate(self, lead_set: str, probabilities: np.ndarray) -> np.ndarray:
-        """Final probabilities of records of one lead set, calibrated when the model is (else unchanged)."""
-        if not self.calibrations:
-            return probabilities
-        return self.calibrations[closest_lead_set(lead_set, list(self.calibrations))].apply(probabilities)
-
-    def combine(self, lead_set: str, network: np.ndarray, measurements: np.ndarray,
-                demographics: np.ndarray) -> dict[str, np.ndarray]:
-        """The probabilities (records, classes) of records of one lead set: ``final`` (the stack's, when there
-        is one), and with a stack ``network`` and ``features`` (the feature model) alone."""
-        if not self.stacked:
-            return {"final": network}
-        features = feature_model.predict(self.trees, lead_set, self.class_codes, measurements, demographics)
-        stacked = self.stacks[closest_lead_set(lead_set, list(self.stacks))].combine(network, features)
-        return dict(zip(STACKED_OUTPUTS, (stacked, network, features)))
-
 
 RUNTIMES = ("torch", "onnxruntime")
 
@@ -140,17 +103,15 @@ def load_ensemble(model_dir: str | os.PathLike, device: str = "auto", runtime: s
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     folder = load_model_folder(model_dir, weights=runtime == "torch")  # the ONNX graph holds its own weights
     torch_device, networks = _torch_networks(folder, model_dir, device) if runtime == "torch" else (None, [])
-    if folder.config.feature_model.enabled != (folder.stacks is not None):
+    stacked = folder.decision.stacked
+    if folder.config.feature_model.enabled != stacked:
         raise ModelFolderError(f"{Path(model_dir) / 'model.json'}: the recipe in config.json "
                                f"{'has' if folder.config.feature_model.enabled else 'has no'} feature model, "
-                               f"but the folder {'has no' if folder.stacks is None else 'has a'} stack")
-    if folder.stacks is not None:
-        check_trees(folder.trees, folder.stacks, folder.class_codes, trees_file(model_dir))
+                               f"but the folder {'has a' if stacked else 'has no'} stack")
     # A GPU is only busy with large batches; on a CPU, 64 windows already amortise the per-call overhead.
     batch_size = 1024 if torch_device is not None and torch_device.type == "cuda" else 64
     session = _onnx_session(model_dir, folder) if runtime == "onnxruntime" else None
-    return Ensemble(folder.config, networks, folder.class_codes, folder.thresholds, torch_device, batch_size,
-                    folder.trees, folder.stacks, folder.component_thresholds, session, folder.calibrations)
+    return Ensemble(folder.config, networks, folder.decision, torch_device, batch_size, session)
 
 
 def _torch_networks(folder: ModelFolder, model_dir: str | os.PathLike, device: str
@@ -207,19 +168,6 @@ def _onnx_session(model_dir: str | os.PathLike, folder: ModelFolder):
     return session
 
 
-def check_trees(trees: dict[str, TreeEnsemble], stacks: dict[str, Stack], codes: list[str], path: Path) -> None:
-    """Every lead set with a stack has a model per class, each taking as many inputs as the measurements give."""
-    inputs = feature_model.NUM_INPUTS
-    for lead_set in stacks:
-        for code in codes:
-            model = trees.get(feature_model.model_key(lead_set, code))
-            if model is None:
-                raise ModelFolderError(f"{path}: no model for class {code} and leads {lead_set}")
-            if model.num_features != inputs:
-                raise ModelFolderError(f"{path}: the model for class {code} and leads {lead_set} takes "
-                                       f"{model.num_features} inputs, not {inputs}")
-
-
 @dataclass
 class ModelInput:
     """What the ensemble takes for one record: its windows, and what goes with them."""
@@ -229,7 +177,7 @@ class ModelInput:
     lead_mask: np.ndarray  # (12,)
     demographics: np.ndarray  # (4,)
     features: np.ndarray | None = None  # (NUM_FEATURES,) hand-made features, when the model takes them
-    lead_set: str = ""  # the leads it was prepared with (ecgnet.records.lead_set_name)
+    lead_set: LeadSet = LeadSet(())  # the leads it was prepared with
     measurements: np.ndarray | None = None  # (NUM_MEASUREMENTS,) for the feature model, when the model has one
     quality: tuple[str, ...] | None = None  # a verdict per standard lead, when asked for (details.csv)
     warnings: tuple[str, ...] = ()  # what is odd in the record but did not stop it (ecgnet.prepare)
@@ -242,7 +190,7 @@ def model_input(prepared: PreparedRecord, leads: Sequence[str], config: RunConfi
     # Measurements serve a record prepared for one lead set (a training record is measured for each evaluated set).
     one_set = prepared.measurements is not None and len(prepared.measurements) == 1
     measured = prepared.measurements[0] if one_set else None
-    return ModelInput(record_id, windows, keep, prepared.demographics, extra, lead_set_name(leads), measured,
+    return ModelInput(record_id, windows, keep, prepared.demographics, extra, LeadSet.of(leads), measured,
                       prepared.quality, prepared.warnings)
 
 
@@ -267,23 +215,24 @@ def predict_prepared(ensemble: Ensemble, records: Sequence[ModelInput]) -> np.nd
 
 
 def predict_components(ensemble: Ensemble, records: Sequence[ModelInput]) -> dict[str, np.ndarray]:
-    """Probabilities (records, classes) for prepared records, by :meth:`Ensemble.combine`: ``final``, and
-    with a stack ``network`` and ``features``; each record combined for its own lead set."""
+    """Probabilities (records, classes) for prepared records, by :meth:`ecgnet.decision.LeadSetDecision.combine`:
+    ``final``, and with a stack ``network`` and ``features``; each record combined for its own lead set."""
     return combine_components(ensemble, records, _network_probabilities(ensemble, records))
 
 
 def combine_components(ensemble: Ensemble, records: Sequence[ModelInput], network: np.ndarray) -> dict[str, np.ndarray]:
     """:func:`predict_components` from the networks' probabilities (records, classes) of ``records``, however
     they were obtained (all networks and windows, or one network or one window alone)."""
-    out = {name: np.zeros_like(network) for name in STACKED_OUTPUTS} if ensemble.stacked else {"final": network.copy()}
+    names = STACKED_OUTPUTS if ensemble.decision.stacked else (FINAL,)
+    out = {name: np.zeros_like(network) for name in names}
     for lead_set in dict.fromkeys(r.lead_set for r in records):
         rows = [i for i, r in enumerate(records) if r.lead_set == lead_set]
-        if ensemble.stacked:
-            combined = ensemble.combine(lead_set, network[rows], np.stack([records[i].measurements for i in rows]),
-                                        np.stack([records[i].demographics for i in rows]))
-            for name, values in combined.items():
-                out[name][rows] = values
-        out["final"][rows] = ensemble.calibrate(lead_set, out["final"][rows])
+        measured = [records[i].measurements for i in rows]
+        combined = ensemble.decision.for_lead_set(lead_set).combine(
+            network[rows], np.stack(measured) if ensemble.decision.stacked else None,
+            np.stack([records[i].demographics for i in rows]))
+        for name, values in combined.items():
+            out[name][rows] = values
     return out
 
 
@@ -321,15 +270,10 @@ def predict_record(
     return predict_prepared(ensemble, [record_input(recording, header, leads, ensemble.config, source)])[0]
 
 
-def decide(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Binary labels from probabilities and per-class thresholds."""
-    return probabilities >= thresholds
-
-
 # The folder runner used by run_model.py.
 
 
-def group_by_lead_set(found: Sequence[FoundRecord]) -> tuple[dict[tuple[str, ...], list], list[tuple[str, str]]]:
+def group_by_lead_set(found: Sequence[FoundRecord]) -> tuple[dict[LeadSet, list], list[tuple[str, str]]]:
     """Header files grouped by the standard leads their headers list; (file, reason) for those with none, and
     for those whose output file would take the name of one of the run's own tables."""
     groups: dict[tuple[str, ...], list] = {}
@@ -342,7 +286,7 @@ def group_by_lead_set(found: Sequence[FoundRecord]) -> tuple[dict[tuple[str, ...
             failures.append((str(record.header_path), f"its output file would be the run's own {record.record_id}.csv; "
                                                       "rename the record to have it run"))
         else:
-            groups.setdefault(leads, []).append(record.header_path)
+            groups.setdefault(LeadSet(leads), []).append(record.header_path)
     return groups, failures
 
 
@@ -398,7 +342,7 @@ def run_folder(
     bar = tqdm(total=total, desc="running", unit="rec", disable=not progress)
     found_details: list[dict[str, str]] = []
     for leads, paths in groups.items():
-        thresholds = ensemble.thresholds_for(leads)
+        decision = ensemble.decision.for_lead_set(leads)
         for batch in prepared_batches(paths, leads, ensemble.config, workers, records_per_batch, quality=details):
             ok = [(p, r) for p, r in batch if not isinstance(r, RecordError)]
             failed = [(p, r) for p, r in batch if isinstance(r, RecordError)]
@@ -408,9 +352,9 @@ def run_folder(
             probabilities = predict_prepared(ensemble, [r for _, r in ok])
             for (path, _), p in zip(ok, probabilities):
                 save_outputs(output_file(output_dir, path.stem), path.stem, ensemble.class_codes,
-                             decide(p, thresholds).astype(int), p)
+                             decision.decide(p).astype(int), p)
             if details and ok:
-                found_details += _details_rows(ensemble, [r for _, r in ok], probabilities, thresholds)
+                found_details += _details_rows(ensemble, [r for _, r in ok], probabilities, decision.thresholds)
             written += len(ok)
             bar.update(len(batch))
     bar.close()

@@ -117,6 +117,43 @@ def lead_set_name(leads: Sequence[str]) -> str:
     return ",".join(standard_leads(leads))
 
 
+@dataclass(frozen=True)
+class LeadSet(Sequence[str]):
+    """A set of standard leads, each once, in standard order: what a record is read with, and what a model's
+    thresholds, stacks and calibrations are tuned for. It is a sequence of lead names wherever one is taken;
+    ``str()`` gives its name (the leads joined by commas), the key of model.json's and out_of_fold.npz's
+    per-lead-set entries."""
+
+    leads: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "leads", standard_leads(self.leads))
+
+    @classmethod
+    def of(cls, leads: LeadSet | Sequence[str] | str) -> LeadSet:
+        """The lead set of lead names in any order and spelling, or of a name (leads joined by commas)."""
+        if isinstance(leads, LeadSet):
+            return leads
+        return cls(tuple(leads.split(",") if isinstance(leads, str) else leads))
+
+    @property
+    def name(self) -> str:
+        return ",".join(self.leads)
+
+    def closest(self, available: Sequence[str]) -> str:
+        """The name in ``available`` most like this set (:func:`closest_lead_set`)."""
+        return closest_lead_set(self.name, available)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __len__(self) -> int:
+        return len(self.leads)
+
+    def __getitem__(self, index):  # a lead, or a slice of them as a tuple
+        return self.leads[index]
+
+
 def closest_lead_set(wanted: str, available: Sequence[str]) -> str:
     """The lead-set key of ``available`` (comma-joined standard leads, as :func:`lead_set_name`
     writes them) most like ``wanted``, by the Jaccard index of their leads: a model serves a lead set it was

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import calibration, distributed, feature_model, losses, metric, stacking
+from . import distributed, losses, metric
 from .artifacts import (
     read_json,
     save_model_description,
@@ -49,6 +49,7 @@ from .data import (
     leave_source_out_folds,
     stratified_folds,
 )
+from .decision import COMPONENTS, FINAL, Decision, out_of_fold_key
 from .device import make_optimizer, native_bf16
 from .discovery import RecordIndex, index_records
 from .files import atomic_path, write_text_atomic
@@ -58,7 +59,7 @@ from .objective import Objective, TrainingModel
 from .prepare import PreparedSignals, PrepareOptions, join_prepared, prepare_index
 from .pretrain import pretrain
 from .records import EVALUATED_LEAD_SETS, LEAD_SETS, lead_set_name
-from .thresholds import f1_thresholds, tune_thresholds
+from .thresholds import f1_thresholds
 from .trees import save_trees
 
 T = TypeVar("T")
@@ -499,70 +500,32 @@ def train_fold(trainer: FoldTrainer, model_dir: Path, training_log: Callable[[di
     return fold_oof
 
 
-@dataclass
-class SecondStage:
-    """The feature model and the stack, fitted on the folds: the trees (for inference), the stack per lead set,
-    and the out-of-fold probabilities of the feature model and of the stack."""
-
-    trees: dict
-    stacks: dict[str, stacking.Stack]
-    features_oof: dict[str, np.ndarray]
-    stack_oof: dict[str, np.ndarray]
-
-
-def fit_second_stage(data: TrainingData, network_oof: dict[str, np.ndarray], config: RunConfig,
-                     log: Callable[[str], None]) -> SecondStage:
-    """Fit the feature model on the network's folds, then the stack on both models' out-of-fold outputs."""
-    settings, labels = config.feature_model, data.index.labels
-    measured = {lead_set_name(leads): data.prepared.measurements[:, j] for j, leads in enumerate(EVALUATED_LEAD_SETS)}
-    features_oof, trees = feature_model.fit(measured, data.prepared.demographics, labels, data.folds,
-                                            data.table.codes, settings, config.training.seed, log)
-    stacks, stack_oof = {}, {}
-    for name, network in network_oof.items():
-        features = features_oof[name]
-        stacks[name] = stacking.fit(network, features, labels, settings.stack, settings.stack_regularization)
-        stack_oof[name] = stacking.cross_fitted(network, features, labels, data.folds, settings.stack,
-                                                settings.stack_regularization)
-    return SecondStage(trees, stacks, features_oof, stack_oof)
-
-
-def tune_all(labels: np.ndarray, oof: dict[str, np.ndarray], table: ClassTable, settings: TrainingConfig
-             ) -> dict[str, np.ndarray]:
-    """Thresholds per lead set, tuned on its out-of-fold probabilities."""
-    return {name: tune_thresholds(labels, p, table.weights, table.sinus_rhythm_index, settings.threshold_method,
-                                  settings.seed) for name, p in oof.items()}
-
-
 def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, oof: dict[str, np.ndarray],
                        log: Callable[[str], None]) -> dict:
-    """Fit the feature model and the stack when they are on, tune the thresholds on the out-of-fold
-    probabilities of the final outputs (and of each model alone), write the rest of the model folder, drop
-    the checkpoints; return the summary."""
+    """Fit the decision stage on the networks' out-of-fold probabilities (:meth:`ecgnet.decision.Decision.fit`:
+    the feature model and the stack when they are on, the calibration, the thresholds), write the rest of
+    the model folder, drop the checkpoints; return the summary."""
     labels, table, folds = data.index.labels, data.table, data.folds
-    models = {"network": oof}  # each model alone, by the names of Ensemble.combine
-    second = fit_second_stage(data, oof, config, log) if config.feature_model.enabled else None
-    if second:
-        models["features"] = second.features_oof
-    final = second.stack_oof if second else oof
-    calibrations = None
-    if config.training.calibrate:
-        calibrations = {name: calibration.fit(labels, p) for name, p in final.items()}
-        final = {name: calibrations[name].apply(p) for name, p in final.items()}
-    thresholds = {name: tune_all(labels, p, table, config.training) for name, p in models.items()}
-    final_thresholds = tune_all(labels, final, table, config.training) if final is not oof else thresholds["network"]
+    measured = None
+    if config.feature_model.enabled:
+        measured = {lead_set_name(leads): data.prepared.measurements[:, j]
+                    for j, leads in enumerate(EVALUATED_LEAD_SETS)}
+    decision, outputs = Decision.fit(oof, labels, folds, table, config, measured, data.prepared.demographics,
+                                     log=log)
+    final = outputs[FINAL]
     summary = {"validation": config.training.validation, "folds": data.fold_names,
-               "out_of_fold": summarise(labels, final, final_thresholds, table, folds)}
-    if second:
-        summary["components"] = {name: summarise(labels, p, thresholds[name], table, folds)
-                                 for name, p in models.items()}
-        save_trees(trees_file(model_dir), second.trees)
-    save_model_description(model_dir, config, table.codes, table.labels, len(data.fold_names), final_thresholds,
-                           stacks=second.stacks if second else None,
-                           component_thresholds=thresholds if second else None, calibrations=calibrations)
+               "out_of_fold": summarise(labels, final, decision.thresholds, table, folds)}
+    each_model = {}
+    if decision.stacked:
+        summary["components"] = {name: summarise(labels, outputs[name], decision.component_thresholds[name],
+                                                 table, folds) for name in COMPONENTS}
+        save_trees(trees_file(model_dir), decision.trees)
+        each_model = {out_of_fold_key(name, lead_set): p for name in COMPONENTS
+                      for lead_set, p in outputs[name].items()}
+    save_model_description(model_dir, config, table.codes, table.labels, len(data.fold_names), decision)
     write_json(model_dir / "summary.json", summary)
-    each_model = {f"{model}:{name}": p for model, per_set in models.items() for name, p in per_set.items()}
     save_arrays(model_dir / "out_of_fold.npz", record_ids=np.array(data.index.record_ids), labels=labels,
-                folds=folds, **final, **(each_model if second else {}))
+                folds=folds, **final, **each_model)
     shutil.rmtree(model_dir / "checkpoints")  # the run is complete: nothing left to resume
     for name, scores in summary["out_of_fold"].items():
         log(f"out-of-fold {name}: Challenge metric {scores['challenge_metric']:.3f}, "

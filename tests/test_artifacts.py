@@ -22,6 +22,8 @@ from ecgnet.artifacts import (
     weight_file,
 )
 from ecgnet.config import RunConfig
+from ecgnet.decision import Decision
+from ecgnet.network import complete
 
 CODES = ["164889003", "426783006", "713427006|59118001"]
 LABELS = ["AF", "SNR", "RBBB"]
@@ -40,9 +42,9 @@ def _state(seed):
 def model_dir(tmp_path):
     """A complete model folder of 2 folds and 3 classes."""
     directory = tmp_path / "model"
-    config = RunConfig().override("training", epochs=3, folds=2)
+    config = complete(RunConfig().override("training", epochs=3, folds=2))  # as training saves it
     thresholds = {"I,II": np.array([0.1, 0.5, 0.9]), "I,II,V2": np.array([0.25, 1 / 3, 0.75])}
-    save_model_description(directory, config, CODES, LABELS, 2, thresholds)
+    save_model_description(directory, config, CODES, LABELS, 2, Decision(CODES, thresholds))
     for fold in range(2):
         save_weights(weight_file(directory, fold), _state(fold))
     return directory
@@ -56,10 +58,10 @@ def _edit_json(path, change):
 
 def test_round_trip_gives_identical_contents(model_dir):
     folder = load_model_folder(model_dir)
-    assert folder.config == RunConfig().override("training", epochs=3, folds=2)
+    assert folder.config == complete(RunConfig().override("training", epochs=3, folds=2))
     assert folder.class_codes == CODES and folder.class_labels == LABELS
-    assert set(folder.thresholds) == {"I,II", "I,II,V2"}
-    assert folder.thresholds["I,II,V2"].tolist() == [0.25, 1 / 3, 0.75]
+    assert set(folder.decision.thresholds) == {"I,II", "I,II,V2"}
+    assert folder.decision.thresholds["I,II,V2"].tolist() == [0.25, 1 / 3, 0.75]
     assert len(folder.state_dicts) == 2
     for fold, state in enumerate(folder.state_dicts):
         expected = _state(fold)
@@ -251,9 +253,10 @@ def test_a_calibration_survives_the_round_trip_and_a_bad_one_is_named(tmp_path):
     directory = tmp_path / "model"
     thresholds = {"I,II": np.array([0.1, 0.5, 0.9])}
     calibrations = {"I,II": Calibration(np.array([1.5, 0.8, 1.0]), np.array([-0.3, 0.2, 0.0]))}
-    save_model_description(directory, RunConfig(), CODES, LABELS, 1, thresholds, calibrations=calibrations)
+    decision = Decision(CODES, thresholds, calibrations=calibrations)
+    save_model_description(directory, RunConfig(), CODES, LABELS, 1, decision)
     save_weights(weight_file(directory, 0), _state(0))
-    loaded = load_model_folder(directory).calibrations["I,II"]
+    loaded = load_model_folder(directory).decision.calibrations["I,II"]
     assert np.array_equal(loaded.scale, [1.5, 0.8, 1.0]) and np.array_equal(loaded.shift, [-0.3, 0.2, 0.0])
     _edit_json(directory / "model.json", lambda d: d["calibration"]["I,II"].update(scale=[1.0, 2.0]))
     with pytest.raises(ModelFolderError, match=r"model\.json: calibration for I,II: needs 3 scales"):
@@ -298,7 +301,7 @@ def test_component_thresholds_outside_0_1_are_refused(model_dir, which):
 
 def test_thresholds_of_0_and_1_are_accepted(model_dir):
     _edit_json(model_dir / "model.json", lambda d: d["thresholds"].update({"I,II": [0, 1, 0.5]}))
-    assert load_model_folder(model_dir).thresholds["I,II"].tolist() == [0.0, 1.0, 0.5]
+    assert load_model_folder(model_dir).decision.thresholds["I,II"].tolist() == [0.0, 1.0, 0.5]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import torch
 
 from ecgnet import attribution, inference, signals
 from ecgnet.config import RunConfig
+from ecgnet.decision import Decision
 from ecgnet.models import create_model
 from ecgnet.records import LEAD_SETS, lead_set_name
 
@@ -42,7 +43,7 @@ def tiny_ensemble(networks, beats: bool = False) -> inference.Ensemble:
     if beats:  # only what the explainer reads of a beat-sampling config
         config = SimpleNamespace(signals=config.signals, beats=SimpleNamespace(enabled=True))
     thresholds = {lead_set_name(LEAD_SETS[12]): np.full(CLASSES, 0.5)}
-    return inference.Ensemble(config, list(networks), [str(i) for i in range(CLASSES)], thresholds,
+    return inference.Ensemble(config, list(networks), Decision([str(i) for i in range(CLASSES)], thresholds),
                               torch.device("cpu"))
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from ecgnet import details
 from ecgnet.inference import run_folder
-from ecgnet.records import STANDARD_LEADS, write_record
+from ecgnet.records import STANDARD_LEADS, LeadSet, write_record
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_rows_flag_a_decision_within_its_uncertainty_of_the_threshold():
     from ecgnet.inference import ModelInput
 
     record = ModelInput("R9", np.zeros((1, 12, 10), np.float32), np.ones(12, bool), np.zeros(4, np.float32),
-                        lead_set="I,II", quality=("good",) * 12)
+                        lead_set=LeadSet.of("I,II"), quality=("good",) * 12)
     probabilities, thresholds = np.array([[0.52, 0.9]]), np.array([0.5, 0.5])
     flagged = details.rows([record], probabilities, thresholds, np.array([[0.05, 0.05]]), ["1", "2"], ["A", "B"])
     calm = details.rows([record], probabilities, thresholds, np.array([[0.01, 0.05]]), ["1", "2"], ["A", "B"])
@@ -69,7 +69,7 @@ def test_the_uncertainty_column_ranks_records_and_reads_back(tmp_path):
     from ecgnet.inference import ModelInput
 
     records = [ModelInput(f"R{i}", np.zeros((1, 12, 10), np.float32), np.ones(12, bool), np.zeros(4, np.float32),
-                          lead_set="I,II", quality=("good",) * 12) for i in range(4)]
+                          lead_set=LeadSet.of("I,II"), quality=("good",) * 12) for i in range(4)]
     thresholds = np.array([0.5, 0.3, 0.6])
     probabilities = np.array([[0.52, 0.9, 0.1], [0.7, 0.3, 0.6], [0.45, 0.1, 0.9], [0.5, 0.5, 0.5]])
     uncertainty = np.array([[0.04, 0.06, 0.0], [0.1, 0.0, np.nan], [0.01, 0.21, 0.25], [np.nan, 0.1, 0.05]])

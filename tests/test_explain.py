@@ -40,7 +40,7 @@ def test_command_explains_the_classes_asked_for(trained_model, shared_data, tmp_
     abbreviations = explain.class_abbreviations(ensemble.class_codes)
     got = np.array([document["probabilities"][a] for a in abbreviations])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
-    thresholds = ensemble.thresholds_for(leads)
+    thresholds = ensemble.decision.for_lead_set(leads).thresholds
     assert document["predicted"] == [a for a, p, t in zip(abbreviations, expected, thresholds) if p >= t]
     assert document["explained"] == ["AF"] and document["leads"] == list(STANDARD_LEADS)
     assert document["method"]["steps"] == 4 and document["method"]["target"] == "logit"
@@ -98,7 +98,7 @@ def test_population_skips_a_broken_record(trained_model, shared_data, tmp_path, 
         record = read_record(data / f"{name}.hea")
         leads = standard_leads(record.header.leads)
         probabilities = inference.predict_record(ensemble, record.recording, record.header, leads)
-        expected_counts += inference.decide(probabilities, ensemble.thresholds_for(leads))
+        expected_counts += ensemble.decision.for_lead_set(leads).decide(probabilities)
     assert [int(row["records"]) for row in rows] == list(expected_counts)
     for row in rows:
         values = [row[lead] for lead in STANDARD_LEADS]

@@ -81,12 +81,14 @@ def tiny_exported(tmp_path_factory):
     from conftest import tiny_config
 
     from ecgnet.artifacts import save_model_description, save_weights, weight_file
+    from ecgnet.decision import Decision
     from ecgnet.labels import default_class_table
     from ecgnet.network import build_network
 
     folder = tmp_path_factory.mktemp("tiny") / "model"
     config, table = tiny_config(), default_class_table()
-    save_model_description(folder, config, table.codes[:3], table.labels[:3], 2, {"I,II": np.full(3, 0.5)})
+    save_model_description(folder, config, table.codes[:3], table.labels[:3], 2,
+                           Decision(table.codes[:3], {"I,II": np.full(3, 0.5)}))
     for fold in range(2):
         save_weights(weight_file(folder, fold), build_network(config, 3).state_dict())
     export_onnx(folder)
@@ -157,6 +159,7 @@ def test_a_graph_without_the_demographics_its_networks_ignore_is_accepted(tmp_pa
     from conftest import tiny_config
 
     from ecgnet.artifacts import save_model_description, save_weights, weight_file
+    from ecgnet.decision import Decision
     from ecgnet.labels import default_class_table
     from ecgnet.network import build_network
 
@@ -164,7 +167,8 @@ def test_a_graph_without_the_demographics_its_networks_ignore_is_accepted(tmp_pa
     config = tiny_config().override("model", use_demographics=False)
     config = dataclasses.replace(config, features=dataclasses.replace(config.features, enabled=features))
     table = default_class_table()
-    save_model_description(folder, config, table.codes[:2], table.labels[:2], 1, {"I,II": np.full(2, 0.5)})
+    save_model_description(folder, config, table.codes[:2], table.labels[:2], 1,
+                           Decision(table.codes[:2], {"I,II": np.full(2, 0.5)}))
     save_weights(weight_file(folder, 0), build_network(config, 2).state_dict())
     export_onnx(folder)
     from ecgnet.export import example_inputs

@@ -635,4 +635,4 @@ def test_run_model_names_the_record_whose_recording_disagrees_with_its_header(ti
 
 def _unused_model() -> team_code.LoadedModel:
     """A model for calls refused before the model is used."""
-    return team_code.LoadedModel(ensemble=None, leads=("I",), thresholds=np.zeros(1))
+    return team_code.LoadedModel(ensemble=None, leads=("I",), decision=None)

@@ -92,14 +92,6 @@ def test_corrupted_model_folder_fails_clearly(trained_model, tmp_path):
         inference.load_ensemble(broken, "cpu")
 
 
-def test_thresholds_for_an_untuned_lead_set_fall_back_to_the_closest(trained_model):
-    ensemble = inference.load_ensemble(trained_model, "cpu")
-    # {I, II, V1} is closest (Jaccard 2/3) to the two-lead set {I, II}.
-    assert ensemble.thresholds_for(("I", "II", "V1")) is ensemble.thresholds["I,II"]
-    assert ensemble.thresholds_for(("I", "II", "V2", "V3")) is ensemble.thresholds["I,II,V2"]
-    np.testing.assert_array_equal(ensemble.thresholds_for(("II", "I")), ensemble.thresholds["I,II"])
-
-
 def test_a_stacked_model_folder_loads_without_unpickling(trained_model, shared_data, monkeypatch):
     """Weights, trees and stack come from safetensors and JSON: unpickling anything would raise here."""
     import pickle
@@ -111,7 +103,7 @@ def test_a_stacked_model_folder_loads_without_unpickling(trained_model, shared_d
         monkeypatch.setattr(pickle, name, refuse)
     monkeypatch.setattr(np, "load", refuse)
     ensemble = inference.load_ensemble(trained_model, "cpu")
-    assert ensemble.stacked and len(ensemble.trees) == 5 * 26
+    assert ensemble.decision.stacked and len(ensemble.decision.trees) == 5 * 26
     header_file = shared_data / "cinc2021" / "reduced_leads" / "three_leads" / "E07500.hea"
     header = helper_code.load_header(str(header_file))
     recording = helper_code.load_recording(str(header_file.with_suffix(".mat")))
@@ -181,11 +173,13 @@ def _untrained_folder(directory):
     from conftest import tiny_config
 
     from ecgnet.artifacts import save_model_description, save_weights, weight_file
+    from ecgnet.decision import Decision
     from ecgnet.labels import default_class_table
     from ecgnet.network import build_network
 
     config, table = tiny_config(), default_class_table()
-    save_model_description(directory, config, table.codes[:3], table.labels[:3], 2, {"I,II": np.full(3, 0.5)})
+    save_model_description(directory, config, table.codes[:3], table.labels[:3], 2,
+                           Decision(table.codes[:3], {"I,II": np.full(3, 0.5)}))
     for fold in range(2):
         save_weights(weight_file(directory, fold), build_network(config, 3).state_dict())
     return directory

@@ -286,3 +286,34 @@ def test_extra_features_are_joined_before_the_head():
     plain = create_model("seresnet", num_classes=5, stem_channels=8, stage_channels=[8, 8], blocks_per_stage=[1, 1])
     with pytest.raises(ValueError, match="no extra features"):
         plain(x, m, d, extra)
+
+
+def test_a_new_architecture_is_one_file_in_the_models_folder(tmp_path, monkeypatch) -> None:
+    """The package imports every module of its folder: a file that registers itself needs no other edit."""
+    import sys
+    import textwrap
+
+    (tmp_path / "tiny_test_net.py").write_text(textwrap.dedent('''
+        from torch import nn
+
+        from ecgnet.models._registry import register_model
+
+
+        @register_model("tiny_test_net")
+        class TinyNet(nn.Module):
+            def __init__(self, num_classes: int, num_leads: int = 12, width: int = 3) -> None:
+                super().__init__()
+                self.head = nn.Linear(num_leads, num_classes)
+
+            def forward(self, signal, lead_mask, demographics, extra=None):
+                return self.head(signal.mean(-1))
+    '''))
+    monkeypatch.setattr(models, "__path__", [*models.__path__, str(tmp_path)])
+    try:
+        models._import_architectures()
+        assert "tiny_test_net" in list_models()
+        assert complete_model(ModelConfig("tiny_test_net")).params == {"width": 3}
+    finally:
+        if "tiny_test_net" in list_models():
+            models.unregister_model("tiny_test_net")
+        sys.modules.pop("ecgnet.models.tiny_test_net", None)

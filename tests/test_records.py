@@ -1061,3 +1061,12 @@ def test_invalid_as_nan_never_changes_its_input_and_copies_only_what_it_marks() 
     np.testing.assert_array_equal(marked, [[1.0, np.nan], [2.0, 3.0]])
     assert stored[0, 1] == -32768.0  # the caller's array is left as it was
     assert records.invalid_as_nan(marked, header) is marked  # read once, marked once: no second copy
+
+
+def test_a_lead_set_is_its_standard_leads_in_standard_order_whatever_it_is_made_from() -> None:
+    from ecgnet.records import LeadSet
+
+    three = LeadSet.of(["V2", "AVR", "II", "X"])  # any order and spelling; non-standard names are dropped
+    assert three == LeadSet.of("II,aVR,V2") == LeadSet.of(three) and hash(three) == hash(LeadSet.of("II,aVR,V2"))
+    assert str(three) == three.name == "II,aVR,V2" and tuple(three) == ("II", "aVR", "V2") and len(three) == 3
+    assert three.closest(["I,II", "II,aVR,V2,V3"]) == "II,aVR,V2,V3"

@@ -493,8 +493,7 @@ def test_the_calibration_is_undone_per_lead_set_from_the_model_folder(tmp_path):
     codes = list(reversed(TABLE.codes))  # the model's class order need not be the table's
     twelve = Calibration(np.linspace(0.5, 2.0, len(codes)), np.linspace(-1.0, 1.0, len(codes)))
     two = Calibration(np.full(len(codes), 3.0), np.zeros(len(codes)))
-    (tmp_path / "model.json").write_text(json.dumps({"class_codes": codes, "calibration": {
-        ",".join(STANDARD_LEADS): twelve.to_json(), "I,II": two.to_json()}}))
+    _model_description(tmp_path, codes, {",".join(STANDARD_LEADS): twelve, "I,II": two})
     raw = np.random.default_rng(0).uniform(0.01, 0.99, size=(3, len(TABLE)))
     leads = [STANDARD_LEADS, ("I", "II"), ("I", "II", "V2")]  # 3 leads: served by the closest set, I,II
     order = [codes.index(code) for code in TABLE.codes]  # model column of each table column
@@ -502,13 +501,25 @@ def test_the_calibration_is_undone_per_lead_set_from_the_model_folder(tmp_path):
         twelve.apply(raw[0][np.argsort(order)])[order], two.apply(raw[1]), two.apply(raw[2])])
     evaluation = SimpleNamespace(table=TABLE, leads=leads, scalars=calibrated)
     np.testing.assert_allclose(report.uncalibrated_scalars(evaluation, tmp_path), raw, rtol=1e-9)
-    (tmp_path / "model.json").write_text(json.dumps({"class_codes": codes}))
+    _model_description(tmp_path, codes, None)
     assert report.uncalibrated_scalars(evaluation, tmp_path) is None
+
+
+def _model_description(folder, codes, calibrations):
+    """model.json as training writes it, with these calibrations (None: an uncalibrated model)."""
+    from ecgnet.artifacts import save_model_description
+    from ecgnet.config import RunConfig
+    from ecgnet.decision import Decision
+
+    thresholds = {"I,II": np.full(len(codes), 0.5)}
+    labels = [TABLE.labels[TABLE.index_of(code)] for code in codes]
+    save_model_description(folder, RunConfig(), codes, labels, 1, Decision(codes, thresholds,
+                                                                           calibrations=calibrations))
 
 
 # What the report reads of a model folder.
 def test_a_folder_without_model_json_or_summary_has_neither(tmp_path):
-    assert model_folder.read_calibration(tmp_path) is None
+    assert model_folder.read_decision(tmp_path) is None
     assert model_folder.read_summary(tmp_path) is None
     assert model_folder.training_log_path(tmp_path) == tmp_path / "training_log.csv"
 
@@ -526,11 +537,13 @@ def test_the_summary_is_read_per_lead_set(model_dir, tmp_path):
 
 
 def test_a_malformed_calibration_names_the_file_and_lead_set(tmp_path):
+    from ecgnet.artifacts import ModelFolderError
+
     codes = TABLE.codes[:2]
-    (tmp_path / "model.json").write_text(json.dumps({"class_codes": codes, "calibration": {
-        "I,II": {"scale": [1.0], "shift": [0.0, 0.0]}}}))
-    calibration = model_folder.read_calibration(tmp_path)
-    assert calibration.class_codes == codes and calibration.lead_sets() == ["I,II"]
-    with pytest.raises(ValueError, match="calibration for I,II") as raised:
-        calibration.for_lead_set("I,II")
+    _model_description(tmp_path, codes, None)
+    description = json.loads((tmp_path / "model.json").read_text())
+    description["calibration"] = {"I,II": {"scale": [1.0], "shift": [0.0, 0.0]}}
+    (tmp_path / "model.json").write_text(json.dumps(description))
+    with pytest.raises(ModelFolderError, match="calibration for I,II") as raised:
+        model_folder.read_decision(tmp_path)
     assert str(tmp_path / "model.json") in str(raised.value)

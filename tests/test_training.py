@@ -13,6 +13,7 @@ from conftest import tiny_config
 from ecgnet import training
 from ecgnet.artifacts import load_weights, weight_file
 from ecgnet.config import RunConfig
+from ecgnet.decision import Decision
 from ecgnet.records import LEAD_SETS, lead_set_name
 
 pytestmark = pytest.mark.slow
@@ -201,7 +202,7 @@ def test_validation_predictions_equal_the_inference_path(shared_data):
     for leads in (LEAD_SETS[12], LEAD_SETS[2]):
         got = training.predict_rows(network, data, rows, leads, config, torch.device("cpu"))
         inputs = [model_input(data.prepared.record(r), leads, config, data.index.record_ids[r]) for r in rows]
-        ensemble = Ensemble(config, [network], data.table.codes, {}, torch.device("cpu"))
+        ensemble = Ensemble(config, [network], Decision(data.table.codes, {}), torch.device("cpu"))
         np.testing.assert_allclose(got, predict_prepared(ensemble, inputs), rtol=0, atol=1e-6)
 
 

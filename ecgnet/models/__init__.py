@@ -19,8 +19,9 @@ from it) and ``model.head`` (the classifier's last layer).
 
 from __future__ import annotations
 
-# Imported for its side effect too: each architecture module registers itself on import.
-from . import seresnet  # noqa: F401
+import importlib
+import pkgutil
+
 from ._registry import (
     architecture_parameters,
     count_parameters,
@@ -40,3 +41,14 @@ __all__ = [
     "register_model",
     "unregister_model",
 ]
+
+
+def _import_architectures() -> None:
+    """Import every module of this package: each architecture registers itself on import, so a new one is a
+    new file here and nothing else (modules whose name starts with ``_`` are helpers, not architectures)."""
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_architectures()

@@ -20,13 +20,12 @@ from ..labels import ClassTable, load_class_table
 from ..records import (
     STANDARD_LEADS,
     RecordError,
-    closest_lead_set,
     lead_set_name,
     read_header,
     source_of,
     standard_leads,
 )
-from .model_folder import read_calibration
+from .model_folder import read_decision
 
 PathLike = str | os.PathLike
 #: Shares of records kept on the selective-prediction curve (100 % to 10 %, in steps of 2 %), those in its table,
@@ -169,9 +168,9 @@ def class_curves(evaluation: Evaluation) -> list[Curve]:
 def uncalibrated_scalars(evaluation: Evaluation, model_dir: PathLike) -> np.ndarray | None:
     """The outputs' probabilities before the model's calibration, by inverting its Platt map of each record's
     lead set (the one inference chose: the closest calibrated set); None when the model is not calibrated.
-    Read from ``model.json`` alone (:func:`model_folder.read_calibration`), so a report never loads the networks."""
-    model = read_calibration(model_dir)
-    if model is None:
+    Read from ``model.json`` alone (:func:`model_folder.read_decision`), so a report never loads the networks."""
+    model = read_decision(model_dir)
+    if model is None or not model.calibrations:
         return None
     columns = [evaluation.table.index_of(code) for code in model.class_codes]
     known = [k for k, column in enumerate(columns) if column is not None]
@@ -179,7 +178,7 @@ def uncalibrated_scalars(evaluation: Evaluation, model_dir: PathLike) -> np.ndar
     before = evaluation.scalars.copy()
     names = [lead_set_name(leads) for leads in evaluation.leads]
     for name in dict.fromkeys(names):
-        calibration = model.for_lead_set(closest_lead_set(name, model.lead_sets()))
+        calibration = model.for_lead_set(name).calibration
         rows = np.array([i for i, other in enumerate(names) if other == name])
         values = before[np.ix_(rows, table_columns)]
         inverted = Calibration(calibration.scale[known], calibration.shift[known]).invert(values)

@@ -1,9 +1,6 @@
-"""Everything the report reads from a model folder, in one place: the file names, the calibration of
-``model.json`` and the out-of-fold scores of ``summary.json``.
-
-The report reads these files by hand, as plain JSON, so that it never loads the networks (nor torch). Each
-function here is small and returns plain values; replacing the hand parsing by a torch-free loader of the
-model folder changes this module alone.
+"""Everything the report reads from a model folder, in one place: the file names, the decision stage of
+``model.json`` (read by :mod:`ecgnet.artifacts`, checked as inference checks it) and the out-of-fold scores of
+``summary.json``. The report never loads the networks, nor torch.
 """
 
 from __future__ import annotations
@@ -14,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..calibration import Calibration
+from ..artifacts import TRAINING_LOG_FILE, load_decision
+from ..decision import Decision
 
 PathLike = str | os.PathLike
 MODEL_DESCRIPTION = "model.json"
 SUMMARY = "summary.json"
-TRAINING_LOG = "training_log.csv"
+TRAINING_LOG = TRAINING_LOG_FILE
 
 
 def training_log_path(model_dir: PathLike) -> Path:
@@ -27,35 +25,13 @@ def training_log_path(model_dir: PathLike) -> Path:
     return Path(model_dir) / TRAINING_LOG
 
 
-# model.json: the calibration.
-@dataclass(frozen=True)
-class ModelCalibration:
-    """The Platt maps of ``model.json``: the model's class codes, in its column order, and the raw entry of
-    each calibrated lead set (comma-separated lead names), parsed when asked for by :meth:`for_lead_set`."""
-
-    path: Path
-    class_codes: list[str]
-    entries: Any  # lead-set name -> the calibration's JSON, as written
-
-    def lead_sets(self) -> list[str]:
-        """The names of the calibrated lead sets."""
-        return list(self.entries)
-
-    def for_lead_set(self, name: str) -> Calibration:
-        """The calibration of one lead set; ValueError naming the file when it is malformed."""
-        return Calibration.from_json(self.entries[name], len(self.class_codes), f"{self.path}: calibration for {name}")
-
-
-def read_calibration(model_dir: PathLike) -> ModelCalibration | None:
-    """The calibration of the model folder's ``model.json``; None when the folder has no ``model.json`` or the
-    model is not calibrated."""
-    path = Path(model_dir) / MODEL_DESCRIPTION
-    description = json.loads(path.read_text()) if path.is_file() else {}
-    entries = description.get("calibration") if isinstance(description, dict) else None
-    if not entries:
+# model.json: the decision stage.
+def read_decision(model_dir: PathLike) -> Decision | None:
+    """The decision stage of the model folder (:func:`ecgnet.artifacts.load_decision`: model.json and the trees,
+    checked, without the networks); None when the folder has no ``model.json``."""
+    if not (Path(model_dir) / MODEL_DESCRIPTION).is_file():
         return None
-    codes = [str(code) for code in description.get("class_codes", [])]
-    return ModelCalibration(path, codes, entries)
+    return load_decision(model_dir)
 
 
 # summary.json: the out-of-fold scores.

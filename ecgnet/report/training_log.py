@@ -12,14 +12,14 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..artifacts import TRAINING_LOG_COLUMNS
 from ..files import write_bytes_atomic
 from .figures import new_figure, png_bytes
 
 PathLike = str | os.PathLike
 TRAINING_FIGURE = "training_curves.png"
-#: The columns of ``training_log.csv`` the report reads; :mod:`ecgnet.training` writes them among others
-#: (its ``LOG_FIELDS``).
-LOG_COLUMNS = ("fold", "epoch", "train_loss", "val_challenge")
+#: The columns of ``training_log.csv`` the report reads (of :data:`ecgnet.artifacts.TRAINING_LOG_COLUMNS`).
+LOG_COLUMNS = TRAINING_LOG_COLUMNS[:4]  # fold, epoch, train_loss, val_challenge
 
 
 def read_training_log(csv_path: PathLike) -> dict[str, dict[str, np.ndarray]]:
