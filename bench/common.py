@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ecgnet import feature_model, stacking
+from ecgnet import measurement_model, stacking
 from ecgnet.artifacts import save_model_description, save_weights, trees_file, weight_file
 from ecgnet.config import RunConfig
 from ecgnet.decision import Decision
@@ -58,9 +58,9 @@ def untrained_stack(directory: Path, config: RunConfig, lead_sets: list[str], co
     """Trees of the recipe's size fitted to random labels (the cost of walking them is what is measured), a
     mean stack per lead set and thresholds of each model alone; the trees are saved into ``directory``."""
     rng = np.random.default_rng(seed)
-    features, labels = rng.normal(size=(300, feature_model.NUM_INPUTS)), rng.random((300, 1)) < 0.3
-    model = feature_model.fit_classes(features, labels, config.feature_model, seed)[0]
-    save_trees(trees_file(directory), {feature_model.model_key(name, code): model
+    features, labels = rng.normal(size=(300, measurement_model.NUM_INPUTS)), rng.random((300, 1)) < 0.3
+    model = measurement_model.fit_classes(features, labels, config.feature_model, seed)[0]
+    save_trees(trees_file(directory), {measurement_model.model_key(name, code): model
                                        for name in lead_sets for code in codes})
     halves = {name: np.full(len(codes), 0.5) for name in lead_sets}
     return ({name: stacking.mean_stack(len(codes)) for name in lead_sets},

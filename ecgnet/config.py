@@ -218,11 +218,11 @@ class FeatureConfig:
 
 @dataclass
 class FeatureModelConfig:
-    """The feature model beside the network (:mod:`ecgnet.feature_model`): gradient-boosted trees (scikit-learn's
-    HistGradientBoostingClassifier), one per class and per lead set, on the measurements a cardiologist reads
-    (:mod:`ecgnet.measurements`) and age and sex, trained on the network's folds. A second-stage model
-    (:mod:`ecgnet.stacking`) joins its probabilities to the network's; the thresholds are tuned on the stack's
-    out-of-fold outputs. Off: the network alone decides."""
+    """The ``[feature_model]`` table: the measurement model beside the network (:mod:`ecgnet.measurement_model`):
+    gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier), one per class and per lead set, on
+    the measurements a cardiologist reads (:mod:`ecgnet.measurements`) and age and sex, trained on the network's
+    folds. A second-stage model (:mod:`ecgnet.stacking`) joins its probabilities to the network's; the
+    thresholds are tuned on the stack's out-of-fold outputs. Off: the network alone decides."""
 
     enabled: bool = False
     max_iter: int = 150

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import calibration, feature_model, stacking
+from . import calibration, measurement_model, stacking
 from .calibration import Calibration
 from .config import RunConfig, TrainingConfig, short_repr
 from .jsonvalues import as_float
@@ -80,7 +80,7 @@ class LeadSetDecision:
         if self.stack is None:
             out = {FINAL: network}
         else:
-            features = feature_model.predict_classes(self.trees, feature_model.feature_matrix(measurements,
+            features = measurement_model.predict_classes(self.trees, measurement_model.feature_matrix(measurements,
                                                                                                demographics))
             out = dict(zip(STACKED_OUTPUTS, (self.stack.combine(network, features), network, features)))
         if self.calibration is not None:
@@ -133,8 +133,8 @@ class Decision:
 
         trees = None
         if self.stacked:
-            chosen = lead_set.closest(feature_model.lead_sets_of(self.trees))
-            trees = [self.trees[feature_model.model_key(chosen, code)] for code in self.class_codes]
+            chosen = lead_set.closest(measurement_model.lead_sets_of(self.trees))
+            trees = [self.trees[measurement_model.model_key(chosen, code)] for code in self.class_codes]
         components = None if self.component_thresholds is None else {
             component: closest(values) for component, values in self.component_thresholds.items()}
         return LeadSetDecision(lead_set, self.class_codes, closest(self.thresholds), closest(self.stacks), trees,
@@ -203,10 +203,10 @@ class Decision:
     def with_trees(self, trees: dict[str, TreeEnsemble]) -> Decision:
         """This decision with its feature model's trees; DecisionError unless every lead set with a stack has a
         model per class, each taking as many inputs as the measurements give."""
-        inputs = feature_model.NUM_INPUTS
+        inputs = measurement_model.NUM_INPUTS
         for lead_set in self.stacks or {}:
             for code in self.class_codes:
-                model = trees.get(feature_model.model_key(lead_set, code))
+                model = trees.get(measurement_model.model_key(lead_set, code))
                 if model is None:
                     raise DecisionError(f"no model for class {code} and leads {lead_set}")
                 if model.num_features != inputs:
@@ -222,7 +222,7 @@ def _fit_second_stage(network: Mapping[str, np.ndarray], measurements: Mapping[s
     """(trees, stacks, the stacks' cross-fitted out-of-fold outputs, the feature model's out-of-fold outputs):
     the feature model fitted on the network's folds, then a stack per lead set on both models' outputs."""
     settings = config.feature_model
-    features, trees = feature_model.fit(measurements, demographics, labels, folds, table.codes, settings,
+    features, trees = measurement_model.fit(measurements, demographics, labels, folds, table.codes, settings,
                                         config.training.seed, log)
     stacks, final = {}, {}
     for name, probabilities in network.items():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from ecgnet import feature_model
+from ecgnet import measurement_model
 from ecgnet.calibration import Calibration
 from ecgnet.config import FeatureModelConfig, RunConfig
 from ecgnet.decision import (
@@ -117,9 +117,9 @@ def test_a_damaged_entry_is_named_without_a_path():
     read = Decision.from_json(stacked, CODES)
     with pytest.raises(DecisionError, match=r"^no model for class 164889003 and leads I,II$"):
         read.with_trees({})
-    model = feature_model.fit_classes(np.zeros((10, feature_model.NUM_INPUTS)), np.zeros((10, 1), bool),
+    model = measurement_model.fit_classes(np.zeros((10, measurement_model.NUM_INPUTS)), np.zeros((10, 1), bool),
                                       FeatureModelConfig(enabled=True, max_iter=5), 0)[0]
-    trees = {feature_model.model_key("I,II", code): model for code in CODES}
+    trees = {measurement_model.model_key("I,II", code): model for code in CODES}
     assert read.with_trees(trees).for_lead_set("I,II").trees[0] is model
 
 

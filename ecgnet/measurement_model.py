@@ -1,4 +1,7 @@
-"""The feature model beside the network: gradient-boosted trees on the measurements a cardiologist reads.
+"""The measurement model beside the network: gradient-boosted trees on the measurements a cardiologist reads.
+
+(The recipe's table for it keeps its first name, ``[feature_model]``, and model.json, out_of_fold.npz and the
+summaries name its outputs ``features``: file formats do not change with a module's name.)
 
 One binary scikit-learn HistGradientBoostingClassifier per class and per lead set, on the record's
 measurements for that lead set (:mod:`ecgnet.measurements`, NaN where a value could not be measured: the

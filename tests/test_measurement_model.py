@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgnet import feature_model
+from ecgnet import measurement_model
 from ecgnet.config import FeatureModelConfig
 
 FAST = FeatureModelConfig(enabled=True, max_iter=20, max_leaf_nodes=4, min_samples_leaf=5)
@@ -26,7 +26,7 @@ def _records(n: int = 240, seed: int = 0):
 
 def test_feature_matrix_adds_age_in_years_and_sex_with_nan_when_unknown():
     demographics = np.array([[0.56, 1, 1, 1], [0.0, 0, 0, 0], [0.3, 1, 0, 1]], dtype=np.float32)
-    matrix = feature_model.feature_matrix(np.zeros((3, 2)), demographics)
+    matrix = measurement_model.feature_matrix(np.zeros((3, 2)), demographics)
     assert matrix.shape == (3, 4)
     np.testing.assert_allclose(matrix[:, 2], [56.0, np.nan, 30.0], rtol=1e-6)
     np.testing.assert_array_equal(matrix[:, 3], [1.0, np.nan, 0.0])
@@ -36,7 +36,8 @@ def test_out_of_fold_probabilities_learn_and_never_see_their_fold():
     measured, demographics, labels = _records()
     folds = np.arange(len(labels)) % 3
     codes = ["a", "b", "c"]
-    oof, models = feature_model.fit({"I,II": measured}, demographics, labels, folds, codes, FAST, log=lambda _: None)
+    oof, models = measurement_model.fit({"I,II": measured}, demographics, labels, folds, codes, FAST,
+                                        log=lambda _: None)
     probabilities = oof["I,II"]
     assert probabilities.shape == labels.shape
     for k in (0, 1):  # learnt on the other folds: positives score higher than negatives
@@ -46,30 +47,30 @@ def test_out_of_fold_probabilities_learn_and_never_see_their_fold():
     assert set(models) == {"I,II/a", "I,II/b", "I,II/c"}
     # Fold 1's out-of-fold values are what models fitted on the other folds give.
     held = folds == 1
-    features = feature_model.feature_matrix(measured, demographics)
-    refit = feature_model.fit_classes(features[~held], labels[~held], FAST, seed=1000)
-    np.testing.assert_allclose(feature_model.predict_classes(refit, features[held]), probabilities[held])
+    features = measurement_model.feature_matrix(measured, demographics)
+    refit = measurement_model.fit_classes(features[~held], labels[~held], FAST, seed=1000)
+    np.testing.assert_allclose(measurement_model.predict_classes(refit, features[held]), probabilities[held])
 
 
 def test_predict_uses_the_closest_lead_set_and_the_final_models():
     measured, demographics, labels = _records()
     folds = np.arange(len(labels)) % 2
-    _, models = feature_model.fit({"I,II": measured, "I,II,V2": measured + 1}, demographics, labels, folds,
+    _, models = measurement_model.fit({"I,II": measured, "I,II,V2": measured + 1}, demographics, labels, folds,
                                   ["a", "b", "c"], FAST, log=lambda _: None)
-    direct = feature_model.predict_classes([models[f"I,II/{c}"] for c in "abc"],
-                                           feature_model.feature_matrix(measured, demographics))
-    np.testing.assert_array_equal(feature_model.predict(models, "I,II", ["a", "b", "c"], measured, demographics),
+    direct = measurement_model.predict_classes([models[f"I,II/{c}"] for c in "abc"],
+                                           measurement_model.feature_matrix(measured, demographics))
+    np.testing.assert_array_equal(measurement_model.predict(models, "I,II", ["a", "b", "c"], measured, demographics),
                                   direct)
     # "I" alone was not trained: the 2-lead models serve it.
-    np.testing.assert_array_equal(feature_model.predict(models, "I", ["a", "b", "c"], measured, demographics),
+    np.testing.assert_array_equal(measurement_model.predict(models, "I", ["a", "b", "c"], measured, demographics),
                                   direct)
 
 
 def test_every_missing_value_still_gives_probabilities():
     measured, demographics, labels = _records()
-    models = feature_model.fit_classes(feature_model.feature_matrix(measured, demographics), labels, FAST, 0)
+    models = measurement_model.fit_classes(measurement_model.feature_matrix(measured, demographics), labels, FAST, 0)
     empty = np.full((2, measured.shape[1]), np.nan)
-    probabilities = feature_model.predict_classes(models, feature_model.feature_matrix(empty, np.zeros((2, 4))))
+    probabilities = measurement_model.predict_classes(models, measurement_model.feature_matrix(empty, np.zeros((2, 4))))
     assert probabilities.shape == (2, 3) and np.isfinite(probabilities).all()
 
 
@@ -78,5 +79,5 @@ def test_a_class_with_one_label_only_is_a_constant(positives):
     measured, demographics, _ = _records()
     labels = np.zeros((240, 1), dtype=bool)
     labels[:positives] = True
-    (model,) = feature_model.fit_classes(feature_model.feature_matrix(measured, demographics), labels, FAST, 0)
+    (model,) = measurement_model.fit_classes(measurement_model.feature_matrix(measured, demographics), labels, FAST, 0)
     assert len(model.roots) == 0
