@@ -27,10 +27,10 @@ from .labels import ClassTable
 from .models.heads import DomainClassifier
 
 
-def trunk_features(network: nn.Module, features: Tensor) -> Tensor:
-    """The part of ``network.features(...)`` computed from the signal (not the lead mask, demographics or
+def trunk_embedding(network: nn.Module, embedding: Tensor) -> Tensor:
+    """The part of ``network.embedding(...)`` computed from the signal (not the lead mask, demographics or
     hand-made features, which the source classifier and the contrastive head must not be able to use)."""
-    return features[:, : network.pooled_features]
+    return embedding[:, : network.pooled_size]
 
 
 class TrainingModel(nn.Module):
@@ -42,15 +42,15 @@ class TrainingModel(nn.Module):
     def __init__(self, network: nn.Module, num_sources: int = 0):
         super().__init__()
         self.network = network
-        self.domain = DomainClassifier(network.pooled_features, num_sources) if num_sources > 1 else None
+        self.domain = DomainClassifier(network.pooled_size, num_sources) if num_sources > 1 else None
 
     def forward(self, signal: Tensor, lead_mask: Tensor, demographics: Tensor,
                 extra: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        features = self.network.features(signal, lead_mask, demographics, extra)
-        logits = self.network.classify(features)
+        embedding = self.network.embedding(signal, lead_mask, demographics, extra)
+        logits = self.network.classify(embedding)
         if self.domain is None:
             return logits, None
-        return logits, self.domain(trunk_features(self.network, features))
+        return logits, self.domain(trunk_embedding(self.network, embedding))
 
 
 def positive_weights(labels: np.ndarray) -> torch.Tensor:

@@ -24,7 +24,7 @@ from .data import EpochSampler, ExampleOptions, TrainingWindows, epoch_loader
 from .device import make_optimizer, native_bf16
 from .losses import nt_xent
 from .models.heads import ProjectionHead
-from .objective import trunk_features
+from .objective import trunk_embedding
 from .prepare import PreparedSignals
 
 
@@ -55,12 +55,12 @@ class ContrastiveModel(torch.nn.Module):
     def __init__(self, network: torch.nn.Module):
         super().__init__()
         self.network = network
-        self.projection = ProjectionHead(network.pooled_features)
+        self.projection = ProjectionHead(network.pooled_size)
 
     def forward(self, view: dict[str, torch.Tensor]) -> torch.Tensor:
         extra = view["extra"] if view["extra"].shape[-1] else None
-        features = self.network.features(view["signal"], view["lead_mask"], view["demographics"], extra)
-        return self.projection(trunk_features(self.network, features))
+        embedding = self.network.embedding(view["signal"], view["lead_mask"], view["demographics"], extra)
+        return self.projection(trunk_embedding(self.network, embedding))
 
 
 def _both_views(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],

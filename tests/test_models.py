@@ -62,13 +62,13 @@ def test_features_are_what_the_head_sees() -> None:
     model = tiny().eval()
     batch = inputs()
     with torch.no_grad():
-        features = model.features(*batch)
-        assert features.shape == (3, model.num_features)
+        features = model.embedding(*batch)
+        assert features.shape == (3, model.embedding_size)
         torch.testing.assert_close(model.head(features), model(*batch), rtol=0, atol=0)
     assert isinstance(model.head, nn.Linear)
-    assert model.head.in_features == model.num_features
+    assert model.head.in_features == model.embedding_size
     # pooled (avg + max of the last stage) + lead mask + demographics
-    assert model.num_features == 2 * 16 + 12 + 4
+    assert model.embedding_size == 2 * 16 + 12 + 4
 
 
 def test_eval_mode_is_deterministic() -> None:
@@ -129,7 +129,7 @@ def test_demographics_change_output_only_when_used() -> None:
         with torch.no_grad():
             changed = not torch.equal(model(signal, mask, demographics), model(signal, mask, other))
         assert changed == should_change, f"use_demographics={use}"
-    assert tiny(use_demographics=False).num_features == tiny().num_features - 4
+    assert tiny(use_demographics=False).embedding_size == tiny().embedding_size - 4
 
 
 def test_lead_mask_changes_output() -> None:
@@ -158,10 +158,10 @@ def test_lead_mask_also_conditions_the_trunk() -> None:
     signal, mask, demographics = inputs(leads=2)
     wider = mask.clone()
     wider[:, LEADS.index("V2")] = 1.0
-    pooled = model.pooled_features
+    pooled = model.pooled_size
     with torch.no_grad():
-        a = model.features(signal, mask, demographics)[:, :pooled]
-        b = model.features(signal, wider, demographics)[:, :pooled]
+        a = model.embedding(signal, mask, demographics)[:, :pooled]
+        b = model.embedding(signal, wider, demographics)[:, :pooled]
     assert not torch.equal(a, b)
 
 
@@ -225,11 +225,11 @@ def test_a_new_architecture_registers_from_outside() -> None:
             self.head = nn.Linear(num_leads + 4, num_classes)
             self.width = width
 
-        def features(self, signal: torch.Tensor, lead_mask: torch.Tensor, demographics: torch.Tensor):
+        def embedding(self, signal: torch.Tensor, lead_mask: torch.Tensor, demographics: torch.Tensor):
             return torch.cat([signal.mean(-1), demographics], dim=1)
 
         def forward(self, signal: torch.Tensor, lead_mask: torch.Tensor, demographics: torch.Tensor):
-            return self.head(self.features(signal, lead_mask, demographics))
+            return self.head(self.embedding(signal, lead_mask, demographics))
 
     try:
         assert name in list_models()
@@ -268,7 +268,7 @@ def test_torchscript_matches_eager() -> None:
         scripted = torch.jit.script(model)
     with torch.no_grad():
         torch.testing.assert_close(scripted(*batch), model(*batch))
-        torch.testing.assert_close(scripted.features(*batch), model.features(*batch))
+        torch.testing.assert_close(scripted.embedding(*batch), model.embedding(*batch))
 
 
 def test_extra_features_are_joined_before_the_head():
@@ -277,7 +277,7 @@ def test_extra_features_are_joined_before_the_head():
                        extra_features=3).eval()
     x, m, d = torch.randn(2, 12, 300), torch.ones(2, 12), torch.zeros(2, 4)
     extra = torch.zeros(2, 3)
-    assert net.num_features == net.pooled_features + 12 + 4 + 3
+    assert net.embedding_size == net.pooled_size + 12 + 4 + 3
     changed = extra.clone()
     changed[:, 1] = 5.0
     assert not torch.allclose(net(x, m, d, extra), net(x, m, d, changed))

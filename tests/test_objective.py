@@ -10,7 +10,7 @@ from ecgnet import losses
 from ecgnet.config import TrainingConfig
 from ecgnet.labels import default_class_table
 from ecgnet.models import create_model
-from ecgnet.objective import Objective, TrainingModel, positive_weights, trunk_features
+from ecgnet.objective import Objective, TrainingModel, positive_weights, trunk_embedding
 
 TABLE = default_class_table()
 C = len(TABLE)
@@ -104,8 +104,8 @@ def test_training_model_reverses_the_source_gradient_into_the_trunk():
     x, m, d = torch.randn(3, 12, 400), torch.ones(3, 12), torch.zeros(3, 4)
     _, source_logits = model(x, m, d)
     assert source_logits.shape == (3, 3)
-    features = net.features(x, m, d)
-    assert trunk_features(net, features).shape == (3, net.pooled_features)
+    features = net.embedding(x, m, d)
+    assert trunk_embedding(net, features).shape == (3, net.pooled_size)
     # Lowering the source loss moves the classifier one way and the trunk the other way.
     loss = torch.nn.functional.cross_entropy(source_logits, torch.tensor([0, 1, 2]))
     loss.backward()

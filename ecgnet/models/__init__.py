@@ -11,9 +11,9 @@ on::
     # extra        (B, F)            float hand-made features, when built with extra_features = F > 0
     # logits       (B, num_classes)
 
-and offers ``model.features(signal, lead_mask, demographics, extra)`` (the vector fed to the classifier),
-``model.num_features`` (its length), ``model.pooled_features`` (how many of its first values come from the
-signal: the rest are the lead mask, demographics and extra features), ``model.classify(features)`` (logits
+and offers ``model.embedding(signal, lead_mask, demographics, extra)`` (the vector fed to the classifier),
+``model.embedding_size`` (its length), ``model.pooled_size`` (how many of its first values come from the
+signal: the rest are the lead mask, demographics and extra features), ``model.classify(embedding)`` (logits
 from it) and ``model.head`` (the classifier's last layer).
 """
 

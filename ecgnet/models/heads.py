@@ -9,7 +9,8 @@
   than on the features themselves, which keeps the features richer for the downstream classifier; the head
   is thrown away after pre-training.
 
-Inputs are the (B, num_features) vectors of ``model.features(...)``. This module imports only torch.
+Inputs are the (B, embedding_size) vectors of ``model.embedding(...)``, or their pooled part. This module
+imports only torch.
 """
 
 from __future__ import annotations

@@ -191,14 +191,14 @@ class SEResNet1d(nn.Module):
                 in_channels = channels
         self.blocks = nn.Sequential(*blocks)
 
-        self.pooled_features = 2 * in_channels  # average and max pooling, concatenated
+        self.pooled_size = 2 * in_channels  # average and max pooling, concatenated
         if extra_features < 0:
             raise ValueError(f"extra_features must not be negative, got {extra_features}")
         self.extra_features = extra_features
         self.side_features = num_leads + (self.num_demographics if use_demographics else 0) + extra_features
-        self.num_features = self.pooled_features + self.side_features
+        self.embedding_size = self.pooled_size + self.side_features
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.num_features, num_classes)
+        self.head = nn.Linear(self.embedding_size, num_classes)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -228,9 +228,9 @@ class SEResNet1d(nn.Module):
             raise ValueError(f"extra must be ({batch}, {self.extra_features}), got {got}")
 
     @torch.jit.export
-    def features(self, signal: Tensor, lead_mask: Tensor, demographics: Tensor, extra: Tensor | None = None) -> Tensor:
-        """The vector fed to the classifier: pooled trunk features, lead mask, (optionally) demographics and
-        extra features."""
+    def embedding(self, signal: Tensor, lead_mask: Tensor, demographics: Tensor, extra: Tensor | None = None) -> Tensor:
+        """The embedding, the vector fed to the classifier: pooled trunk features, lead mask, (optionally)
+        demographics and extra features."""
         self._check_inputs(signal, lead_mask, demographics, extra)
         lead_mask = lead_mask.to(signal.dtype)
         # Zero absent leads here too, so a caller that forgot to cannot leak a lead the mask says is missing.
@@ -246,13 +246,13 @@ class SEResNet1d(nn.Module):
             parts.append(extra.to(signal.dtype))
         return torch.cat(parts, dim=1)
 
-    def classify(self, features: Tensor) -> Tensor:
-        """Logits from the vector :meth:`features` returns."""
-        return self.head(self.dropout(features))
+    def classify(self, embedding: Tensor) -> Tensor:
+        """Logits from the vector :meth:`embedding` returns."""
+        return self.head(self.dropout(embedding))
 
     def forward(self, signal: Tensor, lead_mask: Tensor, demographics: Tensor, extra: Tensor | None = None) -> Tensor:
         """Logits ``(B, num_classes)`` for ``signal (B, num_leads, T)``; see the package docstring."""
-        return self.classify(self.features(signal, lead_mask, demographics, extra))
+        return self.classify(self.embedding(signal, lead_mask, demographics, extra))
 
 
 def _validate(
