@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from bench.common import synthetic_records, untrained_model_folder
-from ecgnet import training
+from ecgnet import fold_training, training_data
 from ecgnet.config import RunConfig
 from ecgnet.device import native_bf16
 from ecgnet.inference import run_folder
@@ -89,7 +89,7 @@ def environment(scale: Scale, cache: Path) -> list[Row]:
     return rows
 
 
-def device_batches(trainer: training.FoldTrainer, count: int) -> list[dict[str, torch.Tensor]]:
+def device_batches(trainer: fold_training.FoldTrainer, count: int) -> list[dict[str, torch.Tensor]]:
     """``count`` training batches, already on the device."""
     trainer.sampler.set_epoch(0)
     batches = []
@@ -100,7 +100,7 @@ def device_batches(trainer: training.FoldTrainer, count: int) -> list[dict[str, 
     return batches
 
 
-def step_rate(trainer: training.FoldTrainer, batches: list, steps: int, read_loss: bool) -> float:
+def step_rate(trainer: fold_training.FoldTrainer, batches: list, steps: int, read_loss: bool) -> float:
     """Examples per second of ``steps`` training steps on device batches (after 3 warm-up steps)."""
     for batch in batches[:3]:
         trainer.step(batch)
@@ -114,7 +114,7 @@ def step_rate(trainer: training.FoldTrainer, batches: list, steps: int, read_los
     return steps * len(batches[0]["labels"]) / (time.perf_counter() - started)
 
 
-def gpu_steps(scale: Scale, data: training.TrainingData, cache: Path, work: Path) -> tuple[list[Row], float]:
+def gpu_steps(scale: Scale, data: training_data.TrainingData, cache: Path, work: Path) -> tuple[list[Row], float]:
     """The step-rate rows, and the examples/s of the default batch (for the busy estimate)."""
     rows, default_rate = [], 0.0
     for batch_size in scale.batches:
@@ -123,7 +123,7 @@ def gpu_steps(scale: Scale, data: training.TrainingData, cache: Path, work: Path
             torch.backends.cudnn.benchmark = benchmark
             if scale.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            trainer = training.FoldTrainer(data, 0, config, scale.device, work)
+            trainer = fold_training.FoldTrainer(data, 0, config, scale.device, work)
             batches = device_batches(trainer, 8)
             free = step_rate(trainer, batches, scale.steps, read_loss=False)
             synced = step_rate(trainer, batches, scale.steps, read_loss=True)
@@ -136,8 +136,8 @@ def gpu_steps(scale: Scale, data: training.TrainingData, cache: Path, work: Path
     return rows, default_rate
 
 
-def compiled_steps(scale: Scale, data: training.TrainingData, cache: Path, work: Path) -> list[Row]:
-    trainer = training.FoldTrainer(data, 0, recipe(scale, cache), scale.device, work)
+def compiled_steps(scale: Scale, data: training_data.TrainingData, cache: Path, work: Path) -> list[Row]:
+    trainer = fold_training.FoldTrainer(data, 0, recipe(scale, cache), scale.device, work)
     batches = device_batches(trainer, 8)
     eager = step_rate(trainer, batches, scale.steps, read_loss=False)
     started = time.perf_counter()
@@ -150,10 +150,10 @@ def compiled_steps(scale: Scale, data: training.TrainingData, cache: Path, work:
                               f"{compile_seconds:.0f} s")]
 
 
-def loader_rates(scale: Scale, data: training.TrainingData, cache: Path, work: Path) -> list[Row]:
+def loader_rates(scale: Scale, data: training_data.TrainingData, cache: Path, work: Path) -> list[Row]:
     rows = []
     for workers in scale.workers:
-        trainer = training.FoldTrainer(data, 0, recipe(scale, cache, loader_workers=workers), scale.device, work)
+        trainer = fold_training.FoldTrainer(data, 0, recipe(scale, cache, loader_workers=workers), scale.device, work)
         wanted, seen, examples, started = 6 if scale.dry_run else 60, 0, 0, 0.0
         for epoch in range(wanted):  # as many epochs as it takes to see ``wanted`` batches after the first
             trainer.sampler.set_epoch(epoch)
@@ -172,9 +172,9 @@ def loader_rates(scale: Scale, data: training.TrainingData, cache: Path, work: P
     return rows
 
 
-def epoch_and_validation(scale: Scale, data: training.TrainingData, cache: Path, work: Path,
+def epoch_and_validation(scale: Scale, data: training_data.TrainingData, cache: Path, work: Path,
                          step_examples_per_second: float) -> list[Row]:
-    trainer = training.FoldTrainer(data, 0, recipe(scale, cache), scale.device, work)
+    trainer = fold_training.FoldTrainer(data, 0, recipe(scale, cache), scale.device, work)
     trainer.train_epoch(progress=False)  # the first epoch pays for the workers' and kernels' start-up
     trainer.epoch += 1
     synchronise(scale.device)
@@ -186,7 +186,7 @@ def epoch_and_validation(scale: Scale, data: training.TrainingData, cache: Path,
     projected = seconds * FULL_DATA * 0.8 / examples  # 5 folds: an epoch trains on 4/5 of the records
     busy = min(1.0, examples / step_examples_per_second / seconds) if step_examples_per_second else float("nan")
     cpu, wall = time.process_time(), time.perf_counter()
-    training.predict_rows(trainer.evaluated_network(), data, trainer.val_rows, LEAD_SETS[12], trainer.config,
+    fold_training.predict_rows(trainer.evaluated_network(), data, trainer.val_rows, LEAD_SETS[12], trainer.config,
                           scale.device, trainer.validation_windows)
     synchronise(scale.device)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -197,13 +197,13 @@ def epoch_and_validation(scale: Scale, data: training.TrainingData, cache: Path,
                                 "main process")]
 
 
-def resumed_steps(scale: Scale, data: training.TrainingData, cache: Path, work: Path) -> list[Row]:
+def resumed_steps(scale: Scale, data: training_data.TrainingData, cache: Path, work: Path) -> list[Row]:
     config = recipe(scale, cache)
-    trainer = training.FoldTrainer(data, 0, config, scale.device, work)
+    trainer = fold_training.FoldTrainer(data, 0, config, scale.device, work)
     batches = device_batches(trainer, 8)
     before = step_rate(trainer, batches, scale.steps, read_loss=False)
     trainer.save_checkpoint()
-    resumed = training.FoldTrainer(data, 0, config, scale.device, work)
+    resumed = fold_training.FoldTrainer(data, 0, config, scale.device, work)
     resumed.load_checkpoint()
     after = step_rate(resumed, batches, scale.steps, read_loss=False)
     return [("after a resume", f"{after:,.0f} examples/s against {before:,.0f} before")]
@@ -268,7 +268,8 @@ def main() -> int:
         timed("environment", rows, lambda: environment(scale, cache))
         started = time.perf_counter()
         synthetic_records(work / "records", scale.records, seed=1, jobs=os.cpu_count() or 1)
-        data = training.load_training_data(work / "records", recipe(scale, cache), progress=False, log=lambda _: None)
+        data = training_data.load_training_data(work / "records", recipe(scale, cache), progress=False,
+                                                log=lambda _: None)
         rows.append(("records and cache", f"{len(data.index):,} synthetic records prepared in "
                                           f"{time.perf_counter() - started:.0f} s"))
         rate = 0.0

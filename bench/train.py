@@ -19,7 +19,8 @@ import numpy as np
 from bench.common import REPO, peak_memory_mb, synthetic_records
 from ecgnet.config import RunConfig
 from ecgnet.device import resolve_device
-from ecgnet.training import FoldTrainer, load_training_data
+from ecgnet.fold_training import FoldTrainer
+from ecgnet.training_data import load_training_data
 
 
 def main() -> None:

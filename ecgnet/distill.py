@@ -29,10 +29,11 @@ from .config import RunConfig
 from .data import EpochSampler, TrainingWindows, epoch_loader
 from .decision import FINAL, MEASUREMENT_MODEL, NETWORK, Decision, KeptModels, out_of_fold_key
 from .device import make_optimizer, resolve_device
+from .fold_training import learning_rate_factor, predict_rows
 from .models import count_parameters
 from .network import build_network, complete_model
 from .records import EVALUATED_LEAD_SETS, STANDARD_LEADS, LeadSet, lead_set_name
-from .training import TrainingData, learning_rate_factor, load_training_data, predict_rows
+from .training_data import TrainingData, load_training_data
 
 LEAD_SETS = [lead_set_name(leads) for leads in EVALUATED_LEAD_SETS]
 

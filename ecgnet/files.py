@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 
 def _read_umask() -> int:
     """The process's file-creation mask (read once: setting it to read it is not thread-safe)."""
@@ -146,3 +148,9 @@ def describe_size(size: int) -> str:
         if size >= unit and size % unit == 0:
             return f"{size // unit} {name}"
     return f"{size} bytes"
+
+
+def save_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """An .npz file written through a temporary file and a rename: a resumed run trusts these files."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as f:
+        np.savez(f, **arrays)

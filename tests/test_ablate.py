@@ -85,7 +85,7 @@ def test_markdown_reports_pooled_spread_and_change_from_base():
 def test_with_a_test_folder_training_leaves_it_out_and_every_run_is_scored_there(tmp_path):
     import shutil
 
-    from ecgnet.training import load_training_data
+    from ecgnet.training_data import load_training_data
 
     generate_dataset(tmp_path / "data", 40, seed=5, progress=False, frequency=250.0)
     generate_dataset(tmp_path / "test", 12, seed=6, progress=False, frequency=250.0, prefix="TST")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from ecgnet import training
+from ecgnet import fold_training, training, training_data
 from ecgnet.artifacts import load_weights, weight_file
 from ecgnet.config import RunConfig
 from ecgnet.decision import Decision
@@ -75,7 +75,7 @@ def test_resume_continues_a_stopped_run_to_the_same_weights(shared_data, tmp_pat
     config = tiny_config().override("training", ema_decay=ema_decay)
     _train(data, tmp_path / "straight", config=config)
 
-    original = training.FoldTrainer.train_epoch
+    original = fold_training.FoldTrainer.train_epoch
     calls = {"n": 0}
 
     def interrupted(self, progress):
@@ -84,13 +84,13 @@ def test_resume_continues_a_stopped_run_to_the_same_weights(shared_data, tmp_pat
             raise KeyboardInterrupt
         return original(self, progress)
 
-    monkeypatch.setattr(training.FoldTrainer, "train_epoch", interrupted)
+    monkeypatch.setattr(fold_training.FoldTrainer, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _train(data, tmp_path / "stopped", config=config)
     assert (tmp_path / "stopped" / "checkpoints" / "fold_1.pt").is_file()
     assert not (tmp_path / "stopped" / "model.json").exists()
 
-    monkeypatch.setattr(training.FoldTrainer, "train_epoch", original)
+    monkeypatch.setattr(fold_training.FoldTrainer, "train_epoch", original)
     with pytest.raises(ValueError, match="another recipe"):
         training.train(data, tmp_path / "stopped", config.override("training", epochs=3), resume=True,
                        progress=False, log=lambda _: None)
@@ -107,7 +107,7 @@ def test_resume_continues_a_stopped_run_to_the_same_weights(shared_data, tmp_pat
 def test_a_kill_between_log_and_checkpoint_leaves_no_duplicate_row_and_no_temporary(shared_data, tmp_path,
                                                                                       monkeypatch):
     data = shared_data / "cinc2021" / "training"
-    original = training.FoldTrainer.save_checkpoint
+    original = fold_training.FoldTrainer.save_checkpoint
     calls = {"n": 0}
 
     def killed(self):
@@ -116,11 +116,11 @@ def test_a_kill_between_log_and_checkpoint_leaves_no_duplicate_row_and_no_tempor
             raise KeyboardInterrupt
         original(self)
 
-    monkeypatch.setattr(training.FoldTrainer, "save_checkpoint", killed)
+    monkeypatch.setattr(fold_training.FoldTrainer, "save_checkpoint", killed)
     with pytest.raises(KeyboardInterrupt):
         _train(data, tmp_path)
     (tmp_path / ".fold_0.safetensors.abc.tmp").write_bytes(b"half")  # what a kill in the middle of a write leaves
-    monkeypatch.setattr(training.FoldTrainer, "save_checkpoint", original)
+    monkeypatch.setattr(fold_training.FoldTrainer, "save_checkpoint", original)
     _train(data, tmp_path, resume=True)
     with open(tmp_path / "training_log.csv") as f:
         epochs = [(r["fold"], r["epoch"]) for r in csv.DictReader(f)]
@@ -137,7 +137,7 @@ def test_leave_source_out_makes_one_fold_per_source(shared_data, tmp_path):
 
 
 def test_learning_rate_warms_up_then_decays():
-    factors = [training.learning_rate_factor(s, 100, 0.1) for s in range(100)]
+    factors = [fold_training.learning_rate_factor(s, 100, 0.1) for s in range(100)]
     assert factors[0] == pytest.approx(0.1)
     assert max(factors) == pytest.approx(1.0)
     assert factors[9] == pytest.approx(1.0)
@@ -166,9 +166,9 @@ def test_weight_averaging_keeps_the_moving_average(shared_data, tmp_path):
     import torch
 
     config = tiny_config(epochs=1).override("training", ema_decay=0.5)
-    data = training.load_training_data(shared_data / "cinc2021" / "training", config, progress=False,
+    data = training_data.load_training_data(shared_data / "cinc2021" / "training", config, progress=False,
                                        log=lambda _: None)
-    trainer = training.FoldTrainer(data, 0, config, torch.device("cpu"), tmp_path)
+    trainer = fold_training.FoldTrainer(data, 0, config, torch.device("cpu"), tmp_path)
     assert trainer.evaluated_network() is trainer.ema.module
     trainer.train_epoch(progress=False)
     raw, averaged = trainer.network.state_dict(), trainer.evaluated_network().state_dict()
@@ -194,13 +194,13 @@ def test_validation_predictions_equal_the_inference_path(shared_data):
     from ecgnet.network import build_network
 
     config = tiny_config().override("training", max_records=12)
-    data = training.load_training_data(shared_data / "cinc2021" / "training", config, progress=False,
+    data = training_data.load_training_data(shared_data / "cinc2021" / "training", config, progress=False,
                                        log=lambda _: None)
     torch.manual_seed(0)
     network = build_network(config, len(data.table)).eval()
     rows = np.arange(len(data.index))[::-1]
     for leads in (LEAD_SETS[12], LEAD_SETS[2]):
-        got = training.predict_rows(network, data, rows, leads, config, torch.device("cpu"))
+        got = fold_training.predict_rows(network, data, rows, leads, config, torch.device("cpu"))
         inputs = [model_input(data.prepared.record(r), leads, config, data.index.record_ids[r]) for r in rows]
         ensemble = Ensemble(config, [network], Decision(data.table.codes, {}), torch.device("cpu"))
         np.testing.assert_allclose(got, predict_prepared(ensemble, inputs), rtol=0, atol=1e-6)
@@ -209,7 +209,7 @@ def test_validation_predictions_equal_the_inference_path(shared_data):
 def test_a_resumed_checkpoint_keeps_the_optimiser_counters_on_the_cpu(shared_data, tmp_path, monkeypatch):
     data = shared_data / "cinc2021" / "training"
     calls = {"n": 0}
-    original = training.FoldTrainer.train_epoch
+    original = fold_training.FoldTrainer.train_epoch
 
     def stop_after_one(self, progress):
         calls["n"] += 1
@@ -217,7 +217,7 @@ def test_a_resumed_checkpoint_keeps_the_optimiser_counters_on_the_cpu(shared_dat
             raise KeyboardInterrupt
         return original(self, progress)
 
-    monkeypatch.setattr(training.FoldTrainer, "train_epoch", stop_after_one)
+    monkeypatch.setattr(fold_training.FoldTrainer, "train_epoch", stop_after_one)
     with pytest.raises(KeyboardInterrupt):
         _train(data, tmp_path)
     state = torch.load(tmp_path / "checkpoints" / "fold_0.pt", map_location="cpu", weights_only=True)
