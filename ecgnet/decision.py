@@ -131,10 +131,7 @@ class Decision:
         def closest(entries: Mapping[str, Any] | None) -> Any:
             return None if entries is None else entries[lead_set.closest(list(entries))]
 
-        trees = None
-        if self.stacked:
-            chosen = lead_set.closest(measurement_model.lead_sets_of(self.trees))
-            trees = [self.trees[measurement_model.model_key(chosen, code)] for code in self.class_codes]
+        trees = measurement_model.models_for(self.trees, lead_set, self.class_codes) if self.stacked else None
         components = None if self.component_thresholds is None else {
             component: closest(values) for component, values in self.component_thresholds.items()}
         return LeadSetDecision(lead_set, self.class_codes, closest(self.thresholds), closest(self.stacks), trees,

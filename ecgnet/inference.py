@@ -39,6 +39,7 @@ from .records import Header, LeadSet, RecordError, standard_leads
 if TYPE_CHECKING:  # torch is imported only where networks run in it: ONNX Runtime runs without it
     import torch
 
+
 @dataclass
 class Ensemble:
     """The networks of a model folder and its decision stage (:mod:`ecgnet.decision`), which turns their

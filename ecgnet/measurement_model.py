@@ -21,7 +21,7 @@ import numpy as np
 
 from .config import FeatureModelConfig
 from .measurements import NUM_MEASUREMENTS
-from .records import closest_lead_set
+from .records import LeadSet
 from .trees import TreeEnsemble, constant, from_sklearn
 
 #: Fewer positives (or negatives) than this among a fit's records: the class gets a constant model, the
@@ -114,11 +114,8 @@ def lead_sets_of(models: Mapping[str, TreeEnsemble]) -> list[str]:
     return list(dict.fromkeys(name.rsplit("/", 1)[0] for name in models))
 
 
-def predict(models: Mapping[str, TreeEnsemble], lead_set: str, codes: list[str], measurements: np.ndarray,
-            demographics: np.ndarray) -> np.ndarray:
-    """Probabilities (records, classes) of the feature model for records of ``lead_set`` (name as
-    :func:`ecgnet.data.lead_set_name`) with their measurements for those leads."""
-    chosen = closest_lead_set(lead_set, lead_sets_of(models))
-    features = feature_matrix(measurements, demographics)
-    return predict_classes([models[model_key(chosen, code)] for code in codes], features)
-
+def models_for(models: Mapping[str, TreeEnsemble], lead_set: LeadSet, codes: list[str]) -> list[TreeEnsemble]:
+    """The model of each class (in ``codes`` order) that serves records of ``lead_set``: those of the trained
+    lead set most like it."""
+    chosen = lead_set.closest(lead_sets_of(models))
+    return [models[model_key(chosen, code)] for code in codes]

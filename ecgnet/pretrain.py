@@ -1,4 +1,4 @@
-"""Self-supervised contrastive pre-training of the encoder (SimCLR-style, DESIGN.md section 5).
+"""Self-supervised contrastive pre-training of the encoder (SimCLR-style; a method of the papers, see the README).
 
 Two differently cropped, lead-subsetted and augmented views of each record go through the network's trunk
 and a projection head; the NT-Xent loss pulls the two views of a record together and pushes the other

@@ -7,6 +7,7 @@ import pytest
 
 from ecgnet import measurement_model
 from ecgnet.config import FeatureModelConfig
+from ecgnet.records import LeadSet
 
 FAST = FeatureModelConfig(enabled=True, max_iter=20, max_leaf_nodes=4, min_samples_leaf=5)
 
@@ -52,18 +53,15 @@ def test_out_of_fold_probabilities_learn_and_never_see_their_fold():
     np.testing.assert_allclose(measurement_model.predict_classes(refit, features[held]), probabilities[held])
 
 
-def test_predict_uses_the_closest_lead_set_and_the_final_models():
+def test_a_lead_set_is_served_by_the_closest_trained_one_and_its_final_models():
     measured, demographics, labels = _records()
     folds = np.arange(len(labels)) % 2
     _, models = measurement_model.fit({"I,II": measured, "I,II,V2": measured + 1}, demographics, labels, folds,
                                   ["a", "b", "c"], FAST, log=lambda _: None)
-    direct = measurement_model.predict_classes([models[f"I,II/{c}"] for c in "abc"],
-                                           measurement_model.feature_matrix(measured, demographics))
-    np.testing.assert_array_equal(measurement_model.predict(models, "I,II", ["a", "b", "c"], measured, demographics),
-                                  direct)
+    final = [models[f"I,II/{c}"] for c in "abc"]
+    assert measurement_model.models_for(models, LeadSet.of("I,II"), ["a", "b", "c"]) == final
     # "I" alone was not trained: the 2-lead models serve it.
-    np.testing.assert_array_equal(measurement_model.predict(models, "I", ["a", "b", "c"], measured, demographics),
-                                  direct)
+    assert measurement_model.models_for(models, LeadSet.of("I"), ["a", "b", "c"]) == final
 
 
 def test_every_missing_value_still_gives_probabilities():
