@@ -14,6 +14,7 @@ from ecgnet import fold_training, training, training_data
 from ecgnet.artifacts import load_weights, weight_file
 from ecgnet.config import RunConfig
 from ecgnet.decision import Decision
+from ecgnet.network import build_network, complete
 from ecgnet.records import LEAD_SETS, lead_set_name
 
 pytestmark = pytest.mark.slow
@@ -156,7 +157,7 @@ def test_every_method_on_trains_and_serves(tmp_path):
     for switch_on in VARIANTS.values():
         config = switch_on(config)
     summary = training.train(tmp_path / "train", tmp_path / "model", config, progress=False, log=lambda _: None)
-    assert RunConfig.load_json(tmp_path / "model" / "config.json") == config
+    assert complete(RunConfig.load_json(tmp_path / "model" / "config.json")) == complete(config)
     assert len(summary["out_of_fold"]) == 5
     written, failures = run_folder(tmp_path / "model", tmp_path / "test", tmp_path / "out", progress=False)
     assert written == 4 and not failures
@@ -191,7 +192,6 @@ def test_loader_workers_train_to_the_same_weights_on_a_cpu(shared_data, tmp_path
 
 def test_validation_predictions_equal_the_inference_path(shared_data):
     from ecgnet.inference import Ensemble, model_input, predict_prepared
-    from ecgnet.network import build_network
 
     config = tiny_config().override("training", max_records=12)
     data = training_data.load_training_data(shared_data / "cinc2021" / "training", config, progress=False,
