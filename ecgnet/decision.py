@@ -128,8 +128,8 @@ class Decision:
         return self._views[lead_set]
 
     def _resolve(self, lead_set: LeadSet) -> LeadSetDecision:
-        def closest(entries: Mapping[str, Any] | None) -> Any:
-            return None if entries is None else entries[lead_set.closest(list(entries))]
+        def closest(entries: Mapping[str, Any] | None) -> Any:  # None for a part the model lacks
+            return entries[lead_set.closest(list(entries))] if entries else None
 
         trees = measurement_model.models_for(self.trees, lead_set, self.class_codes) if self.stacked else None
         components = None if self.component_thresholds is None else {
