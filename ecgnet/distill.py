@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .artifacts import load_model_folder, save_model_description, save_weights, weight_file
 from .config import RunConfig
 from .data import EpochSampler, TrainingWindows, epoch_loader
 from .decision import FINAL, MEASUREMENT_MODEL, NETWORK, Decision, KeptModels, out_of_fold_key
-from .device import make_optimizer, resolve_device
-from .fold_training import learning_rate_factor, predict_rows
+from .device import resolve_device
+from .fold_training import predict_rows
+from .loop import BatchLoss, Loop, Optimisation, run_epoch
 from .models import count_parameters
 from .network import build_network, complete_model
 from .records import EVALUATED_LEAD_SETS, STANDARD_LEADS, LeadSet, lead_set_name
@@ -75,7 +75,8 @@ def teacher_targets(model_dir: Path, data: TrainingData) -> tuple[np.ndarray, di
 
 def train_student(config: RunConfig, data: TrainingData, rows: np.ndarray, targets: np.ndarray,
                   progress: bool, log: Callable[[str], None]) -> torch.nn.Module:
-    """One network trained on soft targets with binary cross-entropy, the recipe's schedule and batch."""
+    """One network trained on soft targets with binary cross-entropy, through the shared loop
+    (:mod:`ecgnet.loop`) with the recipe's schedule, batch and, on a GPU, mixed precision."""
     settings, device = config.training, resolve_device(config.training.device)
     torch.manual_seed(settings.seed)
     network = build_network(config, len(data.table)).to(device)
@@ -86,27 +87,31 @@ def train_student(config: RunConfig, data: TrainingData, rows: np.ndarray, targe
     sampler = EpochSampler(len(dataset), settings.seed)
     loader = epoch_loader(dataset, sampler, settings.batch_size, 0, device.type == "cuda",
                           drop_last=len(dataset) > settings.batch_size)
-    optimizer = make_optimizer(network.parameters(), settings, device)
-    total_steps = max(1, len(loader)) * settings.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: learning_rate_factor(step, total_steps, settings.warmup_fraction))
-    for epoch in range(settings.epochs):
+    optimisation = Optimisation(network.parameters(), settings, device,
+                                total_steps=max(1, len(loader)) * settings.epochs)
+    batch_loss = _soft_target_loss(network, optimisation)
+
+    def train_epoch(epoch: int) -> float:
         sampler.set_epoch(epoch)
-        network.train()
-        total, count = torch.zeros((), device=device), 0
-        for batch in tqdm(loader, desc=f"distilling {epoch + 1}/{settings.epochs}", leave=False, disable=not progress):
-            batch = {name: value.to(device) for name, value in batch.items()}
-            extra = batch["extra"] if batch["extra"].shape[-1] else None
-            logits = network(batch["signal"], batch["lead_mask"], batch["demographics"], extra)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), batch["labels"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
-            optimizer.step()
-            scheduler.step()
-            total, count = total + loss.detach() * len(batch["labels"]), count + len(batch["labels"])
-        log(f"distilling epoch {epoch + 1}: soft-target loss {float(total) / max(count, 1):.4f}")
+        return run_epoch(network, loader, batch_loss, optimisation, f"distilling {epoch + 1}/{settings.epochs}",
+                         progress)
+
+    Loop(optimisation, settings.epochs).run(
+        train_epoch, lambda result: log(f"distilling epoch {result.epoch}: soft-target loss {result.loss:.4f}"))
     return network.eval()
+
+
+def _soft_target_loss(network: torch.nn.Module, optimisation: Optimisation) -> BatchLoss:
+    """The binary cross-entropy of a batch's logits against its soft targets, in float32 after the forward pass."""
+    def batch_loss(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        batch = {name: value.to(optimisation.device, non_blocking=True) for name, value in batch.items()}
+        extra = batch["extra"] if batch["extra"].shape[-1] else None
+        with optimisation.autocast():
+            logits = network(batch["signal"], batch["lead_mask"], batch["demographics"], extra)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), batch["labels"])
+        return loss, len(batch["labels"])
+
+    return batch_loss
 
 
 def distill(model_dir: str | Path, out_dir: str | Path, data_dir: str | Path, student: RunConfig | None = None,

@@ -12,14 +12,11 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import distributed, losses, metric
 from .artifacts import (
@@ -35,9 +32,10 @@ from .data import (
     TrainingWindows,
     epoch_loader,
 )
-from .device import make_optimizer, native_bf16
-from .files import atomic_path, save_arrays, write_text_atomic
+from .device import native_bf16
+from .files import save_arrays, write_text_atomic
 from .labels import ClassTable
+from .loop import EarlyStopping, EpochResult, Loop, Optimisation, Validation, Weights, run_epoch
 from .network import build_network
 from .objective import Objective, TrainingModel
 from .prepare import join_prepared
@@ -93,17 +91,16 @@ def validation_score(labels: np.ndarray, probabilities: np.ndarray, table: Class
     return score, auroc
 
 
-def learning_rate_factor(step: int, total_steps: int, warmup_fraction: float) -> float:
-    """Linear warm-up then cosine decay to zero."""
-    warmup = max(1, int(total_steps * warmup_fraction))
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total_steps - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+# The seeds of a fold's random streams, from the recipe's seed and the fold. Any distinct values would do;
+# these are the ones every model so far was trained with, so changing one changes every run's weights.
+FOLD_SEED_STRIDE = 1000  # initial weights and training examples: seed * 1000 + fold
+LOADER_SEED_STRIDE, LOADER_FOLD_STRIDE = 7919, 131  # the order of the examples: seed * 7919 + fold * 131
+PRETRAIN_SEED_OFFSET = 17  # contrastive pre-training: the loader's seed + 17, a stream of its own
 
 
 class FoldTrainer:
-    """Trains one fold; owns its network, optimiser, schedule and checkpoint.
+    """Trains one fold; owns its network, its data, its loop (:mod:`ecgnet.loop`: the optimiser step, the
+    schedule, early stopping) and its checkpoint.
 
     ``network`` is the bare network (its state dict is what is saved); ``trainable`` adds what only
     training needs (a source classifier); ``model`` is what training calls: ``trainable``, wrapped in
@@ -117,7 +114,7 @@ class FoldTrainer:
         self.train_rows = np.flatnonzero(data.folds != fold)
         self.val_rows = np.flatnonzero(data.folds == fold)
         self.checkpoint = checkpoint_dir / f"fold_{fold}.pt"
-        torch.manual_seed(settings.seed * 1000 + fold)
+        torch.manual_seed(settings.seed * FOLD_SEED_STRIDE + fold)
         self.network = build_network(config, len(data.table)).to(device)
         train_labels = data.index.labels[self.train_rows]
         # The sources the fold trains on, and which classes each labels (label masking, source classifier).
@@ -126,34 +123,10 @@ class FoldTrainer:
         domains = len(self.source_names) if settings.domain_weight > 0 else 0
         self.trainable = TrainingModel(self.network, domains).to(device)
         self.model = distributed.wrap(self.trainable, device)
-        self.optimizer = make_optimizer(self.trainable.parameters(), settings, device)
-        options = ExampleOptions(beats=config.beats, augment=config.augment if config.augment.enabled else None,
-                                 sample_rate=config.signals.sample_rate, features=config.features.enabled,
-                                 sources=losses.source_indices(data.index.sources, self.source_names))
-        self.dataset = TrainingWindows(data.prepared, self.train_rows, data.index.labels, config.signals.window_samples,
-                                       settings.lead_subset_probability, seed=settings.seed * 1000 + fold,
-                                       options=options)
-        self.sampler = EpochSampler(len(self.dataset), self.loader_seed(),
-                                    distributed.training_sampler(self.dataset, seed=self.loader_seed()))
-        self.batch_size = distributed.process_batch_size(settings)
-        per_process = len(self.sampler)
-        # The loader drops the last partial batch whenever there is more than one batch.
-        workers = distributed.loader_workers(settings, device)
-        self.loader = epoch_loader(self.dataset, self.sampler, self.batch_size, workers,
-                                   pin_memory=device.type == "cuda", drop_last=per_process > self.batch_size)
-        self.steps_per_epoch = max(1, per_process // self.batch_size)
+        self._make_loader()
         # This process's share of the validation windows, indexed once for the fold's every epoch.
         self.validation_windows = record_windows_of(data, distributed.shard(self.val_rows), LEAD_SETS[12], config)
-        total = self.steps_per_epoch * settings.epochs
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: learning_rate_factor(step, total, settings.warmup_fraction))
         self.objective = Objective.for_fold(settings, data.table, train_labels, label_mask, device)
-        self.autocast = settings.mixed_precision and device.type == "cuda"
-        # bfloat16 where the GPU has it (no loss scaling needed), else float16 with a gradient scaler.
-        self.amp_dtype = torch.bfloat16 if self.autocast and native_bf16() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast and self.amp_dtype == torch.float16)
-        self.epoch, self.best_score, self.best_epoch, self.bad_epochs = 0, -math.inf, -1, 0
-        self.best_state = copy.deepcopy(self.network.state_dict())
         # An exponential moving average of the weights (buffers too), validated and kept instead of the raw
         # weights when ema_decay > 0; its first update copies the weights, so pre-training is picked up.
         self.ema = None
@@ -161,108 +134,111 @@ class FoldTrainer:
             self.ema = torch.optim.swa_utils.AveragedModel(
                 self.network, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema_decay),
                 use_buffers=True)
+        self.optimisation = Optimisation(self.trainable.parameters(), settings, device,
+                                         total_steps=self.steps_per_epoch * settings.epochs,
+                                         after_step=self._update_average if self.ema is not None else None)
+        self.loop = Loop(self.optimisation, settings.epochs,
+                         EarlyStopping(settings.patience, copy.deepcopy(self.network.state_dict())))
+
+    def _make_loader(self) -> None:
+        """The fold's training examples, their sampler and loader, and the steps of an epoch."""
+        config, settings, data = self.config, self.config.training, self.data
+        options = ExampleOptions(beats=config.beats, augment=config.augment if config.augment.enabled else None,
+                                 sample_rate=config.signals.sample_rate, features=config.features.enabled,
+                                 sources=losses.source_indices(data.index.sources, self.source_names))
+        self.dataset = TrainingWindows(data.prepared, self.train_rows, data.index.labels, config.signals.window_samples,
+                                       settings.lead_subset_probability,
+                                       seed=settings.seed * FOLD_SEED_STRIDE + self.fold, options=options)
+        self.sampler = EpochSampler(len(self.dataset), self.loader_seed(),
+                                    distributed.training_sampler(self.dataset, seed=self.loader_seed()))
+        self.batch_size = distributed.process_batch_size(settings)
+        per_process = len(self.sampler)
+        # The loader drops the last partial batch whenever there is more than one batch.
+        workers = distributed.loader_workers(settings, self.device)
+        self.loader = epoch_loader(self.dataset, self.sampler, self.batch_size, workers,
+                                   pin_memory=self.device.type == "cuda", drop_last=per_process > self.batch_size)
+        self.steps_per_epoch = max(1, per_process // self.batch_size)
+
+    @property
+    def epoch(self) -> int:
+        """The epochs done (those of the checkpoint, after a resume)."""
+        return self.loop.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.loop.epoch = value
+
+    @property
+    def stopping(self) -> EarlyStopping:
+        """The best epoch so far, its score and weights."""
+        return self.loop.stopping
 
     def evaluated_network(self) -> torch.nn.Module:
         """What is validated and kept: the moving average of the weights when there is one."""
         return self.network if self.ema is None else self.ema.module
 
+    def _update_average(self) -> None:
+        self.ema.update_parameters(self.network)
+
     def save_checkpoint(self) -> None:
-        state = {
-            "trainable": self.trainable.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-            "best_state": self.best_state, "ema": self.ema.state_dict() if self.ema is not None else {},
-            "epoch": self.epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs, "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else torch.zeros(0),
-        }
-        with atomic_path(self.checkpoint) as temporary:
-            torch.save(state, temporary)
+        self.loop.save(self.checkpoint, trainable=self.trainable.state_dict(),
+                       ema=self.ema.state_dict() if self.ema is not None else {})
 
     def load_checkpoint(self) -> bool:
-        if not self.checkpoint.is_file():
+        state = self.loop.resume(self.checkpoint)
+        if state is None:
             return False
-        # weights_only: a checkpoint holds tensors and numbers only, never code. Loaded on the CPU: the modules
-        # and the optimiser move their tensors where they belong, and AdamW's step counters stay on the CPU
-        # (on the GPU, non-fused AdamW would synchronise twice per parameter tensor and step).
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
         self.trainable.load_state_dict(state["trainable"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):  # empty when loss scaling is off
-            self.scaler.load_state_dict(state["scaler"])
-        self.best_state = state["best_state"]
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
-        self.epoch, self.best_score = state["epoch"], state["best_score"]
-        self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
-        torch.set_rng_state(state["torch_rng"])
-        if self.device.type == "cuda" and len(state.get("cuda_rng", ())):
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         return True
 
     def loader_seed(self) -> int:
-        return self.config.training.seed * 7919 + self.fold * 131
+        return self.config.training.seed * LOADER_SEED_STRIDE + self.fold * LOADER_FOLD_STRIDE
+
+    def batch_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        """The loss of a batch (moved to the device) and its number of examples."""
+        batch = {name: value.to(self.device, non_blocking=True) for name, value in batch.items()}
+        extra = batch["extra"] if batch["extra"].shape[-1] else None
+        with self.optimisation.autocast():
+            logits, source_logits = self.model(batch["signal"], batch["lead_mask"], batch["demographics"], extra)
+        return self.objective(logits, source_logits, batch["labels"], batch["source"]), len(batch["labels"])
+
+    def step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One optimisation step on a batch; the batch's loss, left on the device."""
+        return self.optimisation.train_step(self.batch_loss, batch)[0]
 
     def train_epoch(self, progress: bool) -> float:
         """One epoch; the mean training loss over every process's examples."""
-        settings = self.config.training
         self.sampler.set_epoch(self.epoch)
-        self.model.train()
-        # The loss is summed on the device and read once per epoch: a read per step makes the GPU wait.
-        total, count = torch.zeros((), device=self.device), 0
-        bar = tqdm(self.loader, desc=f"fold {self.fold} epoch {self.epoch + 1}/{settings.epochs}", unit="batch",
-                   leave=False, disable=not progress, mininterval=2.0)
-        for batch in bar:
-            batch = {name: value.to(self.device, non_blocking=True) for name, value in batch.items()}
-            total += self.step(batch) * len(batch["labels"])
-            count += len(batch["labels"])
-        total, count = distributed.sum_over_processes(float(total), count)
-        return total / max(count, 1)
+        description = f"fold {self.fold} epoch {self.epoch + 1}/{self.config.training.epochs}"
+        return run_epoch(self.model, self.loader, self.batch_loss, self.optimisation, description, progress)
 
-    def step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """One optimisation step on a batch already on the device; the batch's loss, left on the device."""
-        extra = batch["extra"] if batch["extra"].shape[-1] else None
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.autocast):
-            logits, source_logits = self.model(batch["signal"], batch["lead_mask"], batch["demographics"], extra)
-        loss = self.objective(logits, source_logits, batch["labels"], batch["source"])
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.trainable.parameters(), 5.0)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        if self.ema is not None:
-            self.ema.update_parameters(self.network)
-        return loss.detach().float()
-
-    def run(self, log_row: Callable[[dict], None], progress: bool) -> dict[str, torch.Tensor]:
-        """Train until the epochs run out or the validation score stops improving; the best weights."""
-        settings = self.config.training
+    def validate(self) -> tuple[float, dict[str, float]]:
+        """(The validation Challenge metric, {"val_auroc": the macro AUROC}) of the evaluated network."""
+        distributed.broadcast_buffers(self.network)
+        probabilities = predict_rows(self.evaluated_network(), self.data, self.val_rows, LEAD_SETS[12], self.config,
+                                     self.device, self.validation_windows)
+        # Rank 0 scores and every process follows its score: the early-stopping decision must be
+        # the same everywhere, or the processes that go on training wait forever for the others.
         labels = self.data.index.labels[self.val_rows]
-        while self.epoch < settings.epochs and self.bad_epochs < settings.patience:
-            started = time.perf_counter()
-            loss = self.train_epoch(progress)
-            distributed.broadcast_buffers(self.network)
-            probabilities = predict_rows(self.evaluated_network(), self.data, self.val_rows, LEAD_SETS[12], self.config,
-                                         self.device, self.validation_windows)
-            # Rank 0 scores and every process follows its score: the early-stopping decision must be
-            # the same everywhere, or the processes that go on training wait forever for the others.
-            score, auroc = distributed.broadcast_object(
-                validation_score(labels, probabilities, self.data.table) if distributed.is_main() else None)
-            self.epoch += 1
-            if score > self.best_score:
-                self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch, 0
-                self.best_state = copy.deepcopy(self.evaluated_network().state_dict())
-            else:
-                self.bad_epochs += 1
-            log_row({"fold": self.fold, "epoch": self.epoch, "train_loss": round(loss, 5),
-                     "val_challenge": round(score, 5), "val_auroc": round(float(auroc), 5),
-                     "learning_rate": f"{self.scheduler.get_last_lr()[0]:.3g}",
-                     "seconds": round(time.perf_counter() - started, 2)})
+        score, auroc = distributed.broadcast_object(
+            validation_score(labels, probabilities, self.data.table) if distributed.is_main() else None)
+        return score, {"val_auroc": float(auroc)}
+
+    def run(self, log_row: Callable[[dict], None], progress: bool) -> Weights:
+        """Train until the epochs run out or the validation score stops improving; the best weights."""
+        def end_epoch(result: EpochResult) -> None:
+            log_row({"fold": self.fold, "epoch": result.epoch, "train_loss": round(result.loss, 5),
+                     "val_challenge": round(result.score, 5), "val_auroc": round(result.details["val_auroc"], 5),
+                     "learning_rate": f"{self.optimisation.learning_rate():.3g}",
+                     "seconds": round(result.seconds, 2)})
             if distributed.is_main():
                 self.save_checkpoint()
-        return self.best_state
+
+        self.loop.run(lambda _: self.train_epoch(progress), end_epoch,
+                      Validation(self.validate, self.evaluated_network()))
+        return self.stopping.best_state
 
 
 class TrainingLog:
@@ -335,8 +311,8 @@ def pretrain_fold(trainer: FoldTrainer, progress: bool, log: Callable[[str], Non
         prepared = join_prepared(prepared, data.unlabelled.subset(rows))
     log(f"fold {trainer.fold}: pre-training on {len(prepared.lead_masks)} records")
     pretrain(trainer.network, prepared, np.arange(len(prepared.lead_masks)), trainer.config, trainer.device,
-             seed=trainer.loader_seed() + 17, progress=progress, log=log)
-    trainer.best_state = copy.deepcopy(trainer.network.state_dict())
+             seed=trainer.loader_seed() + PRETRAIN_SEED_OFFSET, progress=progress, log=log)
+    trainer.stopping.best_state = copy.deepcopy(trainer.network.state_dict())
 
 
 def train_fold(trainer: FoldTrainer, model_dir: Path, training_log: Callable[[dict], None], progress: bool,
@@ -352,6 +328,6 @@ def train_fold(trainer: FoldTrainer, model_dir: Path, training_log: Callable[[di
                                          trainer.device)
     if distributed.is_main():
         save_arrays(model_dir / "checkpoints" / f"fold_{trainer.fold}_oof.npz", **fold_oof)
-    log(f"fold {trainer.fold} ({trainer.data.fold_names[trainer.fold]}): best epoch {trainer.best_epoch}, "
-        f"validation Challenge metric {trainer.best_score:.3f}")
+    log(f"fold {trainer.fold} ({trainer.data.fold_names[trainer.fold]}): best epoch {trainer.stopping.best_epoch}, "
+        f"validation Challenge metric {trainer.stopping.best_score:.3f}")
     return fold_oof

@@ -1,4 +1,4 @@
-"""Self-supervised contrastive pre-training of the encoder (SimCLR-style; a method of the papers, see the README).
+"""Self-supervised contrastive pre-training of the encoder, in the manner of SimCLR (Chen et al., 2020).
 
 Two differently cropped, lead-subsetted and augmented views of each record go through the network's trunk
 and a projection head; the NT-Xent loss pulls the two views of a record together and pushes the other
@@ -16,12 +16,11 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import distributed
 from .config import AugmentConfig, RunConfig
 from .data import EpochSampler, ExampleOptions, TrainingWindows, epoch_loader
-from .device import make_optimizer, native_bf16
+from .loop import BatchLoss, EpochResult, Loop, Optimisation, run_epoch
 from .losses import nt_xent
 from .models.heads import ProjectionHead
 from .objective import trunk_embedding
@@ -75,9 +74,9 @@ def pretrain(network: torch.nn.Module, prepared: PreparedSignals, rows: np.ndarr
              log: Callable[[str], None] = print) -> list[float]:
     """Pre-train ``network`` in place on the records ``rows`` of ``prepared``; the mean loss of each epoch.
 
-    Runs ``config.training.pretrain_epochs`` epochs of AdamW at the recipe's learning rate, with the
-    recipe's batch size (at least 2: every batch needs negatives). Under torchrun each process takes its
-    share of the records and the model is wrapped in DistributedDataParallel.
+    Runs ``config.training.pretrain_epochs`` epochs of the shared loop (:mod:`ecgnet.loop`) at the recipe's
+    constant learning rate, with the recipe's batch size (at least 2: every batch needs negatives). Under
+    torchrun each process takes its share of the records and the model is wrapped in DistributedDataParallel.
     """
     settings = config.training
     torch.manual_seed(seed)
@@ -85,38 +84,39 @@ def pretrain(network: torch.nn.Module, prepared: PreparedSignals, rows: np.ndarr
     try:
         model = ContrastiveModel(network).to(device)
         wrapped = distributed.wrap(model, device)
-        trained = [p for p in model.parameters() if p.requires_grad]
-        optimizer = make_optimizer(trained, settings, device)
+        optimisation = Optimisation([p for p in model.parameters() if p.requires_grad], settings, device)
         dataset = ContrastivePairs(prepared, rows, config, seed)
         sampler = EpochSampler(len(dataset), seed, distributed.training_sampler(dataset, seed=seed))
         loader = _loader(dataset, sampler, settings.batch_size, distributed.loader_workers(settings, device), device)
-        autocast = settings.mixed_precision and device.type == "cuda"
-        amp_dtype = torch.bfloat16 if autocast and native_bf16() else torch.float16
-        scaler = torch.amp.GradScaler("cuda", enabled=autocast and amp_dtype == torch.float16)
-        history = []
-        for epoch in range(settings.pretrain_epochs):
+        batch_loss = _contrastive_loss(wrapped, optimisation, settings.pretrain_temperature)
+
+        def train_epoch(epoch: int) -> float:
             sampler.set_epoch(epoch)
-            wrapped.train()
-            total, count = torch.zeros((), device=device), 0  # read once per epoch: no wait on the GPU per step
-            for first, second in tqdm(loader, desc=f"pre-training {epoch + 1}/{settings.pretrain_epochs}",
-                                      unit="batch", leave=False, disable=not progress, mininterval=2.0):
-                n = len(first["signal"])
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=autocast):
-                    z = wrapped(_both_views(first, second, device))
-                loss = nt_xent(z[:n].float(), z[n:].float(), settings.pretrain_temperature)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(trained, 5.0)
-                scaler.step(optimizer)
-                scaler.update()
-                total, count = total + loss.detach() * n, count + n
-            total, count = distributed.sum_over_processes(float(total), count)
-            history.append(total / max(count, 1))
-            log(f"pre-training epoch {epoch + 1}: contrastive loss {history[-1]:.4f}")
+            description = f"pre-training {epoch + 1}/{settings.pretrain_epochs}"
+            return run_epoch(wrapped, loader, batch_loss, optimisation, description, progress)
+
+        history = []
+
+        def end_epoch(result: EpochResult) -> None:
+            history.append(result.loss)
+            log(f"pre-training epoch {result.epoch}: contrastive loss {result.loss:.4f}")
+
+        Loop(optimisation, settings.pretrain_epochs).run(train_epoch, end_epoch)
     finally:
         network.head.requires_grad_(True)
     return history
+
+
+def _contrastive_loss(model: torch.nn.Module, optimisation: Optimisation, temperature: float) -> BatchLoss:
+    """The NT-Xent loss of a batch of pairs of views, in float32 after a forward pass of both views as one batch."""
+    def batch_loss(pair: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]) -> tuple[torch.Tensor, int]:
+        first, second = pair
+        n = len(first["signal"])
+        with optimisation.autocast():
+            z = model(_both_views(first, second, optimisation.device))
+        return nt_xent(z[:n].float(), z[n:].float(), temperature), n
+
+    return batch_loss
 
 
 def _loader(dataset: ContrastivePairs, sampler: EpochSampler, batch_size: int, workers: int,

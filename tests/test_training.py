@@ -137,15 +137,6 @@ def test_leave_source_out_makes_one_fold_per_source(shared_data, tmp_path):
     assert len(list(tmp_path.glob("fold_*.safetensors"))) == 4
 
 
-def test_learning_rate_warms_up_then_decays():
-    factors = [fold_training.learning_rate_factor(s, 100, 0.1) for s in range(100)]
-    assert factors[0] == pytest.approx(0.1)
-    assert max(factors) == pytest.approx(1.0)
-    assert factors[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
-    assert factors[-1] < 0.01
-
-
 def test_every_method_on_trains_and_serves(tmp_path):
     from ecgnet.ablate import VARIANTS
     from ecgnet.inference import run_folder
