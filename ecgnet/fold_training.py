@@ -1,7 +1,7 @@
 """One fold of the ensemble: its network trained on the other folds' records, validated on its own, checkpointed
 every epoch, and its out-of-fold probabilities for every evaluated lead set.
 
-:class:`FoldTrainer` holds a fold's network, optimiser and schedule; :func:`train_fold` runs it to its best
+:class:`FoldTrainer` holds a fold's network, data and loop (:mod:`ecgnet.loop`); :func:`train_fold` runs it to its best
 epoch (resuming from a checkpoint with :func:`resume_fold`, pre-training the encoder first with
 :func:`pretrain_fold`), and :class:`TrainingLog` writes ``training_log.csv``. :func:`predict_rows` is the
 network's prediction of training records, for validation, out-of-fold outputs and distillation alike.

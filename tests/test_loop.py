@@ -167,3 +167,16 @@ def test_a_resumed_loop_continues_to_the_same_weights(tmp_path):
 def test_resuming_without_a_checkpoint_changes_nothing(tmp_path):
     tiny = Tiny()
     assert tiny.loop.resume(tmp_path / "missing.pt") is None and tiny.loop.epoch == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_forward_pass_is_in_reduced_precision_and_only_float16_is_scaled():
+    device = torch.device("cuda")
+    network = torch.nn.Linear(3, 1).to(device)
+    optimisation = Optimisation(network.parameters(), SETTINGS, device, total_steps=4)
+    with optimisation.autocast():
+        outputs = network(INPUTS.to(device))
+    assert outputs.dtype == optimisation.amp_dtype
+    assert optimisation.scaler.is_enabled() == (optimisation.amp_dtype == torch.float16)
+    optimisation.step(outputs.float().pow(2).mean())
+    assert all(torch.isfinite(p).all() for p in network.parameters())
