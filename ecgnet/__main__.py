@@ -3,6 +3,7 @@
     ecgnet train DATA MODEL [options]          as train_model.py
     ecgnet run MODEL DATA OUTPUTS [options]    as run_model.py
     ecgnet evaluate LABELS OUTPUTS [options]   as evaluate_model.py
+    ecgnet compare LABELS OUTPUTS_A OUTPUTS_B  is B better than A, with a bootstrap interval
     ecgnet report | explain | ablate | synthetic | export | distill ...
 
 ``ecgnet SUBCOMMAND --help`` tells each one's options.
@@ -22,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("ecgnet.commands.train", "train the ensemble on a folder of records"),
     "run": ("ecgnet.commands.run", "run a trained model on a folder of records"),
     "evaluate": ("ecgnet.commands.evaluate", "score output files against labelled headers"),
+    "compare": ("ecgnet.commands.compare", "compare two folders of outputs: B - A with a bootstrap interval"),
     "report": ("ecgnet.commands.report", "an HTML report of the scores, with figures"),
     "explain": ("ecgnet.commands.explain", "the clinical ECG page and attribution maps of a record or a folder"),
     "ablate": ("ecgnet.commands.ablate", "measure the methods of the papers, held out or out of fold"),

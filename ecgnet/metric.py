@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -330,14 +330,23 @@ def _aggregate(num_records: int, num_classes: int, rows: np.ndarray, columns: np
     return (hits > 0).reshape(shape), scalars.reshape(shape)
 
 
+def _output_listing(output_dir: PathLike) -> set[str]:
+    """The names in ``output_dir`` (one listing instead of a stat per record); FileNotFoundError naming it."""
+    try:
+        return set(os.listdir(output_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"{output_dir}: output folder is missing or not a folder") from None
+
+
+def _output_name(header_file: PathLike) -> str:
+    return os.path.splitext(os.path.basename(header_file))[0] + ".csv"
+
+
 def output_files_for(header_files: Sequence[PathLike], output_dir: PathLike) -> list[str]:
     """``output_dir/<header stem>.csv`` for each header; FileNotFoundError naming the first missing one."""
     output_dir = str(output_dir)
-    try:
-        present = set(os.listdir(output_dir))  # one listing instead of a stat per record
-    except (FileNotFoundError, NotADirectoryError):
-        raise FileNotFoundError(f"{output_dir}: output folder is missing or not a folder") from None
-    names = [os.path.splitext(os.path.basename(path))[0] + ".csv" for path in header_files]
+    present = _output_listing(output_dir)
+    names = [_output_name(path) for path in header_files]
     missing = [(name, header) for name, header in zip(names, header_files) if name not in present]
     if missing:
         more = f" ({len(missing) - 1} more missing)" if len(missing) > 1 else ""
@@ -367,12 +376,55 @@ def evaluate_folders(label_dir: PathLike, output_dir: PathLike, weights_file: Pa
     ``weights_file`` replaces the official class table. Raises an error naming the file or folder when
     a folder is missing or empty, an output file is missing, or a file cannot be read.
     """
+    return read_folders(label_dir, [output_dir], weights_file).scores()
+
+
+@dataclass(frozen=True, eq=False)
+class FolderArrays:
+    """The aligned arrays behind the scores of output folders: one row per record scored, columns of ``table``.
+
+    For what needs more than the five scores (the bootstrap, comparisons of two folders)."""
+
+    table: ClassTable
+    header_files: tuple[Path, ...]
+    labels: np.ndarray
+    #: (binary, scalars) of each output folder, in the order given.
+    outputs: tuple[tuple[np.ndarray, np.ndarray], ...]
+    #: (file, reason) for each file of the label folder that was not read.
+    skipped: tuple[tuple[str, str], ...] = ()
+    #: For each output folder, the header files left out because that folder has no output for them (only
+    #: with ``common=True``; each is left out of every folder).
+    left_out: tuple[tuple[Path, ...], ...] = ()
+
+    def scores(self, folder: int = 0) -> Scores:
+        """The scores of one output folder, as :func:`evaluate_folders` gives them."""
+        binary, scalars = self.outputs[folder]
+        return dataclasses.replace(evaluate(self.labels, binary, scalars, self.table), skipped=self.skipped)
+
+
+def read_folders(label_dir: PathLike, output_dirs: Sequence[PathLike], weights_file: PathLike | None = None,
+                 common: bool = False) -> FolderArrays:
+    """The labels of every header in ``label_dir`` and the outputs of each of ``output_dirs``, row-aligned.
+
+    A missing output file is an error naming it, unless ``common``: then a record is scored only if every
+    folder has its output, and the others are listed in ``left_out`` (ValueError when no record is left).
+    """
     table = load_class_table(weights_file)
     header_files, skipped = _label_files(label_dir)
-    output_files = output_files_for(header_files, output_dir)
+    left_out: tuple[tuple[Path, ...], ...] = ()
+    if common:
+        listings = [_output_listing(folder) for folder in output_dirs]
+        names = [_output_name(path) for path in header_files]
+        left_out = tuple(tuple(h for h, name in zip(header_files, names) if name not in listing)
+                         for listing in listings)
+        header_files = [h for h, name in zip(header_files, names) if all(name in listing for listing in listings)]
+        if not header_files:
+            raise ValueError(f"{label_dir}: no labelled record has an output in every folder "
+                             f"({', '.join(map(str, output_dirs))})")
+    output_files = [output_files_for(header_files, folder) for folder in output_dirs]
     labels = load_labels(header_files, table)
-    binary, scalars = load_outputs(output_files, table)
-    return dataclasses.replace(evaluate(labels, binary, scalars, table), skipped=tuple(skipped))
+    outputs = tuple(load_outputs(files, table) for files in output_files)
+    return FolderArrays(table, tuple(header_files), labels, outputs, tuple(skipped), left_out)
 
 
 # Text forms of the scores.
@@ -397,11 +449,20 @@ def _cell(value: float) -> str:
     return "n/a" if np.isnan(value) else f"{value:.3f}"
 
 
-def summary_table(scores: Scores) -> str:
-    """A table for the terminal: the five scores, then each class's positives and scores."""
+def summary_table(scores: Scores, intervals: Mapping[str, tuple[float, float]] | None = None,
+                  interval_title: str = "interval") -> str:
+    """A table for the terminal: the five scores, then each class's positives and scores.
+
+    ``intervals`` (score name -> (low, high), e.g. from :mod:`ecgnet.bootstrap`) adds a column after the
+    five scores, headed ``interval_title``."""
     width = max(len(name) for name in SCORE_NAMES)
     lines = [f"{scores.num_records} records, {len(scores.class_labels)} classes", ""]
-    lines += [f"{name:<{width}}  {_cell(value):>6}" for name, value in zip(SCORE_NAMES, scores.macro)]
+    if intervals is None:
+        lines += [f"{name:<{width}}  {_cell(value):>6}" for name, value in zip(SCORE_NAMES, scores.macro)]
+    else:
+        lines.append(f"{'':<{width}}  {'score':>6}  {interval_title}")
+        lines += [f"{name:<{width}}  {_cell(value):>6}  [{_cell(intervals[name][0])}, {_cell(intervals[name][1])}]"
+                  for name, value in zip(SCORE_NAMES, scores.macro)]
     name_width = max([5, *map(len, scores.class_abbreviations)])
     lines += ["", f"{'class':<{name_width}}  positives   AUROC   AUPRC  F-measure"]
     for name, positives, auroc, auprc, f_measure in zip(

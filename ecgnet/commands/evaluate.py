@@ -1,10 +1,13 @@
 """Score a folder of Challenge output files against a folder of labelled headers.
 
     python evaluate_model.py LABELS OUTPUTS [scores.csv] [class_scores.csv] [--report DIR [--model MODEL_DIR]]
+                             [--bootstrap N [--seed S]]
 
 With no file arguments the scores are printed as a table; ``--json`` prints them for machines. The
 scores themselves are computed by :mod:`ecgnet.metric`. ``--report DIR`` also writes an HTML report with
 figures (``DIR/index.html``, see :mod:`ecgnet.report`); ``--model`` adds a model folder's training curves.
+``--bootstrap N`` adds each score's 95 % interval over N resamples of the records (:mod:`ecgnet.bootstrap`)
+to the table and the JSON; the CSV files stay the official five numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .. import metric
+from .. import bootstrap, metric
 from ..discovery import SECOND_COPY
 from ..files import write_text_atomic
 
@@ -34,7 +37,21 @@ def build_parser(prog: str = "evaluate_model.py") -> argparse.ArgumentParser:
     parser.add_argument(
         "--model", metavar="MODEL_DIR", help="with --report: add this model folder's training curves and summary"
     )
+    parser.add_argument("--bootstrap", metavar="N", type=resample_count,
+                        help="add each score's 95 %% interval over N bootstrap resamples of the records (e.g. 1000)")
+    parser.add_argument("--seed", metavar="S", type=int, help="with --bootstrap: the resamples' seed (default 0)")
     return parser
+
+
+def resample_count(text: str) -> int:
+    """A number of bootstrap resamples: a positive integer (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of resamples, not {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "evaluate_model.py") -> int:
@@ -42,9 +59,17 @@ def main(argv: Sequence[str] | None = None, prog: str = "evaluate_model.py") -> 
     args = parser.parse_args(argv)
     if args.model and not args.report:
         parser.error("--model needs --report DIR")
+    if args.seed is not None and not args.bootstrap:
+        parser.error("--seed needs --bootstrap N")
     # Missing folders and files, unreadable headers and bad weights tables raise: ecgnet.cli.run_command makes
     # each one line and exit status 1.
-    scores = metric.evaluate_folders(args.labels, args.outputs, args.weights)
+    arrays = metric.read_folders(args.labels, [args.outputs], args.weights)
+    scores = arrays.scores()
+    seed = 0 if args.seed is None else args.seed
+    intervals = None
+    if args.bootstrap:
+        (binary, scalars), = arrays.outputs
+        intervals = bootstrap.score_intervals(arrays.labels, binary, scalars, arrays.table, args.bootstrap, seed)
     if args.scores_csv:
         write_text_atomic(args.scores_csv, metric.scores_csv(scores))
     if args.class_scores_csv:
@@ -56,7 +81,19 @@ def main(argv: Sequence[str] | None = None, prog: str = "evaluate_model.py") -> 
         build_report(args.labels, args.outputs, args.report, model_dir=args.model, weights_file=args.weights)
     report_skipped(scores.skipped, prog)
     if args.json:
-        print(json.dumps(scores.to_dict(), indent=2))
+        entries = scores.to_dict()
+        if intervals is not None:
+            entries["bootstrap"] = {
+                "resamples": args.bootstrap,
+                "seed": seed,
+                "level": bootstrap.LEVEL,
+                "intervals": {name: interval.to_dict() for name, interval in intervals.items()},
+            }
+        print(json.dumps(entries, indent=2))
+    elif intervals is not None:  # printed even beside scores.csv: the intervals have no place in the CSV files
+        bounds = {name: (interval.low, interval.high) for name, interval in intervals.items()}
+        title = f"{bootstrap.LEVEL:.0%} interval ({args.bootstrap} bootstrap resamples of the records, seed {seed})"
+        print(metric.summary_table(scores, bounds, title))
     elif not args.scores_csv:
         print(metric.summary_table(scores))
     return 0
