@@ -341,6 +341,10 @@ class TrainingConfig:
     # Platt scaling per class of the final outputs, fitted out of fold (ecgnet.calibration); the thresholds are
     # tuned on the calibrated outputs.
     calibrate: bool = True
+    # Distillation across lead sets (ecgnet.objective): each example is also fed with all its leads, and the
+    # outputs of its reduced-lead copy learn to match those full-lead outputs (held fixed) with this weight,
+    # besides the labels; 0 = off.
+    lead_distillation_weight: float = 0.0
 
     def __post_init__(self) -> None:
         choices = {"device": ("auto", "cpu", "cuda"), "validation": ("kfold", "leave-source-out"),
@@ -361,7 +365,7 @@ class TrainingConfig:
         for name in ("lead_subset_probability", "warmup_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"training.{name} must be between 0 and 1, not {getattr(self, name)!r}")
-        for name in ("domain_weight", "reward_alpha", "challenge_loss_weight"):
+        for name in ("domain_weight", "reward_alpha", "challenge_loss_weight", "lead_distillation_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"training.{name} must not be negative, not {getattr(self, name)!r}")
         if not 0 <= self.ema_decay < 1:

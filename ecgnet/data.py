@@ -107,6 +107,9 @@ class ExampleOptions:
     sample_rate: int = 250
     features: bool = False
     sources: np.ndarray | None = None  # (records,) int64 source index of every prepared row
+    # Also the example with every lead its record has (``full_signal``, ``full_lead_mask``), for distillation
+    # across lead sets; the augmentations then run once, on the full copy, before the lead choice.
+    full_leads: bool = False
 
 
 class TrainingWindows(torch.utils.data.Dataset):
@@ -162,12 +165,19 @@ class TrainingWindows(torch.utils.data.Dataset):
         keep = random_lead_mask(rng, self.reduced_probability) & self.prepared.lead_masks[row]
         if not keep.any():  # the record lacks every chosen lead: fall back to the leads it has
             keep = self.prepared.lead_masks[row].copy()
-        signal = np.where(keep[:, None], signal, 0.0).astype(np.float32)
-        if self.options.augment is not None:  # after the lead choice: augmentations see only the kept leads
-            signal = augment.augment(signal, keep, self.options.augment, self.options.sample_rate, rng)
+        example = {}
+        if self.options.full_leads:
+            # Both copies share the window and the augmentations: they differ by the leads alone.
+            every = self.prepared.lead_masks[row]
+            full = self._augmented(np.where(every[:, None], signal, 0.0).astype(np.float32), every, rng)
+            signal = np.where(keep[:, None], full, 0.0).astype(np.float32)
+            example = {"full_signal": torch.from_numpy(np.ascontiguousarray(full, dtype=np.float32)),
+                       "full_lead_mask": torch.from_numpy(every.astype(np.float32))}
+        else:  # after the lead choice: augmentations see only the kept leads
+            signal = self._augmented(np.where(keep[:, None], signal, 0.0).astype(np.float32), keep, rng)
         extra = self.prepared.features[row] if self.options.features else np.zeros(0, dtype=np.float32)
         source = -1 if self.options.sources is None else int(self.options.sources[row])
-        return {
+        return example | {
             "signal": torch.from_numpy(np.ascontiguousarray(signal, dtype=np.float32)),
             "lead_mask": torch.from_numpy(keep.astype(np.float32)),
             "demographics": torch.from_numpy(self.prepared.demographics[row]),
@@ -175,6 +185,11 @@ class TrainingWindows(torch.utils.data.Dataset):
             "labels": torch.from_numpy(self.labels[row]),
             "source": torch.tensor(source, dtype=torch.int64),
         }
+
+    def _augmented(self, signal: np.ndarray, keep: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.options.augment is None:
+            return signal
+        return augment.augment(signal, keep, self.options.augment, self.options.sample_rate, rng)
 
 
 class EpochSampler(torch.utils.data.Sampler):

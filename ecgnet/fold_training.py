@@ -37,7 +37,7 @@ from .files import save_arrays, write_text_atomic
 from .labels import ClassTable
 from .loop import EarlyStopping, EpochResult, Loop, Optimisation, Validation, Weights, run_epoch
 from .network import build_network
-from .objective import Objective, TrainingModel
+from .objective import Objective, TrainingModel, lead_distillation_loss
 from .prepare import join_prepared
 from .pretrain import pretrain
 from .records import EVALUATED_LEAD_SETS, LEAD_SETS, lead_set_name
@@ -145,7 +145,8 @@ class FoldTrainer:
         config, settings, data = self.config, self.config.training, self.data
         options = ExampleOptions(beats=config.beats, augment=config.augment if config.augment.enabled else None,
                                  sample_rate=config.signals.sample_rate, features=config.features.enabled,
-                                 sources=losses.source_indices(data.index.sources, self.source_names))
+                                 sources=losses.source_indices(data.index.sources, self.source_names),
+                                 full_leads=settings.lead_distillation_weight > 0)
         self.dataset = TrainingWindows(data.prepared, self.train_rows, data.index.labels, config.signals.window_samples,
                                        settings.lead_subset_probability,
                                        seed=settings.seed * FOLD_SEED_STRIDE + self.fold, options=options)
@@ -199,10 +200,27 @@ class FoldTrainer:
     def batch_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         """The loss of a batch (moved to the device) and its number of examples."""
         batch = {name: value.to(self.device, non_blocking=True) for name, value in batch.items()}
+        if "full_signal" in batch:
+            return self._distilled_loss(batch), len(batch["labels"])
         extra = batch["extra"] if batch["extra"].shape[-1] else None
         with self.optimisation.autocast():
             logits, source_logits = self.model(batch["signal"], batch["lead_mask"], batch["demographics"], extra)
         return self.objective(logits, source_logits, batch["labels"], batch["source"]), len(batch["labels"])
+
+    def _distilled_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Distillation across lead sets: the batch's reduced-lead and full-lead copies in one pass (one set of
+        batch statistics), the labels' loss of both, and the reduced copies' outputs drawn to the full ones'."""
+        def twice(name: str) -> torch.Tensor:
+            return torch.cat([batch[name], batch[name]])
+
+        extra = twice("extra") if batch["extra"].shape[-1] else None
+        with self.optimisation.autocast():
+            logits, source_logits = self.model(torch.cat([batch["signal"], batch["full_signal"]]),
+                                               torch.cat([batch["lead_mask"], batch["full_lead_mask"]]),
+                                               twice("demographics"), extra)
+        reduced, full = logits.chunk(2)
+        labels_loss = self.objective(logits, source_logits, twice("labels"), twice("source"))
+        return labels_loss + self.config.training.lead_distillation_weight * lead_distillation_loss(reduced, full)
 
     def step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One optimisation step on a batch; the batch's loss, left on the device."""

@@ -7,7 +7,10 @@
 - reward weights: per-record class weights from the Challenge's reward matrix;
 - a differentiable Challenge-score term;
 - a source classifier behind gradient reversal (domain-adversarial training): the encoder learns features
-  that do not tell the sources apart.
+  that do not tell the sources apart;
+- distillation across lead sets (:func:`lead_distillation_loss`): each example is fed twice, with a random
+  lead subset and with all its leads, and the reduced copy's outputs learn to match the full copy's, so that
+  one network serves every lead set as it serves twelve.
 
 :class:`TrainingModel` is what the optimiser trains: the network plus the source classifier; only the
 network is saved.
@@ -51,6 +54,17 @@ class TrainingModel(nn.Module):
         if self.domain is None:
             return logits, None
         return logits, self.domain(trunk_embedding(self.network, embedding))
+
+
+def lead_distillation_loss(reduced_logits: Tensor, full_logits: Tensor) -> Tensor:
+    """Distillation across lead sets: the binary cross-entropy of the reduced-lead outputs against the
+    full-lead outputs of the same examples, held fixed (the full copy teaches; it does not move toward the
+    reduced one). Zero where the two agree, whatever the labels."""
+    teacher = torch.sigmoid(full_logits.detach().float())
+    reduced_logits = reduced_logits.float()
+    # Less the teacher's own entropy, so that a perfect match costs 0 rather than the entropy of the targets.
+    return (nn.functional.binary_cross_entropy_with_logits(reduced_logits, teacher)
+            - nn.functional.binary_cross_entropy(teacher, teacher))
 
 
 def positive_weights(labels: np.ndarray) -> torch.Tensor:

@@ -260,3 +260,20 @@ def test_record_windows_cut_on_demand_equal_the_inference_windows():
     for item, (window, keep) in zip(cut, flat):
         np.testing.assert_array_equal(item["signal"].numpy(), window)
         np.testing.assert_array_equal(item["lead_mask"].numpy().astype(bool), keep)
+
+
+def test_full_lead_copies_share_the_window_and_differ_by_the_chosen_leads_alone():
+    masks = np.ones((2, 12), dtype=bool)
+    masks[1, 9:] = False  # the second record lacks three leads: its full copy lacks them too
+    prepared = _prepared([700, 900], masks)
+    dataset = TrainingWindows(prepared, [0, 1], np.zeros((2, 26)), 400, 1.0, seed=2,
+                              options=ExampleOptions(augment=AugmentConfig(amplitude_scaling=1.0), sample_rate=100,
+                                                     full_leads=True))
+    for item, row in enumerate([0, 1]):
+        example = dataset[item]
+        keep = example["lead_mask"].bool()
+        assert example["full_lead_mask"].bool().tolist() == masks[row].tolist()
+        assert not keep.all()  # a reduced set was drawn (probability 1)
+        assert torch.equal(example["signal"][keep], example["full_signal"][keep])
+        assert (example["signal"][~keep] == 0).all()
+        assert (example["full_signal"][~torch.from_numpy(masks[row])] == 0).all()

@@ -10,7 +10,7 @@ from ecgnet import losses
 from ecgnet.config import TrainingConfig
 from ecgnet.labels import default_class_table
 from ecgnet.models import create_model
-from ecgnet.objective import Objective, TrainingModel, positive_weights, trunk_embedding
+from ecgnet.objective import Objective, TrainingModel, lead_distillation_loss, positive_weights, trunk_embedding
 
 TABLE = default_class_table()
 C = len(TABLE)
@@ -142,3 +142,15 @@ def test_challenge_term_ignores_masked_pairs():
     shaped = objective(mask, label_masking=True, challenge_loss_weight=1.0)
     (gradient,) = torch.autograd.grad(shaped(logits, None, labels, sources), logits)
     assert (gradient[(sources == 1).numpy(), :10] == 0).all()
+
+
+def test_lead_distillation_draws_the_reduced_outputs_to_the_full_ones_and_not_back():
+    full = torch.tensor([[2.0, -1.0], [0.5, 3.0]], requires_grad=True)
+    assert lead_distillation_loss(full.detach().clone(), full).abs().item() < 1e-6  # agreeing costs nothing
+    reduced = torch.zeros(2, 2, requires_grad=True)
+    loss = lead_distillation_loss(reduced, full)
+    loss.backward()
+    assert loss.item() > 0
+    assert full.grad is None  # the full copy teaches; it is not pulled toward the reduced one
+    # The gradient moves each reduced output toward its full-lead output.
+    assert torch.all(torch.sign(-reduced.grad) == torch.sign(full.detach()))
