@@ -199,6 +199,7 @@ def heldout_rows(results: dict[str, dict]) -> list[dict]:
     for variant, result in results.items():
         summary = result["summary"]
         estimates = {"final": summary["out_of_fold"], **summary.get("components", {})}
+        expected = summary.get("expected", {})  # runs of an older version have none
         for lead_set, scores in result["heldout"].items():
             for component, _ in COMPONENTS:
                 if component not in scores:
@@ -210,8 +211,28 @@ def heldout_rows(results: dict[str, dict]) -> list[dict]:
                                  "lead_set": LEAD_SET_NAMES.get(lead_set, lead_set), "score": score,
                                  "heldout": scores[component][score],
                                  "out_of_fold": estimates.get(component, {}).get(lead_set, {}).get(score),
+                                 **_expected(expected, component, lead_set, score),
                                  "records": scores["records"]})
     return rows
+
+
+def _expected(expected: dict, component: str, lead_set: str, score: str) -> dict[str, float | None]:
+    """The training summary's expected score of the final outputs and its interval (None where it has none)."""
+    entry = expected.get(lead_set, {}) if component == "final" else {}
+    values = [entry[score], *entry[f"{score}_interval"]] if score in entry else [None] * 3
+    return dict(zip(("expected", "expected_low", "expected_high"), values))
+
+
+def _cell(row: dict | None, digits: int) -> str:
+    """``held-out (out-of-fold)``, and for the final outputs ``; expected E [low, high]``."""
+    if row is None:
+        return "n/a"
+    text = _number(row["heldout"], digits)
+    notes = [] if row["out_of_fold"] is None else [_number(row["out_of_fold"], digits)]
+    if row.get("expected") is not None:
+        low, high = _number(row["expected_low"], digits), _number(row["expected_high"], digits)
+        notes.append(f"expected {_number(row['expected'], digits)} [{low}, {high}]")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def heldout_markdown(rows: list[dict], test_dir: str, validation: str, folds: int,
@@ -225,7 +246,9 @@ def heldout_markdown(rows: list[dict], test_dir: str, validation: str, folds: in
     names = dict(COMPONENTS)
     lines = [f"Held-out scores on {records} records of `{test_dir}` that training never saw, each lead set by "
              f"restricting the records to its leads; in brackets the out-of-fold estimate ({validation}, {folds} "
-             "folds) of the same model. Thresholds are tuned on the training folds only. The final outputs "
+             "folds) of the same model and, for the final outputs, the training summary's expected score with its "
+             "95 % interval (each fold decided by thresholds tuned on the other folds, ecgnet.estimate). "
+             "Thresholds are tuned on the training folds only. The final outputs "
              "before calibration make the same decisions as after it (the map is increasing and the thresholds "
              "follow it), so only their calibration error and AUROC are given. Calibration error: expected "
              "calibration error over every (record, class) entry, 10 equal-width bins.", ""]
@@ -238,9 +261,7 @@ def heldout_markdown(rows: list[dict], test_dir: str, validation: str, folds: in
                   "|---" * (len(lead_sets) + 2) + "|"]
         for variant, model in shown:
             found = [cell.get((variant, model, lead_set, score)) for lead_set in lead_sets]
-            cells = ["n/a" if row is None else _number(row["heldout"], digits)
-                     + ("" if row["out_of_fold"] is None else f" ({_number(row['out_of_fold'], digits)})")
-                     for row in found]
+            cells = [_cell(row, digits) for row in found]
             lines.append(f"| {variant} | {names[model]} | " + " | ".join(cells) + " |")
         lines.append("")
     if figures:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metric
+from . import estimate, metric
 from .artifacts import (
     save_model_description,
     trees_file,
@@ -38,8 +38,6 @@ def summarise(labels: np.ndarray, oof: dict[str, np.ndarray], thresholds: dict[s
     return summary
 
 
-
-
 def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, oof: dict[str, np.ndarray],
                        log: Callable[[str], None]) -> dict:
     """Fit the decision stage on the networks' out-of-fold probabilities (:meth:`ecgnet.decision.Decision.fit`:
@@ -54,7 +52,9 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
                                      log=log)
     final = outputs[FINAL]
     summary = {"validation": config.training.validation, "folds": data.fold_names,
-               "out_of_fold": summarise(labels, final, decision.thresholds, table, folds)}
+               "out_of_fold": summarise(labels, final, decision.thresholds, table, folds),
+               "expected": estimate.expected_scores(labels, final, folds, table, config.training,
+                                                    seed=config.training.seed)}
     each_model = {}
     if decision.stacked:
         summary["components"] = {name: summarise(labels, outputs[name], decision.component_thresholds[name],
@@ -70,4 +70,6 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
     for name, scores in summary["out_of_fold"].items():
         log(f"out-of-fold {name}: Challenge metric {scores['challenge_metric']:.3f}, "
             f"AUROC {scores['auroc']:.3f}, F-measure {scores['f_measure']:.3f}")
+    for name, entry in summary["expected"].items():
+        log(estimate.describe(name, entry))
     return summary

@@ -74,6 +74,19 @@ def test_held_out_markdown_gives_each_model_the_scores_it_has():
     assert "![heldout_reliability_base.png](heldout_reliability_base.png)" in markdown
 
 
+def test_held_out_rows_carry_the_expected_score_of_the_final_outputs():
+    scores = {"challenge_metric": 0.5, "auroc": 0.9}
+    expected = {"I,II": {"challenge_metric": 0.45, "challenge_metric_interval": [0.4, 0.5]}}
+    result = {"summary": {"out_of_fold": {"I,II": {"challenge_metric": 0.55}}, "expected": expected},
+              "heldout": {"I,II": {"records": 9, "final": scores, "network": scores}}}
+    rows = ablate.heldout_rows({"base": result})
+    final = next(r for r in rows if r["model"] == "final" and r["score"] == "challenge_metric")
+    assert (final["expected"], final["expected_low"], final["expected_high"]) == (0.45, 0.4, 0.5)
+    assert all(r["expected"] is None for r in rows if r is not final)
+    markdown = ablate.heldout_markdown(rows, "test", "kfold", 5)
+    assert "| base | final | 0.500 (0.550; expected 0.450 [0.400, 0.500]) |" in markdown
+
+
 def test_markdown_reports_pooled_spread_and_change_from_base():
     rows = [{"variant": v, "lead_set": "12 leads", "score": s, "pooled": p, "fold_mean": p, "fold_std": 0.01,
              "minutes": 2.0} for v, p in (("base", 0.4), ("features", 0.45)) for s, _ in ablate.SCORES]

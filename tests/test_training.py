@@ -41,6 +41,11 @@ def test_summary_reports_every_lead_set(trained_model):
         assert 0.0 <= scores["auroc"] <= 1.0
         assert set(scores["per_fold"]) == {"challenge_metric", "auroc", "auprc", "f_measure", "accuracy"}
         assert all(len(values) == 2 for values in scores["per_fold"].values())
+    expected = json.loads((trained_model / "summary.json").read_text())["expected"]
+    assert set(expected) == set(summary)
+    for entry in expected.values():
+        low, high = entry["challenge_metric_interval"]
+        assert low <= entry["challenge_metric"] <= high and entry["records"] == 77
 
 
 def test_training_log_has_a_row_per_fold_and_epoch(trained_model):
