@@ -54,6 +54,7 @@ VARIANTS: dict[str, Callable[[RunConfig], RunConfig]] = {
                                             patience=c.training.patience * 2),
     "weight_averaging": lambda c: c.override("training", ema_decay=0.99),
     "lead_distillation": lambda c: c.override("training", lead_distillation_weight=1.0, lead_subset_probability=1.0),
+    "criteria": lambda c: c.override("feature_model", criteria=True, monotone_trees=True),
 }
 BASE = "base"
 SCORES = (("challenge_metric", "Challenge metric"), ("auroc", "AUROC"), ("f_measure", "F-measure"))

@@ -234,6 +234,10 @@ class FeatureModelConfig:
     # the folds) or "mean" (the mean of the two logits).
     stack: str = "logistic"
     stack_regularization: float = 1.0  # C of the logistic regression: smaller is a stronger pull to zero
+    # The measured criteria of the classes a clinical definition fixes (ecgnet.criteria): an input of the stack
+    # ("criteria"), and trees monotone in each such class's measurement ("monotone_trees").
+    criteria: bool = False
+    monotone_trees: bool = False
 
     def __post_init__(self) -> None:
         if self.stack not in STACK_METHODS:

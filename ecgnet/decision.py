@@ -25,6 +25,7 @@ import numpy as np
 from . import calibration, measurement_model, stacking
 from .calibration import Calibration
 from .config import RunConfig, TrainingConfig, short_repr
+from .criteria import criteria_matrix
 from .jsonvalues import as_float
 from .labels import ClassTable
 from .records import LeadSet, lead_set_name
@@ -59,6 +60,7 @@ class KeptModels:
     trees: dict[str, TreeEnsemble]
     stacks: dict[str, Stack]
     features: dict[str, np.ndarray]
+    measurements: dict[str, np.ndarray] | None = None  # by lead set: for stacks that weigh the criteria
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class LeadSetDecision:
         else:
             features = measurement_model.predict_classes(self.trees, measurement_model.feature_matrix(measurements,
                                                                                                demographics))
-            out = dict(zip(STACKED_OUTPUTS, (self.stack.combine(network, features), network, features)))
+            criteria = criteria_matrix(measurements, self.class_codes) if self.stack.weighs_criteria else None
+            out = dict(zip(STACKED_OUTPUTS, (self.stack.combine(network, features, criteria), network, features)))
         if self.calibration is not None:
             out[FINAL] = self.calibration.apply(out[FINAL])
         return out
@@ -155,7 +158,8 @@ class Decision:
         final = outputs[NETWORK]
         if kept is not None:
             trees, stacks, outputs[MEASUREMENT_MODEL] = kept.trees, kept.stacks, kept.features
-            final = {name: stacks[name].combine(p, kept.features[name]) for name, p in network.items()}
+            final = {name: stacks[name].combine(p, kept.features[name], _criteria(kept.measurements, name, table))
+                     for name, p in network.items()}
         elif measurements is not None:
             trees, stacks, final, outputs[MEASUREMENT_MODEL] = _fit_second_stage(
                 network, measurements, demographics, labels, folds, table, config, log)
@@ -223,11 +227,17 @@ def _fit_second_stage(network: Mapping[str, np.ndarray], measurements: Mapping[s
                                         config.training.seed, log)
     stacks, final = {}, {}
     for name, probabilities in network.items():
+        criteria = _criteria(measurements, name, table) if settings.criteria else None
         stacks[name] = stacking.fit(probabilities, features[name], labels, settings.stack,
-                                    settings.stack_regularization)
+                                    settings.stack_regularization, criteria)
         final[name] = stacking.cross_fitted(probabilities, features[name], labels, folds, settings.stack,
-                                            settings.stack_regularization)
+                                            settings.stack_regularization, criteria)
     return trees, stacks, final, features
+
+
+def _criteria(measurements: Mapping[str, np.ndarray] | None, lead_set: str, table: ClassTable) -> np.ndarray | None:
+    """The classes' criteria (records, classes) of a lead set's measurements; None without measurements."""
+    return None if measurements is None else criteria_matrix(measurements[lead_set], table.codes)
 
 
 def tune_all(labels: np.ndarray, probabilities: Mapping[str, np.ndarray], table: ClassTable,

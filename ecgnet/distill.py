@@ -132,7 +132,8 @@ def distill(model_dir: str | Path, out_dir: str | Path, data_dir: str | Path, st
     network_outputs = {name: predict_rows(network, data, rows, leads, config, device)
                        for name, leads in zip(LEAD_SETS, EVALUATED_LEAD_SETS)}
     decision = teacher.decision
-    kept = KeptModels(decision.trees, decision.stacks, features) if decision.stacked else None
+    kept = KeptModels(decision.trees, decision.stacks, features, data.measurements_by_lead_set(rows)) \
+        if decision.stacked else None
     student_decision, _ = Decision.fit(network_outputs, labels, data.folds[rows], data.table, config, kept=kept,
                                        log=log)
     if out_dir.exists():

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .config import FeatureModelConfig
+from .criteria import monotone_constraints
 from .measurements import NUM_MEASUREMENTS
 from .records import LeadSet
 from .trees import TreeEnsemble, constant, from_sklearn
@@ -45,8 +46,10 @@ def model_key(lead_set: str, code: str) -> str:
     return f"{lead_set}/{code}"
 
 
-def fit_class(features: np.ndarray, labels: np.ndarray, config: FeatureModelConfig, seed: int) -> TreeEnsemble:
-    """One class's trees (binary ``labels``), or a constant model when there are too few of either label."""
+def fit_class(features: np.ndarray, labels: np.ndarray, config: FeatureModelConfig, seed: int,
+              code: str | None = None) -> TreeEnsemble:
+    """One class's trees (binary ``labels``), or a constant model when there are too few of either label. With
+    ``monotone_trees`` the trees of class ``code`` are monotone in the measurement of its criterion."""
     labels = np.asarray(labels, dtype=bool)
     positives = int(labels.sum())
     if min(positives, len(labels) - positives) < MIN_CLASS_RECORDS:
@@ -57,18 +60,20 @@ def fit_class(features: np.ndarray, labels: np.ndarray, config: FeatureModelConf
     # never split on, so the NaN it holds at inference goes nowhere either.
     features = np.where(np.isnan(features).all(axis=0), 0.0, features)
 
+    constraints = monotone_constraints(code, features.shape[1]) if config.monotone_trees and code else None
     model = HistGradientBoostingClassifier(
         max_iter=config.max_iter, learning_rate=config.learning_rate, max_leaf_nodes=config.max_leaf_nodes,
         min_samples_leaf=config.min_samples_leaf, l2_regularization=config.l2_regularization,
-        early_stopping=False, random_state=seed)
+        monotonic_cst=constraints, early_stopping=False, random_state=seed)
     model.fit(features, labels)
     return from_sklearn(model)
 
 
-def fit_classes(features: np.ndarray, labels: np.ndarray, config: FeatureModelConfig,
-                seed: int) -> list[TreeEnsemble]:
-    """One model per class (column of ``labels``)."""
-    return [fit_class(features, labels[:, k], config, seed + k) for k in range(labels.shape[1])]
+def fit_classes(features: np.ndarray, labels: np.ndarray, config: FeatureModelConfig, seed: int,
+                codes: list[str] | None = None) -> list[TreeEnsemble]:
+    """One model per class (column of ``labels``; ``codes``, the classes' codes, for monotone trees)."""
+    return [fit_class(features, labels[:, k], config, seed + k, codes[k] if codes else None)
+            for k in range(labels.shape[1])]
 
 
 def predict_classes(models: list[TreeEnsemble], features: np.ndarray) -> np.ndarray:
@@ -79,12 +84,12 @@ def predict_classes(models: list[TreeEnsemble], features: np.ndarray) -> np.ndar
 
 
 def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: np.ndarray, config: FeatureModelConfig,
-                seed: int) -> np.ndarray:
+                seed: int, codes: list[str] | None = None) -> np.ndarray:
     """Out-of-fold probabilities (records, classes): each fold predicted by models fitted on the others."""
     probabilities = np.zeros(labels.shape)
     for fold in range(int(folds.max()) + 1):
         held = folds == fold
-        models = fit_classes(features[~held], labels[~held], config, seed + 1000 * fold)
+        models = fit_classes(features[~held], labels[~held], config, seed + 1000 * fold, codes)
         probabilities[held] = predict_classes(models, features[held])
     return probabilities
 
@@ -98,8 +103,8 @@ def fit(measurements: Mapping[str, np.ndarray], demographics: np.ndarray, labels
     models: dict[str, TreeEnsemble] = {}
     for lead_set, values in measurements.items():
         features = feature_matrix(values, demographics)
-        oof[lead_set] = out_of_fold(features, labels, folds, config, seed)
-        for code, model in zip(codes, fit_classes(features, labels, config, seed + 10_000)):
+        oof[lead_set] = out_of_fold(features, labels, folds, config, seed, codes)
+        for code, model in zip(codes, fit_classes(features, labels, config, seed + 10_000, codes)):
             models[model_key(lead_set, code)] = model
         log(f"feature model {lead_set}: {features.shape[1]} inputs, {_trees(models, lead_set)} trees")
     return oof, models

@@ -25,6 +25,7 @@ from .data import (
 from .discovery import RecordIndex, index_records
 from .labels import ClassTable, default_class_table
 from .prepare import PreparedSignals, PrepareOptions, prepare_index
+from .records import EVALUATED_LEAD_SETS, lead_set_name
 
 T = TypeVar("T")
 
@@ -42,6 +43,15 @@ class TrainingData:
     # of the fold's training sources too.
     unlabelled: PreparedSignals | None = None
     unlabelled_sources: list[str] | None = None
+
+    def measurements_by_lead_set(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
+        """The records' measurements (records, M) by lead-set name, of ``rows`` (all records when None); None
+        when the run measures nothing (no feature model)."""
+        values = self.prepared.measurements
+        if values is None:
+            return None
+        values = values if rows is None else values[rows]
+        return {lead_set_name(leads): values[:, j] for j, leads in enumerate(EVALUATED_LEAD_SETS)}
 
 
 def _through_cache(config: RunConfig, cached: Callable[[Path, int], T], uncached: Callable[[int], T]) -> T:

@@ -19,7 +19,6 @@ from .config import RunConfig
 from .decision import COMPONENTS, FINAL, Decision, out_of_fold_key
 from .files import save_arrays
 from .labels import ClassTable
-from .records import EVALUATED_LEAD_SETS, lead_set_name
 from .training_data import TrainingData
 from .trees import save_trees
 
@@ -44,10 +43,7 @@ def write_model_folder(model_dir: Path, config: RunConfig, data: TrainingData, o
     the feature model and the stack when they are on, the calibration, the thresholds), write the rest of
     the model folder, drop the checkpoints; return the summary."""
     labels, table, folds = data.index.labels, data.table, data.folds
-    measured = None
-    if config.feature_model.enabled:
-        measured = {lead_set_name(leads): data.prepared.measurements[:, j]
-                    for j, leads in enumerate(EVALUATED_LEAD_SETS)}
+    measured = data.measurements_by_lead_set() if config.feature_model.enabled else None
     decision, outputs = Decision.fit(oof, labels, folds, table, config, measured, data.prepared.demographics,
                                      log=log)
     final = outputs[FINAL]

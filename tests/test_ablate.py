@@ -26,7 +26,7 @@ def test_every_variant_switches_on_its_method_only():
                        "augmentation": {"augment"}, "domain": {"training"}, "reward_weights": {"training"},
                        "challenge_loss": {"training"}, "pretraining": {"training"}, "feature_model": set(),
                        "longer_training": {"training"}, "weight_averaging": {"training"},
-                       "lead_distillation": {"training"}}
+                       "lead_distillation": {"training"}, "criteria": set()}
     assert configs["feature_model"].feature_model.enabled != base.feature_model.enabled
     assert configs["pretraining"].training.pretrain_epochs >= 1
     with pytest.raises(ValueError, match="unknown method"):

@@ -362,7 +362,7 @@ def test_numbers_of_insane_size_are_refused_in_one_line(model_dir, change, messa
     [
         (lambda s: s["coefficients"][1].__setitem__(0, 10**400), "stack coefficients must be finite numbers of sane"),
         (lambda s: s["intercepts"].__setitem__(2, float("inf")), "stack coefficients must be finite numbers"),
-        (lambda s: s.update(coefficients=[[0.5, 0.5, 0.5]] * 3), "a stack needs 3 pairs of coefficients"),
+        (lambda s: s.update(coefficients=[[0.5, 0.5, 0.5, 0.5]] * 3), "a stack needs 3 triples of coefficients"),
         (lambda s: s.update(intercepts=[0.0, True, 0.0]), "a stack needs lists of numbers"),
         (lambda s: s.update(coefficients=[[0.5, 0.5], [0.5], [0.5, 0.5]]), "a stack needs lists of numbers"),
     ],

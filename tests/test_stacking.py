@@ -51,12 +51,12 @@ def test_rare_classes_fall_back_to_the_mean_of_the_logits():
     labels[:, 1] = False
     labels[:3, 1] = True  # fewer positives than MIN_CLASS_RECORDS
     stack = stacking.fit(network, features, labels)
-    np.testing.assert_allclose(stack.coefficients[1], [0.5, 0.5])
+    np.testing.assert_allclose(stack.coefficients[1], [0.5, 0.5, 0.0])
     assert stack.intercepts[1] == 0
     mean = stacking.mean_stack(3).combine(network, features)
     expected = 1 / (1 + np.exp(-(stacking.logit(network) + stacking.logit(features)) / 2))
     np.testing.assert_allclose(mean, expected)
-    assert not np.allclose(stack.coefficients[0], [0.5, 0.5])  # a common class is fitted
+    assert not np.allclose(stack.coefficients[0], [0.5, 0.5, 0.0])  # a common class is fitted
 
 
 def test_extreme_probabilities_stay_finite():
@@ -81,3 +81,28 @@ def test_unknown_method_is_refused():
     labels, network, features = _two_models(n=50)
     with pytest.raises(ValueError, match="unknown stack method"):
         stacking.fit(network, features, labels, method="vote")
+
+
+def test_a_criterion_that_carries_evidence_gets_a_weight_and_one_against_the_definition_none():
+    labels, network, features = _two_models()
+    rng = np.random.default_rng(1)
+    helpful = labels + 0.5 * rng.normal(size=labels.shape)  # a measurement past its cut-off for positives
+    stack = stacking.fit(network, features, labels, criteria=helpful)
+    assert (stack.coefficients[:, 2] > 0).all() and stack.weighs_criteria
+    with pytest.raises(ValueError, match="measurements"):
+        stack.combine(network, features)
+    against = stacking.fit(network, features, labels, criteria=-helpful)
+    assert not against.weighs_criteria  # never against the definition: refitted without it
+    np.testing.assert_allclose(against.coefficients, stacking.fit(network, features, labels).coefficients)
+    folds = np.arange(len(labels)) % 5
+    with_criteria = stacking.cross_fitted(network, features, labels, folds, criteria=helpful)
+    without = stacking.cross_fitted(network, features, labels, folds)
+    for k in range(labels.shape[1]):
+        assert _auroc(labels[:, k], with_criteria[:, k]) > _auroc(labels[:, k], without[:, k])
+
+
+def test_a_stack_of_a_model_before_the_criteria_reads_with_a_zero_criterion_weight():
+    old = {"coefficients": [[1.0, 2.0]] * 3, "intercepts": [0.0, 0.1, 0.2]}
+    stack = stacking.Stack.from_json(old, 3, "model.json")
+    np.testing.assert_array_equal(stack.coefficients, [[1.0, 2.0, 0.0]] * 3)
+    assert not stack.weighs_criteria
