@@ -43,7 +43,7 @@ SUMMARY = (
     '"I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6": {"records": 77, "challenge_metric": 0.4123, "auroc": 0.8, '
     '"auprc": 0.4, "f_measure": 0.3, "accuracy": 0.1}, '
     '"I,II": {"records": 77, "challenge_metric": 0.3111, "auroc": 0.7, "auprc": 0.3, "f_measure": 0.2, '
-    '"accuracy": 0.05}}}'
+    '"accuracy": 0.05}}, "expected": {"I,II": {"challenge_metric": 0.25, "challenge_metric_interval": [0.2, 0.3]}}}'
 )
 
 
@@ -242,8 +242,8 @@ def test_one_group_is_said_in_one_line(folders, tmp_path):
 def test_model_section_shows_out_of_fold_scores(built):
     out_of_fold = table_dict(parse_page(built).tables["out-of-fold"])
     assert out_of_fold == {
-        "12 leads": ["77", "0.412", "0.800", "0.400", "0.300", "0.100"],
-        "2 leads: I, II": ["77", "0.311", "0.700", "0.300", "0.200", "0.050"],
+        "12 leads": ["77", "0.412", "0.800", "0.400", "0.300", "0.100", "n/a"],
+        "2 leads: I, II": ["77", "0.311", "0.700", "0.300", "0.200", "0.050", "0.250 [0.200, 0.300]"],
     }
 
 
@@ -393,6 +393,7 @@ def test_report_of_a_trained_model_folder(trained_model, folders, tmp_path):
     rows = table_dict(page.tables["out-of-fold"])
     assert list(rows)[0] == "12 leads" and "2 leads: I, II" in rows and len(rows) == 5
     assert len({row[0] for row in rows.values()}) == 1 and int(next(iter(rows.values()))[0]) > 0
+    assert all(row[-1].count("[") == 1 for row in rows.values())  # every lead set's expected score and interval
 
 
 def test_the_calibration_section_shows_the_reliability_and_its_error():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ class Summary:
 
     validation: Any  # "n/a" when not written
     out_of_fold: list[tuple[str, dict[str, Any]]]  # (lead-set name: comma-separated lead names, scores)
+    # The score to expect on new records by lead-set name (ecgnet.estimate); empty for older model folders.
+    expected: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_summary(model_dir: PathLike) -> Summary | None:
@@ -53,6 +55,8 @@ def read_summary(model_dir: PathLike) -> Summary | None:
     summary = json.loads(path.read_text())
     if not isinstance(summary, dict):
         return Summary("n/a", [])
-    out_of_fold = summary.get("out_of_fold", {})
+    out_of_fold, expected = summary.get("out_of_fold", {}), summary.get("expected", {})
     return Summary(summary.get("validation", "n/a"),
-                   [(name, values if isinstance(values, dict) else {}) for name, values in out_of_fold.items()])
+                   [(name, values if isinstance(values, dict) else {}) for name, values in out_of_fold.items()],
+                   {name: values for name, values in expected.items() if isinstance(values, dict)}
+                   if isinstance(expected, dict) else {})

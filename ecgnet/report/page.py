@@ -118,10 +118,21 @@ def _summary_html(summary: Summary) -> str:
         cells = [values.get(key) for key in keys]
         shown = [str(cells[0]) if cells[0] is not None else "n/a"]
         shown += [format_score(float(v)) if isinstance(v, (int, float)) else "n/a" for v in cells[1:]]
-        rows.append((lead_set_label(name.split(",")), *shown))
-    header = ("Lead set", "Records", "Challenge metric", "AUROC", "AUPRC", "F-measure", "Accuracy")
-    intro = f'<p class="note">Out-of-fold scores of the trained model (validation: {_escape(summary.validation)}).</p>'
+        rows.append((lead_set_label(name.split(",")), *shown, _expected_cell(summary.expected.get(name, {}))))
+    header = ("Lead set", "Records", "Challenge metric", "AUROC", "AUPRC", "F-measure", "Accuracy",
+              "Expected on new records [95 %]")
+    intro = (f'<p class="note">Out-of-fold scores of the trained model (validation: {_escape(summary.validation)}), '
+             "with thresholds tuned on those same records; and the Challenge metric to expect on new records, "
+             "each fold decided by thresholds tuned on the other folds, with its bootstrap interval.</p>")
     return intro + _table("out-of-fold", header, rows)
+
+
+def _expected_cell(entry: dict) -> str:
+    """``0.480 [0.440, 0.520]``, or n/a for a summary without the expected score."""
+    value, interval = entry.get("challenge_metric"), entry.get("challenge_metric_interval")
+    if not isinstance(value, (int, float)) or not isinstance(interval, list) or len(interval) != 2:
+        return "n/a"
+    return f"{format_score(float(value))} [{format_score(float(interval[0]))}, {format_score(float(interval[1]))}]"
 
 
 def _selective_html(section: SelectiveSection | str, figures: dict[str, bytes]) -> str:
