@@ -7,8 +7,10 @@
 The networks are what a training spends its time on, and a change to the feature model or the stack does
 not touch them. So each variant here is the decision stage fitted again (:meth:`ecgnet.decision.Decision.fit`)
 on the run's saved out-of-fold network outputs and the training records' measurements, with the variant's
-``[feature_model]`` settings, and applied to the same held-out network outputs. ``base`` is the run's own
-recipe fitted again the same way. Differences are paired (:func:`ecgnet.bootstrap.paired_difference`, the
+``[feature_model]`` settings, and applied to the same held-out network outputs. A variant that keeps the trees
+(``base``, the run's own recipe, and ``criteria``) keeps the run's feature model and its out-of-fold outputs
+and fits only the stacks, calibration and thresholds (seconds); one that changes the trees fits them anew
+(minutes per lead set). Differences are paired (:func:`ecgnet.bootstrap.paired_difference`, the
 same resampled records for both), so the noise of retraining the networks is not in them.
 
 It prints, per lead set, each variant's held-out Challenge metric and AUROC, its training summary's expected
@@ -28,7 +30,7 @@ import numpy as np
 from ecgnet import bootstrap, estimate, metric
 from ecgnet.artifacts import load_model_folder
 from ecgnet.criteria import CRITERIA
-from ecgnet.decision import FINAL, NETWORK, Decision, out_of_fold_key
+from ecgnet.decision import FINAL, MEASUREMENT_MODEL, NETWORK, Decision, KeptModels, out_of_fold_key
 from ecgnet.discovery import index_records
 from ecgnet.heldout import held_out_ids
 from ecgnet.inference import combine_components, load_ensemble, predict_components, prepared_batches
@@ -46,20 +48,25 @@ VARIANTS = {
 
 def fit_variants(model_dir: Path, data_dir: Path, test_dir: Path, names: list[str]) -> tuple[dict, dict]:
     """({variant: decision}, {variant: expected scores}) fitted on the run's out-of-fold network outputs."""
-    config = load_model_folder(model_dir, weights=False).config
+    folder = load_model_folder(model_dir, weights=False)
+    config = folder.config
     data = load_training_data(data_dir, config, progress=False, log=lambda _: None, exclude=held_out_ids(test_dir))
     with np.load(model_dir / "out_of_fold.npz", allow_pickle=False) as saved:
         if [str(i) for i in saved["record_ids"]] != list(data.index.record_ids):
             raise ValueError(f"{model_dir}: its out-of-fold records are not the training records of {data_dir}")
-        network = {lead_set_name(leads): saved[out_of_fold_key(NETWORK, lead_set_name(leads))]
-                   for leads in EVALUATED_LEAD_SETS}
+        lead_sets = [lead_set_name(leads) for leads in EVALUATED_LEAD_SETS]
+        network = {name: saved[out_of_fold_key(NETWORK, name)] for name in lead_sets}
+        features = {name: saved[out_of_fold_key(MEASUREMENT_MODEL, name)] for name in lead_sets}
         folds = saved["folds"]
-    labels, table = data.index.labels, data.table
+    labels, table, measured = data.index.labels, data.table, data.measurements_by_lead_set()
+    kept = KeptModels(folder.decision.trees, None, features, measured)
     decisions, expected = {}, {}
     for name in names:
         variant = config.override("feature_model", **VARIANTS[name])
-        decisions[name], outputs = Decision.fit(network, labels, folds, table, variant, data.measurements_by_lead_set(),
-                                                data.prepared.demographics, log=lambda _: None)
+        same_trees = variant.feature_model.monotone_trees == config.feature_model.monotone_trees
+        decisions[name], outputs = Decision.fit(network, labels, folds, table, variant, measured,
+                                                data.prepared.demographics, kept=kept if same_trees else None,
+                                                log=lambda _: None)
         expected[name] = estimate.expected_scores(labels, outputs[FINAL], folds, table, variant.training)
     return decisions, expected
 

@@ -55,10 +55,11 @@ class DecisionError(ValueError):
 @dataclass(frozen=True)
 class KeptModels:
     """A feature model and stacks fitted before (a teacher's, for distillation), with the feature model's
-    out-of-fold probabilities by lead set: :meth:`Decision.fit` keeps them instead of fitting its own."""
+    out-of-fold probabilities by lead set: :meth:`Decision.fit` keeps them instead of fitting its own. Without
+    stacks (None) it keeps the feature model and fits the stacks anew (a variant of the stack alone)."""
 
     trees: dict[str, TreeEnsemble]
-    stacks: dict[str, Stack]
+    stacks: dict[str, Stack] | None
     features: dict[str, np.ndarray]
     measurements: dict[str, np.ndarray] | None = None  # by lead set: for stacks that weigh the criteria
 
@@ -156,7 +157,10 @@ class Decision:
         outputs = {NETWORK: dict(network)}
         trees = stacks = None
         final = outputs[NETWORK]
-        if kept is not None:
+        if kept is not None and kept.stacks is None:
+            trees, outputs[MEASUREMENT_MODEL] = kept.trees, kept.features
+            stacks, final = _fit_stacks(network, kept.features, kept.measurements, labels, folds, table, config)
+        elif kept is not None:
             trees, stacks, outputs[MEASUREMENT_MODEL] = kept.trees, kept.stacks, kept.features
             final = {name: stacks[name].combine(p, kept.features[name], _criteria(kept.measurements, name, table))
                      for name, p in network.items()}
@@ -225,6 +229,18 @@ def _fit_second_stage(network: Mapping[str, np.ndarray], measurements: Mapping[s
     settings = config.feature_model
     features, trees = measurement_model.fit(measurements, demographics, labels, folds, table.codes, settings,
                                         config.training.seed, log)
+    stacks, final = _fit_stacks(network, features, measurements, labels, folds, table, config)
+    return trees, stacks, final, features
+
+
+def _fit_stacks(network: Mapping[str, np.ndarray], features: Mapping[str, np.ndarray],
+                measurements: Mapping[str, np.ndarray] | None, labels: np.ndarray, folds: np.ndarray,
+                table: ClassTable, config: RunConfig) -> tuple[dict[str, Stack], dict[str, np.ndarray]]:
+    """(a stack per lead set, the stacks' cross-fitted out-of-fold outputs) on both models' outputs, and with
+    ``criteria`` on the classes' measured criteria."""
+    settings = config.feature_model
+    if settings.criteria and measurements is None:
+        raise ValueError("the stack weighs the classes' criteria: it needs the records' measurements")
     stacks, final = {}, {}
     for name, probabilities in network.items():
         criteria = _criteria(measurements, name, table) if settings.criteria else None
@@ -232,7 +248,7 @@ def _fit_second_stage(network: Mapping[str, np.ndarray], measurements: Mapping[s
                                     settings.stack_regularization, criteria)
         final[name] = stacking.cross_fitted(probabilities, features[name], labels, folds, settings.stack,
                                             settings.stack_regularization, criteria)
-    return trees, stacks, final, features
+    return stacks, final
 
 
 def _criteria(measurements: Mapping[str, np.ndarray] | None, lead_set: str, table: ClassTable) -> np.ndarray | None:

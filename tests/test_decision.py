@@ -11,6 +11,7 @@ from conftest import REPO
 from ecgnet import measurement_model
 from ecgnet.calibration import Calibration
 from ecgnet.config import FeatureModelConfig, RunConfig
+from ecgnet.criteria import criteria_matrix
 from ecgnet.decision import (
     FINAL,
     MEASUREMENT_MODEL,
@@ -21,7 +22,7 @@ from ecgnet.decision import (
     out_of_fold_key,
 )
 from ecgnet.labels import ClassTable, default_class_table
-from ecgnet.measurements import NUM_MEASUREMENTS
+from ecgnet.measurements import MEASUREMENT_NAMES, NUM_MEASUREMENTS
 
 CODES = ["164889003", "426783006", "426177001"]
 LEAD_SETS = ("I,II", "I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6")
@@ -145,3 +146,28 @@ def test_preparing_and_deciding_import_no_torch():
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_stack_refitted_on_kept_trees_weighs_the_criteria_and_serves_records_through_their_measurements():
+    network, measurements, demographics, labels, folds, table = _data(records=120)
+    rate = MEASUREMENT_NAMES.index("heart_rate_mean")
+    for values in measurements.values():  # Brady (the fourth class): a rate under 60 for its records
+        values[:, rate] = np.where(labels[:, 3], 45.0, 75.0) + np.random.default_rng(1).normal(0, 8, len(labels))
+    base, outputs = Decision.fit(network, labels, folds, table, _config(calibrate=False), measurements,
+                                 demographics, log=lambda _: None)
+    kept = KeptModels(base.trees, None, outputs[MEASUREMENT_MODEL], measurements)
+    config = _config(calibrate=False).override("feature_model", criteria=True)
+    decision, _ = Decision.fit(network, labels, folds, table, config, kept=kept, log=lambda _: None)
+    assert decision.trees is base.trees and decision.stacks is not base.stacks
+    stack = decision.stacks[LEAD_SETS[0]]
+    assert stack.weighs_criteria and stack.coefficients[3, 2] > 0 and not stack.coefficients[:3, 2].any()
+    again = Decision.from_json(decision.to_json(), decision.class_codes).with_trees(decision.trees)
+    rows = slice(0, 5)
+    served = again.for_lead_set(LEAD_SETS[0]).combine(network[LEAD_SETS[0]][rows], measurements[LEAD_SETS[0]][rows],
+                                                      demographics[rows])
+    criteria = criteria_matrix(measurements[LEAD_SETS[0]][rows], table.codes)
+    features = served[MEASUREMENT_MODEL]
+    np.testing.assert_allclose(served[FINAL], stack.combine(network[LEAD_SETS[0]][rows], features, criteria))
+    unmeasured = KeptModels(base.trees, None, outputs[MEASUREMENT_MODEL])
+    with pytest.raises(ValueError, match="measurements"):
+        Decision.fit(network, labels, folds, table, config, kept=unmeasured, log=lambda _: None)
