@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -60,6 +59,8 @@ BASE = "base"
 SCORES = (("challenge_metric", "Challenge metric"), ("auroc", "AUROC"), ("f_measure", "F-measure"))
 LEAD_SET_NAMES = {",".join(leads): f"{len(leads)} leads" for leads in EVALUATED_LEAD_SETS}
 RESULT = "ablation_result.json"
+#: Each run's final outputs on the held-out records (ecgnet.heldout.read_outputs), for paired comparisons.
+HELDOUT_OUTPUTS = "heldout_outputs.npz"
 
 
 def variant_configs(base: RunConfig, names: Sequence[str]) -> dict[str, RunConfig]:
@@ -78,7 +79,7 @@ def run_variant(data_dir: str | Path, run_dir: Path, config: RunConfig, progress
     test = None if test_dir is None else str(Path(test_dir).resolve())
     if saved.is_file():
         result = read_json(saved)
-        if result.get("config") == json.loads(json.dumps(config.to_dict())) and result.get("test") == test:
+        if _same_recipe(result.get("config"), config) and result.get("test") == test:
             log(f"{run_dir.name}: reusing the finished run")
             return result
     started = time.perf_counter()
@@ -88,9 +89,18 @@ def run_variant(data_dir: str | Path, run_dir: Path, config: RunConfig, progress
               "test": test}
     if test_dir is not None:
         result["heldout"] = heldout.evaluate(run_dir, test_dir, config.training.device, config.training.workers,
-                                             log=log)
+                                             log=log, outputs_file=run_dir / HELDOUT_OUTPUTS)
     write_json(saved, result)
     return result
+
+
+def _same_recipe(saved: object, config: RunConfig) -> bool:
+    """Whether a finished run's saved config is ``config``, read back through the config so that a field added
+    since (at its default) does not make it another recipe."""
+    try:
+        return isinstance(saved, dict) and RunConfig.from_dict(saved) == config
+    except ValueError:  # a field since removed or renamed: another recipe
+        return False
 
 
 def _spread(values: Sequence[float]) -> tuple[float, float]:
@@ -174,10 +184,51 @@ def ablate(data_dir: str | Path, out_dir: str | Path, base: RunConfig, names: Se
             if all("bins" in scores.get("final", {}) for scores in result["heldout"].values()):
                 figures[name] = heldout.write_reliability_figure(result["heldout"], out_dir / reliability_file(name))
         write_text_atomic(out_dir / "heldout.csv", to_csv(held))
-        write_text_atomic(out_dir / "heldout.md", heldout_markdown(held, str(test_dir), base.training.validation,
-                                                                   folds, [path.name for path in figures.values()])
-                          + "\n")
+        markdown = heldout_markdown(held, str(test_dir), base.training.validation, folds,
+                                    [path.name for path in figures.values()])
+        write_text_atomic(out_dir / "heldout.md", markdown + paired_markdown(paired_changes(out_dir / "runs",
+                                                                                         list(results))) + "\n")
     return rows
+
+
+def paired_changes(runs_dir: Path, names: Sequence[str]) -> dict[str, dict[str, dict]]:
+    """{variant: {lead set: {score: Difference}}}: each variant's held-out change from the base on the same
+    records, paired (:func:`ecgnet.heldout.paired_change`); variants whose outputs were not kept are left out."""
+    base_file = runs_dir / BASE / HELDOUT_OUTPUTS
+    if not base_file.is_file():
+        return {}
+    base = heldout.read_outputs(base_file)
+    changes = {}
+    for name in names:
+        path = runs_dir / name / HELDOUT_OUTPUTS
+        if name != BASE and path.is_file():
+            other = heldout.read_outputs(path)
+            changes[name] = {lead_set: heldout.paired_change(base[lead_set], other[lead_set])
+                             for lead_set in base if lead_set in other}
+    return changes
+
+
+def paired_markdown(changes: dict[str, dict[str, dict]]) -> str:
+    """The change of each variant from the base on the held-out records, paired, with its 95 % interval and
+    the share of resamples in which the variant scores higher: a change whose interval holds 0 is noise."""
+    if not changes:
+        return ""
+    lead_sets = list(dict.fromkeys(name for by_set in changes.values() for name in by_set))
+    lines = ["", "### Change from the base on the same held-out records (paired bootstrap, 1,000 resamples)", "",
+             "Each cell: the variant's Challenge metric minus the base's, its 95 % interval, and the share of "
+             "resamples in which the variant scores higher. An interval that holds 0 is inside the noise of these "
+             "records (the noise of retraining is not in it: compare seeds for that).", "",
+             "| variant | " + " | ".join(LEAD_SET_NAMES.get(n, n) for n in lead_sets) + " |",
+             "|---" * (len(lead_sets) + 1) + "|"]
+    for variant, by_set in changes.items():
+        cells = []
+        for name in lead_sets:
+            change = by_set.get(name, {}).get("Challenge metric")
+            cells.append("n/a" if change is None else
+                         f"{change.difference.estimate:+.3f} [{change.difference.low:+.3f}, "
+                         f"{change.difference.high:+.3f}], {change.b_higher:.0%}")
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def reliability_file(variant: str) -> str:

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import metric
+from . import bootstrap, metric
 from .calibration import expected_calibration_error, reliability
 from .decision import FINAL
 from .discovery import index_records
-from .files import write_bytes_atomic
+from .files import save_arrays, write_bytes_atomic
 from .inference import Ensemble, load_ensemble, predict_components, prepared_batches
 from .labels import default_class_table
 from .records import EVALUATED_LEAD_SETS, RecordError, lead_set_name
@@ -79,19 +79,24 @@ def reliability_bins(labels: np.ndarray, probabilities: np.ndarray) -> dict[str,
 
 
 def evaluate(model_dir: str | os.PathLike, test_dir: str | os.PathLike, device: str = "auto",
-             workers: int = 0, log: Callable[[str], None] = print) -> dict:
+             workers: int = 0, log: Callable[[str], None] = print,
+             outputs_file: str | os.PathLike | None = None) -> dict:
     """Held-out scores: ``{lead set: {component: {score: value}, "records": n}}`` with components ``final``,
     for a stacked model ``network`` and ``features``, and for a calibrated model ``uncalibrated``; the scores
     are :data:`ecgnet.metric.SUMMARY_SCORES` (:data:`UNCALIBRATED_SCORES` for ``uncalibrated``), ``ece``,
-    the expected calibration error, and ``bins``, the :func:`reliability_bins`."""
+    the expected calibration error, and ``bins``, the :func:`reliability_bins`. With ``outputs_file``, the
+    final outputs of every record are saved there too (:func:`read_outputs`), for paired comparisons."""
     table = default_class_table()
     index, _ = index_records(test_dir, table)
     ensemble = load_ensemble(model_dir, device)
-    results = {}
+    results, kept = {}, {"record_ids": np.array(index.record_ids), "labels": index.labels}
     for leads in EVALUATED_LEAD_SETS:
         name = lead_set_name(leads)
         rows, components, failed = _predict(ensemble, list(index.header_paths), leads, workers)
         labels = index.labels[rows]
+        thresholds = ensemble.decision.for_lead_set(leads).thresholds
+        kept |= {f"rows:{name}": np.asarray(rows, dtype=np.int64), f"final:{name}": components[FINAL],
+                 f"decided:{name}": components[FINAL] >= thresholds}
         results[name] = {"records": len(rows), "failed": failed}
         for component, probabilities in components.items():
             if component == UNCALIBRATED:
@@ -106,7 +111,34 @@ def evaluate(model_dir: str | os.PathLike, test_dir: str | os.PathLike, device: 
         before = f" (before calibration {results[name][UNCALIBRATED]['ece']:.4f})" if UNCALIBRATED in components else ""
         log(f"held-out {len(leads)} leads ({len(rows)} records): Challenge metric {final['challenge_metric']:.3f}, "
             f"AUROC {final['auroc']:.3f}, ECE {final['ece']:.4f}{before}")
+    if outputs_file is not None:
+        save_arrays(outputs_file, **kept)
     return results
+
+
+def read_outputs(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
+    """A saved :func:`evaluate`'s outputs: per lead set ``record_ids``, ``labels``, ``final`` (probabilities)
+    and ``decided`` (labels given) of the records that could be run."""
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    found = {}
+    for key in arrays:
+        if key.startswith("rows:"):
+            name, rows = key.removeprefix("rows:"), arrays[key]
+            found[name] = {"record_ids": arrays["record_ids"][rows], "labels": arrays["labels"][rows],
+                           "final": arrays[f"final:{name}"], "decided": arrays[f"decided:{name}"]}
+    return found
+
+
+def paired_change(base: dict[str, np.ndarray], other: dict[str, np.ndarray], resamples: int = 1000,
+                  seed: int = 0) -> dict[str, bootstrap.Difference]:
+    """``other`` - ``base`` on the records both ran (one lead set of :func:`read_outputs` each), paired over
+    ``resamples`` bootstrap resamples of the records (:func:`ecgnet.bootstrap.paired_difference`)."""
+    position = {record_id: row for row, record_id in enumerate(other["record_ids"])}
+    a = [row for row, record_id in enumerate(base["record_ids"]) if record_id in position]
+    b = [position[base["record_ids"][row]] for row in a]
+    return bootstrap.paired_difference(base["labels"][a], base["decided"][a], base["final"][a], other["decided"][b],
+                                       other["final"][b], default_class_table(), resamples, seed)
 
 
 def _from_bins(bins: Sequence[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 
+import numpy as np
 import pytest
 from conftest import tiny_config
 
@@ -129,3 +130,20 @@ def test_with_a_test_folder_training_leaves_it_out_and_every_run_is_scored_there
     assert len(rows) == 5 * (3 * (len(ablate.SCORES) + 1) + 2)
     assert {r["score"] for r in rows if r["model"] == "uncalibrated"} == {"auroc", "ece"}
     assert all(-1 <= float(r["heldout"]) <= 1 for r in rows if r["heldout"] != "n/a")
+
+
+def test_paired_changes_are_read_from_each_runs_kept_outputs(tmp_path):
+    from ecgnet.files import save_arrays
+
+    rng = np.random.default_rng(0)
+    labels = rng.random((40, 26)) < 0.1
+    final = np.clip(labels * 0.6 + rng.random(labels.shape) * 0.4, 0, 1)
+    for name, decided in (("base", final >= 0.5), ("features", labels), ("domain", final >= 0.5)):
+        (tmp_path / name).mkdir()
+        save_arrays(tmp_path / name / ablate.HELDOUT_OUTPUTS, record_ids=np.arange(40).astype(str), labels=labels,
+                    **{"rows:I,II": np.arange(40), "final:I,II": final, "decided:I,II": decided})
+    changes = ablate.paired_changes(tmp_path, ["base", "features", "domain", "no_outputs"])
+    assert list(changes) == ["features", "domain"]
+    markdown = ablate.paired_markdown(changes)
+    assert "| domain | +0.000 [+0.000, +0.000], 0% |" in markdown
+    assert markdown.count("| features | +") == 1

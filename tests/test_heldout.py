@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from ecgnet import heldout, inference
+from ecgnet import heldout, inference, metric
 from ecgnet.metric import evaluate_folders
 from ecgnet.records import EVALUATED_LEAD_SETS
 
@@ -15,8 +15,15 @@ from ecgnet.records import EVALUATED_LEAD_SETS
 @pytest.mark.slow
 def test_scores_every_lead_set_for_the_stack_and_each_model_alone(trained_model, shared_data, tmp_path):
     test_dir = shared_data / "cinc2021" / "reduced_leads" / "twelve_leads"
-    results = heldout.evaluate(trained_model, test_dir, "cpu", log=lambda _: None)
+    results = heldout.evaluate(trained_model, test_dir, "cpu", log=lambda _: None,
+                               outputs_file=tmp_path / "outputs.npz")
     assert list(results) == [",".join(leads) for leads in EVALUATED_LEAD_SETS]
+    saved = heldout.read_outputs(tmp_path / "outputs.npz")
+    assert list(saved) == list(results)
+    for name, outputs in saved.items():  # the saved outputs are the ones scored
+        assert len(outputs["record_ids"]) == 50 and outputs["final"].shape == (50, 26)
+        assert metric.evaluate(outputs["labels"], outputs["decided"], outputs["final"]).challenge_metric == \
+            pytest.approx(results[name]["final"]["challenge_metric"], abs=1e-12)
     for scores in results.values():
         assert scores["records"] == 50 and scores["failed"] == 0
         assert set(scores) == {"records", "failed", "final", "uncalibrated", "network", "features"}
@@ -94,3 +101,22 @@ def test_the_reliability_figure_shows_before_and_after_per_lead_set_and_pooled()
     for ax in panels:
         names = [text.get_text() for text in ax.get_legend().get_texts()]
         assert names[1].startswith("before calibration, ECE ") and names[2].startswith("calibrated, ECE ")
+
+
+def _outputs(order: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.random.default_rng(9).random((60, 26)) < 0.1
+    final = np.clip(labels * 0.3 + rng.random(labels.shape) * 0.7, 0, 1)
+    ids = np.array([f"R{i:03d}" for i in range(60)])
+    return {"record_ids": ids[order], "labels": labels[order], "final": final[order], "decided": final[order] >= 0.5}
+
+
+def test_a_paired_change_matches_records_by_id_and_is_zero_between_the_same_outputs():
+    base, shuffled = _outputs(np.arange(60)), _outputs(np.random.default_rng(1).permutation(60))
+    same = heldout.paired_change(base, shuffled, resamples=200)["Challenge metric"]
+    assert same.difference.estimate == 0 and same.difference.low == 0 == same.difference.high
+    better = dict(shuffled, decided=shuffled["labels"].copy())  # every label right
+    change = heldout.paired_change(base, better, resamples=200)["Challenge metric"]
+    exact = 1.0 - metric.evaluate(base["labels"], base["decided"], base["final"]).challenge_metric
+    assert change.difference.estimate == pytest.approx(exact) and change.difference.low > 0
+    assert change.b_higher == 1.0
