@@ -23,7 +23,7 @@ import numpy as np
 
 from .formats import signal_suffixes
 from .labels import ClassTable
-from .records import Header, RecordError, read_header, signal_files, source_of
+from .records import Header, RecordError, read_header, signal_files, source_of, standard_leads
 
 HEADER_EXTENSION = ".hea"
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -51,18 +51,23 @@ class Listing:
 
     records: list[FoundRecord] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: With a lead set asked for, the number of records left out per other lead set (its leads joined by commas):
+    #: not failures, the copies a reduced-lead tree holds at the other lead sets.
+    other_lead_sets: dict[str, int] = field(default_factory=dict)
 
     @property
     def header_paths(self) -> list[Path]:
         return [record.header_path for record in self.records]
 
 
-def find_records(directory: str | os.PathLike) -> Listing:
+def find_records(directory: str | os.PathLike, lead_set: Sequence[str] | None = None) -> Listing:
     """Every record in ``directory`` and below it, with the reasons for the files that are not used.
 
     Raises :class:`RecordError` when ``directory`` is not a folder. Of several records with one id (a record
     kept as 12-lead and reduced-lead copies), the copy with the most leads is used and the others are
-    reported, since outputs and folds go by record id.
+    reported, since outputs and folds go by record id. With ``lead_set``, only the records of exactly those
+    standard leads are kept, before the copies are compared: one lead set of a tree that holds each record at
+    several (the Challenge's reduced-lead test data), the others counted in ``other_lead_sets``.
     """
     failures: list[tuple[str, str]] = []
     headers, signals = _usable_files(directory, failures)
@@ -72,8 +77,9 @@ def find_records(directory: str | os.PathLike) -> Listing:
     found = [record for path in headers if (record := _found_record(Path(path), named, failures)) is not None]
     failures += [(path, "no header (.hea) names this signal file, so it cannot be read as a record")
                  for path in signals if path not in named]
+    found, others = _of_lead_set(found, lead_set) if lead_set is not None else (found, {})
     records = _one_copy_per_id(found, failures)
-    return Listing(records, failures)
+    return Listing(records, failures, others)
 
 
 def find_headers(directory: str | os.PathLike) -> tuple[list[str], list[tuple[str, str]]]:
@@ -187,6 +193,20 @@ def _found_record(path: Path, named: set[str], failures: list[tuple[str, str]]) 
         named.update(str(path.with_suffix(extension)) for extension in signal_suffixes())
         return None
     return FoundRecord(path, header, tuple(files))
+
+
+def _of_lead_set(records: list[FoundRecord], lead_set: Sequence[str]) -> tuple[list[FoundRecord], dict[str, int]]:
+    """The records whose standard leads are exactly ``lead_set``'s, and the number of the others per lead set."""
+    wanted = standard_leads(lead_set)
+    kept: list[FoundRecord] = []
+    others: dict[str, int] = {}
+    for record in records:
+        leads = standard_leads(record.header.leads)
+        if leads == wanted:
+            kept.append(record)
+        else:
+            others[",".join(leads)] = others.get(",".join(leads), 0) + 1
+    return kept, others
 
 
 def _one_copy_per_id(records: list[FoundRecord], failures: list[tuple[str, str]]) -> list[FoundRecord]:

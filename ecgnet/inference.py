@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .artifacts import ONNX_FILE, ONNX_INPUTS, ModelFolder, ModelFolderError, folder_file, load_model_folder
 from .config import RunConfig
 from .decision import FINAL, STACKED_OUTPUTS, Decision
-from .discovery import FoundRecord, find_records
+from .discovery import SECOND_COPY, FoundRecord, find_records
 from .outputs import (
     WARNING,
     failed_record_id,
@@ -34,7 +34,7 @@ from .outputs import (
     takes_a_table_name,
 )
 from .prepare import PreparedRecord, PrepareOptions, prepare, prepare_many, record_windows
-from .records import Header, LeadSet, RecordError, standard_leads
+from .records import Header, LeadSet, RecordError, lead_set_words, standard_leads
 
 if TYPE_CHECKING:  # torch is imported only where networks run in it: ONNX Runtime runs without it
     import torch
@@ -317,6 +317,7 @@ def run_folder(
     progress: bool = True,
     runtime: str = "torch",
     details: bool = False,
+    lead_set: Sequence[str] | None = None,
 ) -> tuple[int, list[tuple[str, str]]]:
     """Write an output file for every readable record of ``data_dir``; return (written, rows): a (file, reason)
     row for each file that could not be run, then one for each warning about a record that was run all the same
@@ -324,15 +325,21 @@ def run_folder(
 
     The ensemble is built once; records are grouped by lead set, each group gets the thresholds tuned
     for its leads, and its records are read and prepared in ``workers`` processes while the networks run (by
-    default none on a CPU and up to 8 on a GPU). The rows are also written to ``OUTPUTS/failures.csv``; with
-    ``details``, ``OUTPUTS/details.csv`` too (:mod:`ecgnet.details`). A record that fails loses the output file
-    an earlier run left for it, so that no stale output is ever scored.
+    default none on a CPU and up to 8 on a GPU). The rows, less the second copies of records (no failures), are
+    also written to ``OUTPUTS/failures.csv``; with ``details``, ``OUTPUTS/details.csv`` too
+    (:mod:`ecgnet.details`). A record that fails loses the output file an earlier run left for it, so that no
+    stale output is ever scored. With ``lead_set``, only the records of exactly those leads are run
+    (:func:`ecgnet.discovery.find_records`): one lead set of a reduced-lead tree.
+
+    The records are found and the model loaded before the output folder is created: a refused run leaves none.
     """
-    output_dir = output_folder(output_dir)
-    listing = find_records(data_dir)
+    listing = find_records(data_dir, lead_set)
+    if lead_set is not None and not listing.records and listing.other_lead_sets:
+        raise ValueError(no_record_of_lead_set(data_dir, lead_set, listing.other_lead_sets))
     groups, failures = group_by_lead_set(listing.records)
     failures = listing.failures + failures
     ensemble = load_ensemble(model_dir, device, runtime)
+    output_dir = output_folder(output_dir)
     found_failed = (failed_record_id(file, reason) for file, reason in failures)
     warnings = remove_stale_outputs(output_dir, {record_id for record_id in found_failed if record_id})
     records_per_batch = records_per_batch or ensemble.batch_size // 2
@@ -359,12 +366,22 @@ def run_folder(
             written += len(ok)
             bar.update(len(batch))
     bar.close()
-    record_failures(output_dir, data_dir, failures + warnings)
+    # A second copy of a record (a reduced-lead tree holds each at several lead sets) runs from its other copy:
+    # returned, for the caller to count as skipped, but no failure.
+    record_failures(output_dir, data_dir, [row for row in failures + warnings if not row[1].startswith(SECOND_COPY)])
     if details:
         from . import details as _details
 
         _details.write(output_dir, ensemble.class_codes, found_details)
     return written, failures + warnings
+
+
+def no_record_of_lead_set(data_dir: str | os.PathLike, lead_set: Sequence[str], others: dict[str, int]) -> str:
+    """The message for a folder whose records (``others``: how many of each lead set) are all of other lead sets
+    than the one asked for."""
+    held = "; ".join(f"{count} records of {lead_set_words(leads.split(','))}" for leads, count in others.items())
+    return (f"DATA_DIR '{data_dir}' holds no record of {lead_set_words(lead_set)}, but {held}: choose one of "
+            "these lead sets with --lead-set")
 
 
 def uncertainty_spreads(ensemble: Ensemble, records: Sequence[ModelInput]) -> tuple[np.ndarray, np.ndarray]:

@@ -154,6 +154,34 @@ class LeadSet(Sequence[str]):
         return self.leads[index]
 
 
+#: The Challenge's names of its lead sets, as its reduced-lead test folders are named (``six_leads``).
+LEAD_SET_WORDS: dict[str, int] = {"twelve": 12, "six": 6, "four": 4, "three": 3, "two": 2}
+
+
+def parse_lead_set(text: str) -> LeadSet:
+    """The lead set a user names: the Challenge's word for it (``six``, or its folder's name ``six_leads``), its
+    size (``6``) or its leads separated by commas (``I,II,V2``, in any order and spelling). ValueError naming
+    the choices otherwise, so that a typo is never read as a set of no lead."""
+    word = text.strip().lower().removesuffix("_leads")
+    if word in LEAD_SET_WORDS or (word.isdigit() and int(word) in LEAD_SETS):
+        return LeadSet(LEAD_SETS[LEAD_SET_WORDS.get(word) or int(word)])
+    names = [canonical_lead(lead) for lead in text.split(",") if lead.strip()]
+    unknown = [lead for lead in names if lead not in STANDARD_LEADS]
+    if not names or unknown:
+        raise ValueError(f"{text!r} is not a lead set: give {', '.join(LEAD_SET_WORDS)}, or leads separated by "
+                         f"commas from {', '.join(STANDARD_LEADS)}")
+    return LeadSet(tuple(names))
+
+
+def lead_set_words(leads: Sequence[str]) -> str:
+    """How a message names a lead set: ``six leads (I, II, III, aVR, aVL, aVF)``, or its leads alone when the
+    Challenge has no word for it."""
+    chosen = standard_leads(leads)
+    word = next((word for word, size in LEAD_SET_WORDS.items() if LEAD_SETS[size] == chosen), None)
+    listed = ", ".join(chosen)
+    return f"{word} leads ({listed})" if word else f"the leads {listed}"
+
+
 def closest_lead_set(wanted: str, available: Sequence[str]) -> str:
     """The lead-set key of ``available`` (comma-joined standard leads, as :func:`lead_set_name`
     writes them) most like ``wanted``, by the Jaccard index of their leads: a model serves a lead set it was

@@ -100,17 +100,18 @@ def check_same_run(model_dir: Path, config: RunConfig, data: TrainingData, resum
 
 def _train(data_dir: str | os.PathLike, model_dir: Path, config: RunConfig, device: torch.device, resume: bool,
            progress: bool, log: Callable[[str], None], exclude: Collection[str]) -> dict:
+    log(describe_run(config, device))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # every batch has the same shape: the fastest kernels, found once
+    # The records are checked first: a folder without records (or without labels) is refused with no model
+    # folder created, and so with no checkpoints/ left in it.
+    data = load_training_data(data_dir, config, progress, log, exclude)
     checkpoint_dir = model_dir / "checkpoints"
     if distributed.is_main():
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         for folder in (model_dir, checkpoint_dir):  # what a killed run was writing (ecgnet.files.atomic_path)
             for temporary in folder.glob(".*.tmp"):
                 temporary.unlink(missing_ok=True)
-    log(describe_run(config, device))
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # every batch has the same shape: the fastest kernels, found once
-    data = load_training_data(data_dir, config, progress, log, exclude)
-    if distributed.is_main():
         check_same_run(model_dir, config, data, resume)
     oof = {lead_set_name(leads): np.zeros(data.index.labels.shape) for leads in EVALUATED_LEAD_SETS}
     main = distributed.is_main()

@@ -23,6 +23,7 @@ from .data import (
     stratified_folds,
 )
 from .discovery import RecordIndex, index_records
+from .folders import RECORDS, no_record_found
 from .labels import ClassTable, default_class_table
 from .prepare import PreparedSignals, PrepareOptions, prepare_index
 from .records import EVALUATED_LEAD_SETS, lead_set_name
@@ -79,6 +80,21 @@ def prepare(index: RecordIndex, config: RunConfig, progress: bool
         lambda n_jobs: prepare_index(index, options, n_jobs=n_jobs, progress=progress))
 
 
+def check_trainable(index: RecordIndex, failures: list[tuple[str, str]], data_dir: str | os.PathLike) -> None:
+    """Refuse, from the headers alone and before any record is prepared, a folder with no usable record or none
+    with a scored label: preparing every record first (an hour for the full data) would only end in the same
+    refusal, and the fix is another folder, not a longer wait."""
+    if len(index) == 0 and not failures:
+        raise ValueError(no_record_found(data_dir, "DATA_DIR"))
+    if len(index) == 0:
+        file, reason = failures[0]
+        raise ValueError(f"no usable record in DATA_DIR '{data_dir}' ({len(failures)} files refused, e.g. {file}: "
+                         f"{reason}): give {RECORDS}")
+    if not index.labels.any():
+        raise ValueError(f"DATA_DIR '{data_dir}': {len(index)} records found, none with a scored #Dx label (a "
+                         "'# Dx:' header line with a SNOMED CT code of weights.csv): give labelled training records")
+
+
 def chosen_rows(index: RecordIndex, settings: TrainingConfig) -> np.ndarray:
     """The rows a recipe trains on: all, or those with a scored label, at most ``max_records`` of them."""
     rows = np.arange(len(index))
@@ -96,6 +112,9 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
     settings = config.training
     table = default_class_table()
     index, failures = index_records(data_dir, table)
+    for path, reason in failures:
+        log(f"skipped {path}: {reason}")
+    check_trainable(index, failures, data_dir)
     if exclude:
         excluded = set(exclude)
         index = index.subset([i for i, record_id in enumerate(index.record_ids) if record_id not in excluded])
@@ -103,7 +122,7 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
     # afterwards, so that recipes choosing differently share one cache.
     prepared, kept, more_failures = prepare(index, config, progress)
     index = index.subset(kept)
-    for path, reason in failures + more_failures:
+    for path, reason in more_failures:
         log(f"skipped {path}: {reason}")
     if settings.source_table:
         index.sources = losses.record_sources(index.record_ids, losses.read_source_table(settings.source_table))
@@ -114,7 +133,8 @@ def load_training_data(data_dir: str | os.PathLike, config: RunConfig, progress:
         unlabelled, unlabelled_sources = prepared.subset(rows), [index.sources[r] for r in rows]
     index, prepared = index.subset(chosen), prepared.subset(chosen)
     if len(index) == 0:
-        raise ValueError(f"{data_dir}: no usable labelled record")
+        raise ValueError(f"DATA_DIR '{data_dir}': no record with a scored label could be prepared (each one's reason "
+                         "is above)")
     if settings.validation == "leave-source-out":
         folds, names = leave_source_out_folds(index.sources)
         if len(names) < 2:

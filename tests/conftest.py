@@ -64,3 +64,22 @@ def trained_model(tmp_path_factory, shared_data) -> Path:
     model_dir = tmp_path_factory.mktemp("model")
     train(shared_data / "cinc2021" / "training", model_dir, config, progress=False, log=lambda _: None)
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def untrained_model(tmp_path_factory) -> Path:
+    """A model folder of one untrained network of the tiny recipe, for the 26 scored classes, thresholds 0.5:
+    what runs a folder of records end to end in seconds, for tests of what is run rather than of its scores."""
+    import numpy as np
+
+    from ecgnet.artifacts import save_model_description, save_weights, weight_file
+    from ecgnet.decision import Decision
+    from ecgnet.labels import default_class_table
+    from ecgnet.network import build_network
+
+    folder = tmp_path_factory.mktemp("untrained") / "model"
+    config, table = tiny_config(), default_class_table()
+    save_model_description(folder, config, table.codes, table.labels, 1,
+                           Decision(table.codes, {"I,II": np.full(len(table), 0.5)}))
+    save_weights(weight_file(folder, 0), build_network(config, len(table)).state_dict())
+    return folder

@@ -190,3 +190,17 @@ def test_a_header_refused_by_its_kind_is_one_row_not_two(tmp_path):
     header.unlink()
     header.symlink_to(tmp_path / "nowhere.hea")
     assert _reasons(tmp_path) == {str(header): "broken symbolic link"}
+
+
+def test_one_lead_set_of_a_reduced_lead_tree_is_found_without_its_other_copies(tmp_path):
+    for name, size in (("twelve_leads", 12), ("six_leads", 6), ("two_leads", 2)):
+        for record_id in ("R1", "R2"):
+            _record(tmp_path / name, record_id, leads=STANDARD_LEADS[:size] if size != 2 else ("II", "I"))
+    six = find_records(tmp_path, lead_set=STANDARD_LEADS[:6])
+    assert six.header_paths == [tmp_path / "six_leads" / "R1.hea", tmp_path / "six_leads" / "R2.hea"]
+    assert six.failures == []  # the copies at other lead sets are no failures, only counted
+    assert six.other_lead_sets == {",".join(STANDARD_LEADS): 2, "I,II": 2}
+    assert find_records(tmp_path, lead_set=("I", "II")).header_paths == [tmp_path / "two_leads" / "R1.hea",
+                                                                          tmp_path / "two_leads" / "R2.hea"]
+    assert find_records(tmp_path, lead_set=("V1",)).header_paths == []
+    assert find_records(tmp_path).other_lead_sets == {}

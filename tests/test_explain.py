@@ -110,10 +110,13 @@ def test_population_skips_a_broken_record(trained_model, shared_data, tmp_path, 
 
 
 def test_command_rejects_a_folder_without_population(tmp_path):
+    model = tmp_path / "model"  # a model folder to look at (the MODEL argument is checked first)
+    model.mkdir()
+    (model / "model.json").write_text("{}")
     with pytest.raises(ValueError, match="--population"):
-        explain_command.main(["model", str(tmp_path), "--out", str(tmp_path / "out")])
+        explain_command.main([str(model), str(tmp_path), "--out", str(tmp_path / "out")])
     with pytest.raises(ValueError, match="--steps"):
-        explain_command.main(["model", str(tmp_path), "--out", str(tmp_path / "out"), "--steps", "0"])
+        explain_command.main([str(model), str(tmp_path), "--out", str(tmp_path / "out"), "--steps", "0"])
 
 
 def test_a_record_without_an_ecg_is_refused_not_explained(trained_model, tmp_path):

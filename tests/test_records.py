@@ -1070,3 +1070,17 @@ def test_a_lead_set_is_its_standard_leads_in_standard_order_whatever_it_is_made_
     assert three == LeadSet.of("II,aVR,V2") == LeadSet.of(three) and hash(three) == hash(LeadSet.of("II,aVR,V2"))
     assert str(three) == three.name == "II,aVR,V2" and tuple(three) == ("II", "aVR", "V2") and len(three) == 3
     assert three.closest(["I,II", "II,aVR,V2,V3"]) == "II,aVR,V2,V3"
+
+
+def test_a_lead_set_is_named_as_the_challenge_names_its_folders_or_by_its_leads() -> None:
+    from ecgnet.records import LEAD_SETS, LeadSet, lead_set_words, parse_lead_set
+
+    assert parse_lead_set("six") == parse_lead_set("six_leads") == parse_lead_set(" Six ") == LeadSet(LEAD_SETS[6])
+    assert parse_lead_set("twelve") == parse_lead_set("12") == LeadSet(STANDARD_LEADS)
+    assert parse_lead_set("v2, II,i") == LeadSet(("I", "II", "V2")) == parse_lead_set("three")
+    assert parse_lead_set("I,V1") == LeadSet(("I", "V1"))
+    for wrong in ("seven", "5", "", "I,X1"):
+        with pytest.raises(ValueError, match="is not a lead set: give twelve, six, four, three, two, or leads"):
+            parse_lead_set(wrong)
+    assert lead_set_words(("I", "II")) == "two leads (I, II)"
+    assert lead_set_words(("V1", "I")) == "the leads I, V1"

@@ -16,7 +16,8 @@ from conftest import REPO
 from ecgnet.outputs import read_outputs
 from ecgnet.records import STANDARD_LEADS, write_record
 
-pytestmark = pytest.mark.slow
+# The tests that train a model or read the shared records are marked slow one by one: those of what is run
+# (lead sets, second copies) use an untrained model and take seconds.
 
 
 def _ecg_like(seconds: float, frequency: float, leads: int = 12) -> np.ndarray:
@@ -69,6 +70,7 @@ def _run(*args):
                           text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_every_readable_record_gets_an_output_and_every_bad_one_is_reported(trained_model, tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     good, bad = make_mixed_folder(data)
@@ -96,6 +98,7 @@ def test_every_readable_record_gets_an_output_and_every_bad_one_is_reported(trai
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
 
 
+@pytest.mark.slow
 def test_exits_non_zero_when_nothing_can_be_run(trained_model, tmp_path):
     data = tmp_path / "data"
     _write_good(data, "only").with_suffix(".mat").write_text("garbage")
@@ -105,6 +108,7 @@ def test_exits_non_zero_when_nothing_can_be_run(trained_model, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_missing_model_folder_is_one_clear_line(shared_data, tmp_path):
     result = _run(tmp_path / "no_model", shared_data / "cinc2021" / "reduced_leads" / "two_leads", tmp_path / "o")
     assert result.returncode != 0
@@ -112,6 +116,7 @@ def test_missing_model_folder_is_one_clear_line(shared_data, tmp_path):
     assert "no_model" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_contract_commands_end_to_end(trained_model, shared_data, tmp_path):
     """run_model.py then evaluate_model.py, as the README shows, on a reduced-lead folder."""
     data = shared_data / "cinc2021" / "reduced_leads" / "four_leads"
@@ -143,6 +148,7 @@ def _failure_rows(out) -> dict[str, str]:
         return {row["file"].rsplit("/", 1)[-1]: row["reason"] for row in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 def test_a_record_that_fails_on_a_rerun_loses_its_old_output(trained_model, tmp_path):
     from ecgnet.inference import run_folder
 
@@ -156,6 +162,7 @@ def test_a_record_that_fails_on_a_rerun_loses_its_old_output(trained_model, tmp_
     assert (out / "kept.csv").is_file() and not (out / "broken.csv").exists()  # nothing stale left to score
 
 
+@pytest.mark.slow
 def test_a_record_whose_signal_file_is_named_otherwise_loses_its_old_output_too(trained_model, tmp_path):
     """The error names the signal file (W_signals.dat); the stale output is the record's (W.csv)."""
     import wfdb
@@ -177,6 +184,7 @@ def test_a_record_whose_signal_file_is_named_otherwise_loses_its_old_output_too(
     assert not (out / "W.csv").exists()
 
 
+@pytest.mark.slow
 def test_the_run_tables_never_take_a_record_name(trained_model, tmp_path):
     from ecgnet.inference import run_folder
 
@@ -191,6 +199,7 @@ def test_the_run_tables_never_take_a_record_name(trained_model, tmp_path):
     assert (out / "details.csv").read_text().startswith("record,")
 
 
+@pytest.mark.slow
 def test_a_checksum_that_disagrees_is_a_warning_and_the_record_runs(trained_model, tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     header = _write_good(data, "odd_sum")
@@ -206,6 +215,7 @@ def test_a_checksum_that_disagrees_is_a_warning_and_the_record_runs(trained_mode
     assert "checksum" in result.stderr and "0 records failed" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["file", "dangling link"])
 def test_an_output_folder_that_cannot_be_one_is_one_clear_line(trained_model, tmp_path, kind):
     _write_good(tmp_path / "data", "r")
@@ -218,3 +228,68 @@ def test_an_output_folder_that_cannot_be_one_is_one_clear_line(trained_model, tm
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and str(out) in result.stderr
     assert ("is a file" if kind == "file" else "does not exist") in result.stderr
+
+
+# ------------------------------------------------------------------------------ a tree of lead sets, as the
+# Challenge's reduced-lead test data is laid out: each record once in twelve_leads/, six_leads/, ... two_leads/.
+@pytest.fixture(scope="module")
+def lead_set_tree(tmp_path_factory):
+    from ecgnet.records import LEAD_SET_WORDS
+    from ecgnet.synthetic import generate_dataset
+
+    tree = tmp_path_factory.mktemp("reduced_leads")
+    for word, size in LEAD_SET_WORDS.items():
+        generate_dataset(tree / f"{word}_leads", 3, seed=0, progress=False, duration=5.0, leads=size)
+    return tree
+
+
+def _run_here(capsys, *args) -> tuple[int, str, str]:
+    """run_model.py in this process (no torch start-up per run): exit status, stdout, stderr."""
+    from ecgnet.cli import run_command
+    from ecgnet.commands import run
+
+    with pytest.raises(SystemExit) as status:
+        run_command(lambda: run.main([*map(str, args), "--quiet"]), "run_model.py")
+    out, err = capsys.readouterr()
+    return status.value.code, out, err
+
+
+def test_a_lead_set_tree_runs_each_record_once_and_skips_its_other_copies(untrained_model, lead_set_tree, tmp_path,
+                                                                          capsys):
+    out = tmp_path / "out"
+    status, stdout, stderr = _run_here(capsys, untrained_model, lead_set_tree, out)
+    assert status == 0, stderr
+    assert stdout == f"wrote 3 output files to {out}; 0 records failed; 12 further copies of records skipped\n"
+    assert stderr.count("\n") == 1, stderr  # one line for the copies, none per copy
+    assert stderr.startswith(f"run_model.py: skipped 12 further copies of records (e.g. {lead_set_tree}/")
+    assert stderr.rstrip().endswith("to run the records of one lead set, give --lead-set NAME or that lead set's "
+                                    "folder")
+    assert _failure_rows(out) == {}  # a second copy is no failure
+
+
+def test_lead_set_runs_one_lead_set_of_the_tree_as_its_folder_would(untrained_model, lead_set_tree, tmp_path, capsys):
+    from ecgnet.records import LEAD_SET_WORDS
+
+    for word in LEAD_SET_WORDS:
+        out = tmp_path / word
+        status, stdout, stderr = _run_here(capsys, untrained_model, lead_set_tree, out, "--lead-set", word)
+        assert status == 0 and stderr == "" and _failure_rows(out) == {}
+        assert stdout == f"wrote 3 output files to {out}; 0 records failed\n"
+    by_folder = tmp_path / "by_folder"
+    assert _run_here(capsys, untrained_model, lead_set_tree / "six_leads", by_folder)[0] == 0
+    for path in sorted(by_folder.glob("SYN*.csv")):
+        assert path.read_text() == (tmp_path / "six" / path.name).read_text()
+    status, _, _ = _run_here(capsys, untrained_model, lead_set_tree, tmp_path / "listed", "--lead-set", "II,I")
+    assert status == 0 and (tmp_path / "listed" / path.name).read_text() == (tmp_path / "two" / path.name).read_text()
+
+
+def test_a_lead_set_the_folder_does_not_hold_is_refused_before_the_outputs(untrained_model, lead_set_tree, tmp_path,
+                                                                           capsys):
+    data, out = lead_set_tree / "six_leads", tmp_path / "out"
+    status, _, stderr = _run_here(capsys, untrained_model, data, out, "--lead-set", "twelve")
+    assert status == 1 and not out.exists()
+    assert stderr == (f"run_model.py: error: DATA_DIR '{data}' holds no record of twelve leads (I, II, III, aVR, aVL, "
+                      "aVF, V1, V2, V3, V4, V5, V6), but 3 records of six leads (I, II, III, aVR, aVL, aVF): choose "
+                      "one of these lead sets with --lead-set\n")
+    status, _, stderr = _run_here(capsys, untrained_model, data, out, "--lead-set", "seven")  # a usage error
+    assert status == 2 and "'seven' is not a lead set" in stderr and not out.exists()

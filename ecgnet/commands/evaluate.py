@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from .. import bootstrap, metric
 from ..discovery import SECOND_COPY
 from ..files import write_text_atomic
+from ..folders import check_evaluation_folders
 
 
 def build_parser(prog: str = "evaluate_model.py") -> argparse.ArgumentParser:
@@ -62,7 +63,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "evaluate_model.py") -> 
     if args.seed is not None and not args.bootstrap:
         parser.error("--seed needs --bootstrap N")
     # Missing folders and files, unreadable headers and bad weights tables raise: ecgnet.cli.run_command makes
-    # each one line and exit status 1.
+    # each one line and exit status 1. Swapped or empty folders are named first.
+    check_evaluation_folders(args.labels, args.outputs, f"{prog} LABELS OUTPUTS")
     arrays = metric.read_folders(args.labels, [args.outputs], args.weights)
     scores = arrays.scores()
     seed = 0 if args.seed is None else args.seed

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..explain import select_classes, write_explanation, write_population
+from ..folders import check_model_folder, check_records_folder
 from ..inference import load_ensemble
 
 
@@ -34,9 +35,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "ecgnet explain") -> int
     if args.max_records is not None and args.max_records < 1:
         raise ValueError(f"--max-records must be at least 1, not {args.max_records}")
     target = Path(args.target)
+    # The folders are checked before the model loads and before --out is created.
+    check_model_folder(args.model, target, f"{prog} MODEL RECORD --out DIR", data_name="RECORD")
     if args.population != target.is_dir():
         raise ValueError(f"{target}: --population needs a folder of records" if args.population
                          else f"{target}: is a folder; give a record's .hea file, or add --population")
+    if args.population:
+        check_records_folder(target)
     ensemble = load_ensemble(args.model, args.device)
     classes = select_classes(args.classes, ensemble.class_codes) if args.classes else None
     if args.population:
@@ -44,7 +49,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "ecgnet explain") -> int
                                   report=lambda line: print(f"{prog}: {line}", file=sys.stderr))
         print(f"explained {result.records} records ({len(result.failures)} skipped); wrote lead_importance.csv "
               f"and lead_importance.png to {args.out}")
-        return 0 if result.records else 1
+        if not result.records:
+            print(f"{prog}: error: no record could be explained (each one's reason is above)", file=sys.stderr)
+            return 1
+        return 0
     document = write_explanation(ensemble, target, args.out, classes, args.steps)
     print(f"{document['record_id']}: predicted {', '.join(document['predicted']) or 'nothing'}; wrote "
           f"{', '.join(document['figures'].values())} and explanation.json to {args.out}")

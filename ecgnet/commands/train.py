@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from .. import distributed
 from ..config import CONFIG_ENV, load_config
+from ..folders import check_training_folders
 from ..network import complete
 from ..training import train
 
@@ -50,6 +51,8 @@ def build_parser(prog: str = "train_model.py") -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, prog: str = "train_model.py") -> int:
     args = build_parser(prog).parse_args(argv)
+    # Swapped or empty folders are named before anything is created or any record prepared.
+    check_training_folders(args.data_directory, args.model_directory, f"{prog} DATA MODEL")
     config = load_config(args.config)
     config = config.override(
         "training", epochs=args.epochs, folds=args.folds, batch_size=args.batch_size, device=args.device,
