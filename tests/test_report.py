@@ -548,3 +548,93 @@ def test_a_malformed_calibration_names_the_file_and_lead_set(tmp_path):
     with pytest.raises(ModelFolderError, match="calibration for I,II") as raised:
         model_folder.read_decision(tmp_path)
     assert str(tmp_path / "model.json") in str(raised.value)
+
+
+# What a reader sees: classes without curves folded into one line, numbers in the confusion matrix, a glossary.
+def _curve(positives: int, negatives: int) -> report.Curve:
+    labels = np.array([True] * positives + [False] * negatives)
+    return report.class_curve(labels, np.linspace(0, 1, labels.size))
+
+
+def test_classes_without_positives_or_negatives_get_no_panel_and_are_named_in_one_line():
+    curves = [_curve(3, 5), _curve(0, 8), _curve(8, 0), _curve(1, 7), _curve(0, 8)]
+    names = ["AF", "IAVB", "NSR", "SB", "RAD"]
+    roc = report.curve_panels(curves, names, "roc")
+    assert roc.shown == [0, 3]
+    assert roc.folded == ("No curve for the 2 classes without a positive record here: IAVB, RAD; "
+                          "nor for the 1 class that every record has: NSR.")
+    pr = report.curve_panels(curves, names, "pr")  # precision and recall need no negatives
+    assert pr.shown == [0, 2, 3]
+    assert pr.folded == "No curve for the 2 classes without a positive record here: IAVB, RAD."
+    assert report.curve_panels(curves[:1], names[:1], "roc") == report.Panels([0], "")
+
+
+def test_the_curve_figures_draw_only_classes_with_positives(folders):
+    evaluation = report.load_evaluation(*folders)
+    curves = report.class_curves(evaluation)
+    positives = evaluation.scores.class_positives
+    with_positives = [name for name, n in zip(TABLE.abbreviations, positives) if n > 0]
+    without = [name for name, n in zip(TABLE.abbreviations, positives) if n == 0]
+    assert with_positives and without  # both kinds, or the test tells nothing
+    for figure in (report.roc_figure(evaluation, curves), report.pr_figure(evaluation, curves)):
+        drawn = [ax.get_title().split(" (")[0] for ax in figure.axes if ax.get_visible()]
+        assert drawn == with_positives
+        notes = [text.get_text().replace("\n", " ") for text in figure.texts]
+        assert any(note.startswith(f"No curve for the {len(without)} classes") and note.endswith(
+            ", ".join(without) + ".") for note in notes), notes
+
+
+def test_the_page_names_the_classes_without_curves_once_per_figure(built, folders):
+    text = built.read_text()
+    expected = metric.evaluate_folders(*folders)
+    without = [name for name, n in zip(TABLE.abbreviations, expected.class_positives) if n == 0]
+    for note_id in ("roc-left-out", "pr-left-out"):
+        line = re.search(rf'<p class="note" id="{note_id}">([^<]*)</p>', text).group(1)
+        assert line.endswith(": " + ", ".join(without) + ".") and "&#x27;" not in line
+
+
+def test_cell_text():
+    assert [report.cell_text(v) for v in (0.0, 1.0, 12.0, 0.5, 1 / 3, 1 / 12, 2.25, 12.5, 137.2)] == [
+        "", "1", "12", "0.5", "0.33", "0.083", "2.2", "12", "137"]
+
+
+def test_the_confusion_matrix_prints_every_cell_and_colours_each_row_by_its_shares():
+    """Three records over the table's classes: the classes neither labelled nor output are left out, each kept
+    cell holds the metric's value, the colour is the share of its row."""
+    labels = np.array([_one_hot("NSR"), _one_hot("NSR"), _one_hot("AF", "STach")])
+    binary = np.array([_one_hot("NSR"), _one_hot("SB"), _one_hot("AF")])
+    evaluation = SimpleNamespace(labels=labels, binary=binary, scores=SimpleNamespace(
+        class_abbreviations=tuple(TABLE.abbreviations)))
+    cells = report.confusion_cells(evaluation)
+    assert cells.names == [name for name in TABLE.abbreviations if name in ("AF", "NSR", "SB", "STach")]
+    assert set(cells.left_out) == set(TABLE.abbreviations) - set(cells.names) and len(cells.left_out) == 22
+    full = metric.modified_confusion_matrix(labels, binary)
+    kept = [TABLE.abbreviations.index(name) for name in cells.names]
+    np.testing.assert_allclose(cells.matrix, full[np.ix_(kept, kept)])
+    at = {name: i for i, name in enumerate(cells.names)}
+    # NSR: one record right (1), one called SB (1/2: n counts NSR and SB); AF + STach called AF: 1/2 each.
+    assert cells.texts[at["NSR"]][at["NSR"]] == "1" and cells.texts[at["NSR"]][at["SB"]] == "0.5"
+    assert cells.texts[at["AF"]][at["AF"]] == "0.5" and cells.texts[at["STach"]][at["AF"]] == "0.5"
+    assert cells.texts[at["SB"]] == ["", "", "", ""]  # never labelled: an empty row, shares 0
+    np.testing.assert_allclose(cells.shares[at["NSR"]][[at["NSR"], at["SB"]]], [2 / 3, 1 / 3])
+    np.testing.assert_allclose(cells.shares.sum(axis=1), [1.0 if row.any() else 0.0 for row in cells.matrix])
+    # The figure prints exactly those numbers, each in its cell, and names what it left out.
+    figure = report.confusion_figure(evaluation)
+    printed = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in figure.axes[0].texts}
+    assert printed == {(j, k): text for j, row in enumerate(cells.texts) for k, text in enumerate(row) if text}
+    image = figure.axes[0].images[0]
+    np.testing.assert_allclose(image.get_array(), cells.shares)
+    assert image.get_clim() == (0, 1)
+    assert figure.get_supxlabel().replace("\n", " ").startswith("Left out, neither labelled nor output here: AFL")
+
+
+def test_the_page_explains_every_score_and_the_confusion_matrix(built):
+    page = parse_page(built)
+    glossary = table_dict(page.tables["glossary"])
+    overall = table_dict(page.tables["overall"])
+    for score in ("Challenge metric", "AUROC", "AUPRC", "F-measure", "Accuracy", "ECE", "Expected on new records"):
+        assert len(glossary[score][0]) > 80, score
+    assert set(overall) - {"Records"} <= set(glossary)
+    text = built.read_text()
+    assert '<p class="note" id="confusion-note">' in text and "share of its row" in text
+    assert "taken at its word" in text  # calibration in plain words

@@ -6,9 +6,11 @@ figures beside it as PNG files. Each figure is also embedded in the page as a ``
 ``index.html`` alone can be mailed; the page loads nothing from elsewhere and holds no timestamp, so two runs
 on the same files give the same HTML apart from the PNG bytes.
 
-The page shows the overall scores; the per-class scores (``class_scores.png`` and a table with the class
-names); ROC and precision-recall curves, one panel per class (``roc_curves.png``, ``pr_curves.png``); the
-modified confusion matrix of the Challenge metric (``confusion.png``); calibration (``reliability.png``:
+The page shows the overall scores and what each score means (a glossary); the per-class scores
+(``class_scores.png`` and a table with the class names); ROC and precision-recall curves, one panel per class
+that has positive records (``roc_curves.png``, ``pr_curves.png``; the other classes named in one line); the
+modified confusion matrix of the Challenge metric over the classes labelled or output (``confusion.png``: the
+value in each cell, coloured by its share of the row); calibration (``reliability.png``:
 the reliability diagram and expected calibration error, and given a calibrated model folder the same before
 its calibration, from its Platt maps inverted); selective prediction (``selective.png``, when the outputs
 folder holds the ``details.csv`` of ``run_model.py --details``: :func:`selective_curve`); the scores per
@@ -43,12 +45,17 @@ from .analysis import (
     RANDOM_ORDERS,
     SELECTIVE_SCORES,
     TABLE_SHARES,
+    ConfusionCells,
     Curve,
     Evaluation,
+    Panels,
     Selective,
     SelectiveSection,
+    cell_text,
     class_curve,
     class_curves,
+    confusion_cells,
+    curve_panels,
     deferral_order,
     group_scores,
     lead_set_groups,
@@ -81,8 +88,9 @@ from .training_log import LOG_COLUMNS, TRAINING_FIGURE, plot_training_log, read_
 
 __all__ = [
     "DPI", "FIGURE_FILES", "KEPT_SHARES", "LOG_COLUMNS", "RANDOM_ORDERS", "SELECTIVE_FIGURE", "SELECTIVE_SCORES",
-    "TABLE_SHARES", "TRAINING_FIGURE", "Curve", "Evaluation", "Selective", "SelectiveSection", "build_report",
-    "class_curve", "class_curves", "class_scores_figure", "confusion_figure", "deferral_order", "format_score",
+    "TABLE_SHARES", "TRAINING_FIGURE", "ConfusionCells", "Curve", "Evaluation", "Panels", "Selective",
+    "SelectiveSection", "build_report", "cell_text", "class_curve", "class_curves", "class_scores_figure",
+    "confusion_cells", "confusion_figure", "curve_panels", "deferral_order", "format_score",
     "group_scores", "lead_set_groups", "lead_set_label", "load_evaluation", "new_figure", "plot_training_log",
     "png_bytes", "pr_figure", "read_training_log", "reliability_figure", "reliability_panel", "render_html",
     "report_figures", "roc_figure", "selective_curve", "selective_figure", "selective_scores", "selective_section",

@@ -164,6 +164,82 @@ def class_curves(evaluation: Evaluation) -> list[Curve]:
     return [class_curve(evaluation.labels[:, k], evaluation.scalars[:, k]) for k in range(len(evaluation.table))]
 
 
+@dataclass(frozen=True)
+class Panels:
+    """The classes that get a curve panel (indices in class-table order) and the one line naming the others
+    (``""`` when every class gets a panel)."""
+
+    shown: list[int]
+    folded: str
+
+
+def curve_panels(curves: Sequence[Curve], names: Sequence[str], kind: str) -> Panels:
+    """Which classes get a panel of ``kind`` curves (``"roc"``: a class needs positives and negatives; ``"pr"``:
+    positives), and the others folded into one line, so that a report of a few hundred records is not a grid of
+    empty panels."""
+    if kind not in ("roc", "pr"):
+        raise ValueError(f"kind must be 'roc' or 'pr', not {kind!r}")
+    no_positives = [name for name, curve in zip(names, curves) if curve.positives == 0]
+    no_negatives = [name for name, curve in zip(names, curves)
+                    if kind == "roc" and curve.positives > 0 and curve.negatives == 0]
+    shown = [k for k, curve in enumerate(curves) if curve.positives > 0 and (kind == "pr" or curve.negatives > 0)]
+    parts = []
+    if no_positives:
+        parts.append(f"No curve for the {_count(no_positives, 'class', 'classes')} without a positive record here: "
+                     f"{', '.join(no_positives)}")
+    if no_negatives:
+        parts.append(f"nor for the {_count(no_negatives, 'class', 'classes')} that every record has: "
+                     f"{', '.join(no_negatives)}")
+    return Panels(shown, "; ".join(parts) + "." if parts else "")
+
+
+def _count(items: Sequence[object], one: str, many: str) -> str:
+    return f"{len(items)} {one if len(items) == 1 else many}"
+
+
+# The modified confusion matrix, as the report draws it.
+@dataclass(frozen=True)
+class ConfusionCells:
+    """The modified confusion matrix of the Challenge metric restricted to the classes labelled or output at
+    least once (the others are named in ``left_out``): its values, each row's shares (the colour: a rare class's
+    row reads as well as a frequent one's) and the number printed in each cell (``""`` for 0)."""
+
+    names: list[str]
+    matrix: np.ndarray  # (kept, kept): rows labelled classes, columns output classes
+    shares: np.ndarray  # (kept, kept): each row divided by its sum, 0 in an empty row
+    texts: list[list[str]]
+    left_out: list[str]
+
+
+def cell_text(value: float) -> str:
+    """A confusion-matrix cell as printed: empty for 0, whole numbers as such, else two significant digits below
+    1, one decimal below 10 and none from 10 on."""
+    if value <= 0:
+        return ""
+    if abs(value - round(value)) < 1e-9:
+        return str(round(value))
+    if value < 1:
+        return f"{value:.2g}"
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def confusion_cells(evaluation: Evaluation) -> ConfusionCells:
+    """The cells of the report's confusion matrix (:class:`ConfusionCells`)."""
+    matrix = metric.modified_confusion_matrix(evaluation.labels, evaluation.binary)
+    names = list(evaluation.scores.class_abbreviations)
+    used = np.flatnonzero(evaluation.labels.any(axis=0) | evaluation.binary.any(axis=0))
+    kept = matrix[np.ix_(used, used)]
+    totals = kept.sum(axis=1, keepdims=True)
+    shares = np.divide(kept, totals, out=np.zeros_like(kept), where=totals > 0)
+    return ConfusionCells(
+        names=[names[k] for k in used],
+        matrix=kept,
+        shares=shares,
+        texts=[[cell_text(value) for value in row] for row in kept],
+        left_out=[name for k, name in enumerate(names) if k not in set(used.tolist())],
+    )
+
+
 # The outputs before calibration.
 def uncalibrated_scalars(evaluation: Evaluation, model_dir: PathLike) -> np.ndarray | None:
     """The outputs' probabilities before the model's calibration, by inverting its Platt map of each record's

@@ -7,6 +7,7 @@ held-out benchmark.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,12 +15,23 @@ from matplotlib.figure import Figure
 
 from .. import metric
 from ..calibration import expected_calibration_error, reliability
-from .analysis import RANDOM_ORDERS, SELECTIVE_SCORES, Curve, Evaluation, SelectiveSection, class_curves
+from .analysis import (
+    RANDOM_ORDERS,
+    SELECTIVE_SCORES,
+    Curve,
+    Evaluation,
+    SelectiveSection,
+    class_curves,
+    confusion_cells,
+    curve_panels,
+)
 
 DPI = 100  # small files, quick to draw; sharp enough on a laptop screen
 FIGURE_FILES = ("class_scores.png", "roc_curves.png", "pr_curves.png", "confusion.png", "reliability.png")
 SELECTIVE_FIGURE = "selective.png"  # only when the outputs folder has a details.csv with uncertainties
 PANEL_COLUMNS = 6
+NOTE_WIDTH = 160  # characters per line of the note under a grid of panels
+NOTE_LINE = 0.17  # inches per line of that note
 
 
 def new_figure(width: float, height: float, constrained: bool = True) -> Figure:
@@ -63,13 +75,17 @@ def class_scores_figure(scores: metric.Scores) -> Figure:
     return figure
 
 
-def _panel_grid(count: int) -> tuple[Figure, np.ndarray]:
-    """A figure of ``count`` small square panels sharing their axes; unused grid cells are hidden."""
-    rows = -(-count // PANEL_COLUMNS)
-    height = 2.0 * rows + 0.8
+def _panel_grid(count: int, note: str, xlabel: str, ylabel: str, title: str) -> tuple[Figure, np.ndarray]:
+    """A figure of ``count`` small square panels sharing their axes, their labels and title, and ``note``
+    (wrapped) under them; unused grid cells are hidden."""
+    lines = textwrap.wrap(note, NOTE_WIDTH)
+    rows = max(1, -(-count // PANEL_COLUMNS))
+    note_height = NOTE_LINE * len(lines) + (0.1 if lines else 0.0)  # inches under the x label
+    height = 2.0 * rows + 0.95 + note_height
     # Fixed margins: constrained layout takes seconds to place 30 panels and gains nothing on a regular grid.
     figure = new_figure(12, height, constrained=False)
-    figure.subplots_adjust(left=0.06, right=0.99, bottom=0.4 / height, top=1 - 0.55 / height, wspace=0.12, hspace=0.3)
+    figure.subplots_adjust(left=0.06, right=0.99, bottom=(0.55 + note_height) / height, top=1 - 0.55 / height,
+                           wspace=0.12, hspace=0.3)
     axes = figure.subplots(rows, PANEL_COLUMNS, sharex=True, sharey=True, squeeze=False).ravel()
     for ax in axes[count:]:
         ax.set_visible(False)
@@ -79,68 +95,82 @@ def _panel_grid(count: int) -> tuple[Figure, np.ndarray]:
         ax.set_xticks([0, 0.5, 1])  # few ticks: the labels of neighbouring panels must not touch
         ax.set_yticks([0, 0.5, 1])
         ax.tick_params(labelsize=7)
+    figure.supxlabel(xlabel, fontsize=9, y=(0.08 + note_height) / height, va="bottom")
+    figure.supylabel(ylabel, fontsize=9)
+    figure.suptitle(title, fontsize=11)
+    if lines:
+        figure.text(0.01, 0.08 / height, "\n".join(lines), fontsize=8, color="0.3", va="bottom")
     return figure, axes[:count]
 
 
-def _mark_empty(ax, text: str) -> None:
-    ax.set_facecolor("0.94")
-    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, color="0.4", transform=ax.transAxes)
-
-
 def roc_figure(evaluation: Evaluation, curves: Sequence[Curve]) -> Figure:
-    """One ROC panel per class (AUROC from the metric); classes without positives or negatives marked."""
+    """One ROC panel per class with positives and negatives (AUROC from the metric); the other classes named in
+    one line below the panels (:func:`curve_panels`)."""
     scores = evaluation.scores
-    figure, axes = _panel_grid(len(curves))
-    for ax, curve, name, auroc in zip(axes, curves, scores.class_abbreviations, scores.class_auroc):
-        ax.set_title(f"{name} ({curve.positives})", fontsize=8)
+    panels = curve_panels(curves, scores.class_abbreviations, "roc")
+    figure, axes = _panel_grid(len(panels.shown), panels.folded, "false positive rate (1 - specificity)",
+                               "true positive rate (sensitivity)", "ROC curves per class (positives in brackets)")
+    for ax, k in zip(axes, panels.shown):
+        curve = curves[k]
+        ax.set_title(f"{scores.class_abbreviations[k]} ({curve.positives})", fontsize=8)
         ax.plot([0, 1], [0, 1], color="0.7", linestyle="--", linewidth=0.8)
-        if curve.positives == 0 or curve.negatives == 0:
-            _mark_empty(ax, "no positives" if curve.positives == 0 else "no negatives")
-            continue
         ax.plot(curve.fpr, curve.tpr, linewidth=1.2)
-        ax.text(0.95, 0.05, f"AUROC {format_score(auroc)}", ha="right", fontsize=7, transform=ax.transAxes)
-    figure.supxlabel("false positive rate (1 - specificity)", fontsize=9)
-    figure.supylabel("true positive rate (sensitivity)", fontsize=9)
-    figure.suptitle("ROC curves per class (positives in brackets)", fontsize=11)
+        ax.text(0.95, 0.05, f"AUROC {format_score(scores.class_auroc[k])}", ha="right", fontsize=7,
+                transform=ax.transAxes)
     return figure
 
 
 def pr_figure(evaluation: Evaluation, curves: Sequence[Curve]) -> Figure:
-    """One precision-recall panel per class, drawn as the steps the metric's AUPRC sums."""
+    """One precision-recall panel per class with positives, drawn as the steps the metric's AUPRC sums; the
+    classes without positives named in one line below the panels."""
     scores = evaluation.scores
-    figure, axes = _panel_grid(len(curves))
-    for ax, curve, name, auprc in zip(axes, curves, scores.class_abbreviations, scores.class_auprc):
-        ax.set_title(f"{name} ({curve.positives})", fontsize=8)
-        if curve.positives == 0:
-            _mark_empty(ax, "no positives")
-            continue
+    panels = curve_panels(curves, scores.class_abbreviations, "pr")
+    figure, axes = _panel_grid(len(panels.shown), panels.folded, "recall (sensitivity)",
+                               "precision (positive predictive value)",
+                               "Precision-recall curves per class (positives in brackets; dashed: prevalence)")
+    for ax, k in zip(axes, panels.shown):
+        curve = curves[k]
+        ax.set_title(f"{scores.class_abbreviations[k]} ({curve.positives})", fontsize=8)
         # Chance level: the prevalence of the class.
         ax.axhline(curve.positives / (curve.positives + curve.negatives), color="0.7", linestyle="--", linewidth=0.8)
         precision = curve.precision.copy()
         precision[0] = precision[1]  # undefined when nothing is called positive; the first step's height
         # AUPRC sums (recall[j+1] - recall[j]) * precision[j+1]: a step that rises before each new point.
         ax.plot(curve.tpr, precision, drawstyle="steps-pre", linewidth=1.2)
-        ax.text(0.05, 0.05, f"AUPRC {format_score(auprc)}", fontsize=7, transform=ax.transAxes)
-    figure.supxlabel("recall (sensitivity)", fontsize=9)
-    figure.supylabel("precision (positive predictive value)", fontsize=9)
-    figure.suptitle("Precision-recall curves per class (positives in brackets; dashed: prevalence)", fontsize=11)
+        ax.text(0.05, 0.05, f"AUPRC {format_score(scores.class_auprc[k])}", fontsize=7, transform=ax.transAxes)
     return figure
 
 
 def confusion_figure(evaluation: Evaluation) -> Figure:
-    """The modified confusion matrix of the Challenge metric as a heat map with a colour bar."""
-    matrix = metric.modified_confusion_matrix(evaluation.labels, evaluation.binary)
-    names = evaluation.scores.class_abbreviations
-    figure = new_figure(9, 8)
+    """The modified confusion matrix of the Challenge metric over the classes labelled or output at least once:
+    each cell's value printed in it, coloured by its share of the row (:func:`confusion_cells`)."""
+    cells = confusion_cells(evaluation)
+    size = len(cells.names)
+    side = min(10.0, max(6.0, 3.0 + 0.26 * size))  # inches: a cell of 26 classes holds "0.071" at 5.5 points
+    figure = new_figure(side + 1, side)
     ax = figure.subplots()
-    image = ax.imshow(matrix, cmap="Blues", vmin=0, interpolation="nearest")
-    ticks = np.arange(len(names))
-    ax.set_xticks(ticks, names, rotation=90, fontsize=7)
-    ax.set_yticks(ticks, names, fontsize=7)
+    if not size:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "No class is labelled or output in these records", ha="center", va="center")
+        return figure
+    image = ax.imshow(cells.shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    fontsize = 7 if size <= 12 else 6 if size <= 20 else 5.5
+    for j, row in enumerate(cells.texts):
+        for k, text in enumerate(row):
+            if text:
+                ax.text(k, j, text, ha="center", va="center", fontsize=fontsize,
+                        color="white" if cells.shares[j, k] > 0.55 else "black")
+    ticks = np.arange(size)
+    ax.set_xticks(ticks, cells.names, rotation=90, fontsize=7)
+    ax.set_yticks(ticks, cells.names, fontsize=7)
     ax.set_xlabel("output class")
     ax.set_ylabel("labelled class")
-    ax.set_title("Modified confusion matrix of the Challenge metric")
-    figure.colorbar(image, ax=ax, shrink=0.8, label="sum over records of 1/n")
+    ax.set_title("Modified confusion matrix of the Challenge metric\n(number: sum over records of 1/n; "
+                 "colour: share of the row)", fontsize=10)
+    figure.colorbar(image, ax=ax, shrink=0.8, label="share of the labelled class's row")
+    if cells.left_out:
+        note = f"Left out, neither labelled nor output here: {', '.join(cells.left_out)}"
+        figure.supxlabel("\n".join(textwrap.wrap(note, 110)), fontsize=7, color="0.3")
     return figure
 
 

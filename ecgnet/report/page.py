@@ -21,6 +21,9 @@ from .analysis import (
     TABLE_SHARES,
     Evaluation,
     SelectiveSection,
+    class_curves,
+    confusion_cells,
+    curve_panels,
     lead_set_groups,
     lead_set_label,
     load_evaluation,
@@ -86,6 +89,43 @@ def _overall_html(scores: metric.Scores) -> str:
     return _table("overall", ("Score", "Value"), rows)
 
 
+#: What each score of the page means, for a reader who has not met it (:func:`_glossary_html`).
+GLOSSARY = (
+    ("Challenge metric", "The score of the PhysioNet/CinC Challenge 2021, its main one. Every pair (labelled "
+     "class, output class) of a record earns a weight from weights.csv: 1 when the two are the same class, 0.5 "
+     "for some pairs of related classes (atrial fibrillation called atrial flutter, for example), 0 otherwise "
+     "(the modified confusion matrix below holds these pairs). The sum over records is scaled so that 1 means "
+     "every record labelled exactly right and 0 means as good as calling every record normal sinus rhythm "
+     "alone; below 0 is worse than that."),
+    ("AUROC", "Area under the ROC curve, per class, then averaged over the classes (those with positive and "
+     "negative records). The chance that a record with the class gets a higher probability for it than a record "
+     "without it: 0.5 is guessing, 1 is perfect. It reads the probabilities only, not the yes/no decisions."),
+    ("AUPRC", "Area under the precision-recall curve, per class, then averaged: how many of the records called "
+     "positive are right (precision) as more and more of the class's records are found (recall). Guessing scores "
+     "the class's share of the records, so a rare class scores low even for a good model."),
+    ("F-measure", "Per class, 2 TP / (2 TP + FP + FN) of the yes/no decisions (TP: right calls of the class, FP: "
+     "calls where the record does not have it, FN: missed records), then averaged over the classes. 1 is "
+     "perfect; it depends on the thresholds that turn probabilities into decisions."),
+    ("Accuracy", "The share of records whose whole set of decisions is right: every one of the classes called "
+     "yes or no correctly. Strict: one wrong class makes the record wrong."),
+    ("ECE", "Expected calibration error: how far the probabilities are from the frequencies they claim. Every "
+     "(record, class) probability goes into one of ten bins (0-0.1, ..., 0.9-1); in each bin, the gap between "
+     "the mean probability and the share of those entries that really have the class; the gaps are averaged, "
+     "each weighed by its bin's entries. 0 is perfect: a probability of 0.3 comes true 30 % of the time."),
+    ("Expected on new records", "In the training section: the Challenge metric measured on the training records "
+     "left out of each fold, with each fold's decisions taken by thresholds tuned on the other folds only, so "
+     "that no record is scored with thresholds it helped choose; with its 95 % bootstrap interval. A fairer "
+     "guess at unseen records from the same hospitals than the out-of-fold score beside it, which reuses the "
+     "records it tuned on; it cannot see a hospital that training never saw."),
+    ("Positives", "The records labelled with the class. Scores of a class with few positives are rough."),
+)
+
+
+def _glossary_html() -> str:
+    return ('<details open><summary>What the scores mean</summary>\n'
+            + _table("glossary", ("Score", "What it means"), GLOSSARY, numeric_from=2) + "\n</details>")
+
+
 def _classes_html(evaluation: Evaluation) -> str:
     s = evaluation.scores
     rows = [
@@ -142,14 +182,19 @@ def _selective_html(section: SelectiveSection | str, figures: dict[str, bytes]) 
         return "\n".join([*parts, f'<p class="note" id="selective">{_escape(section)}</p>'])
     curve, point = section.curve, section.unflagged
     parts.append(
-        '<p class="note">Records deferred to a reader, most uncertain first (details.csv: the largest over classes '
-        "of a decision's uncertainty over its distance from the threshold), scored on the records kept with the "
-        "outputs' own labels; accuracy is the share of records whose whole label set is right. The Challenge "
-        "metric does not reward keeping records labelled and called sinus rhythm alone (each adds the same to "
-        "the observed, correct and sinus-only scores), so it can stay flat or fall while accuracy rises. Random: "
-        f"the mean (standard deviation) over {RANDOM_ORDERS} seeded random orders. {section.with_details} of "
-        f"{curve.total} scored records have a details row; those without one are deferred last. "
-        f"{section.flagged} records are flagged for review.</p>")
+        '<p class="note">What is the model worth if it hands the records it is least sure of to a cardiologist? '
+        "Records are set aside (deferred) one at a time, the least sure first, and the records kept are scored "
+        "again. How sure the model is of a record is the uncertainty column of details.csv: for each class, how "
+        "far its probability could move (the spread between the ensemble's networks and between the record's windows) "
+        "divided by its distance from the class's threshold; the record's uncertainty is the largest of these, "
+        "and from 1 on a decision could flip, which flags the record for review. Accuracy (the share of records "
+        "with every class right) should rise as the unsure records go. The Challenge metric need not: a record "
+        "labelled and called sinus rhythm alone earns it nothing, so keeping such easy records does not raise "
+        "it, and it can stay flat or fall. The dashed line sets aside as many records at random (the mean over "
+        f"{RANDOM_ORDERS} random orders; shaded: one standard deviation): the gap between the two lines is what "
+        f"the uncertainty is worth. {section.with_details} of {curve.total} scored records have a details row; "
+        f"those without one are set aside last. {section.flagged} records are flagged for review; the star marks "
+        "the records that are not.</p>")
     parts.append(_figure_html(SELECTIVE_FIGURE, figures[SELECTIVE_FIGURE], _CAPTIONS[SELECTIVE_FIGURE]))
 
     def cells(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> list[str]:
@@ -185,10 +230,12 @@ def _model_html(model_dir: Path, figures: dict[str, bytes]) -> str:
 
 _CAPTIONS = {
     "class_scores.png": "AUROC, AUPRC and F-measure per class; positives in brackets",
-    "roc_curves.png": "ROC curves, one panel per class",
-    "pr_curves.png": "Precision-recall curves, one panel per class",
-    "confusion.png": "Modified confusion matrix of the Challenge metric: rows labelled classes, columns outputs",
-    "reliability.png": "Reliability: observed frequency of positives against the mean probability, in ten bins",
+    "roc_curves.png": "ROC curves, one panel per class with positive and negative records",
+    "pr_curves.png": "Precision-recall curves, one panel per class with positive records",
+    "confusion.png": "Modified confusion matrix of the Challenge metric: rows labelled classes, columns outputs, "
+                     "the sum in each cell, coloured by its share of the row",
+    "reliability.png": "Reliability: the share of (record, class) pairs that have the class against their mean "
+                       "probability, in ten bins",
     SELECTIVE_FIGURE: "Challenge metric and accuracy of the records kept against their share, the most uncertain "
                       "deferred first",
 }
@@ -209,19 +256,19 @@ def render_html(
     saying why there is none); ``before`` the probabilities before calibration, for the calibration note."""
     s = evaluation.scores
     figure = {name: _figure_html(name, figures[name], _CAPTIONS[name]) for name in FIGURE_FILES}
+    curves = class_curves(evaluation)
+    roc = curve_panels(curves, s.class_abbreviations, "roc")
+    pr = curve_panels(curves, s.class_abbreviations, "pr")
     body = [
         "<h1>ECG classification report</h1>",
         f'<p class="note">Labels: <code>{_escape(label_dir)}</code> &middot; outputs: <code>{_escape(output_dir)}'
         f"</code> &middot; {s.num_records} records, {len(s.class_labels)} classes. Scores of the PhysioNet/CinC "
         "Challenge 2021 (ecgnet.metric).</p>",
-        "<h2>Overall scores</h2>", _overall_html(s),
+        "<h2>Overall scores</h2>", _overall_html(s), _glossary_html(),
         "<h2>Scores per class</h2>", figure["class_scores.png"], _classes_html(evaluation),
-        "<h2>ROC curves</h2>", figure["roc_curves.png"],
-        "<h2>Precision-recall curves</h2>", figure["pr_curves.png"],
-        "<h2>Modified confusion matrix</h2>",
-        '<p class="note">Each record adds 1/n to every pair (labelled class, output class) it holds, n being the '
-        "number of classes in its labels or outputs; the Challenge metric weighs these cells.</p>",
-        figure["confusion.png"],
+        "<h2>ROC curves</h2>", _folded_html("roc-left-out", roc.folded), figure["roc_curves.png"],
+        "<h2>Precision-recall curves</h2>", _folded_html("pr-left-out", pr.folded), figure["pr_curves.png"],
+        "<h2>Modified confusion matrix</h2>", _confusion_note(evaluation), figure["confusion.png"],
         "<h2>Calibration</h2>",
         _calibration_note(evaluation, before),
         figure["reliability.png"],
@@ -240,12 +287,36 @@ def render_html(
 
 def _calibration_note(evaluation: Evaluation, before: np.ndarray | None) -> str:
     ece = expected_calibration_error(evaluation.labels, evaluation.scalars)
-    text = f"Expected calibration error over every (record, class) pair: {ece:.4f}."
+    text = ("A probability is calibrated when it can be taken at its word: of all the (record, class) pairs "
+            "given about 30 %, about 30 % really have the class. The diagram sorts every pair into ten bins by its "
+            "probability and plots, for each bin, the share of pairs that really have the class against the "
+            "bin's mean probability. Points on the dotted diagonal are calibrated; points below it mean "
+            "probabilities that are too high (the model is too sure), points above it too low. The bars "
+            "underneath count the pairs in each bin: a bin with few pairs gives a rough point. The expected "
+            f"calibration error (ECE) sums the gaps up, 0 being perfect: here {ece:.4f}.")
     if before is not None:
-        text += (f" Before the model's calibration: {expected_calibration_error(evaluation.labels, before):.4f} "
-                 "(its Platt map of each record's lead set inverted on the outputs' probabilities; the map changes "
-                 "no ranking and no decision).")
+        text += (f" Before the model's calibration it was {expected_calibration_error(evaluation.labels, before):.4f}"
+                 " (the outputs with the model's calibration map of each record's lead set undone). Calibration "
+                 "changes the probabilities only: which record is more likely than which, and every yes/no "
+                 "decision, stay the same.")
     return f'<p class="note">{_escape(text)}</p>'
+
+
+def _folded_html(note_id: str, text: str) -> str:
+    """The line naming the classes a figure of curves leaves out, or nothing."""
+    return f'<p class="note" id="{_escape(note_id)}">{_escape(text)}</p>' if text else ""
+
+
+def _confusion_note(evaluation: Evaluation) -> str:
+    cells = confusion_cells(evaluation)
+    text = ("Rows: the classes the records are labelled with; columns: the classes the model output. Each record "
+            "adds 1/n to every pair (labelled class, output class) it holds, n being the number of distinct "
+            "classes in its labels and outputs together; the number in a cell is that sum over the records, and "
+            "the Challenge metric weighs the cells. The diagonal holds the agreements. The colour is the cell's "
+            "share of its row, so that a rare class's row reads as well as a frequent one's.")
+    if cells.left_out:
+        text += f" Left out, neither labelled nor output in these records: {', '.join(cells.left_out)}."
+    return f'<p class="note" id="confusion-note">{_escape(text)}</p>'
 
 
 def _groups_section(evaluation: Evaluation) -> str:
