@@ -140,6 +140,7 @@ def test_report_option_writes_page_and_figures(folders, tmp_path):
     result = run(*folders, "scores.csv", "--report", "report", "--model", model, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == plain.stdout == ""
+    assert result.stderr.splitlines()[-1] == f"report written to {Path('report') / 'index.html'}"
     assert (tmp_path / "scores.csv").read_text() == (tmp_path / "plain.csv").read_text()
     figures = {"class_scores.png", "roc_curves.png", "pr_curves.png", "confusion.png", "reliability.png",
                "training_curves.png"}

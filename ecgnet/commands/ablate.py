@@ -18,7 +18,8 @@ from ..config import load_config
 def build_parser(prog: str = "ecgnet ablate") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("data_directory", help="folder of training records")
-    parser.add_argument("--config", help="base TOML recipe (default: $ECGNET_CONFIG or configs/default.toml)")
+    parser.add_argument("--config", help="base recipe: a shipped recipe's name (default, small, demo, methods) or "
+                        "a TOML file (default: $ECGNET_CONFIG or default)")
     parser.add_argument("--vary", default=",".join(VARIANTS),
                         help=f"comma-separated methods to switch on one at a time (default: all: {','.join(VARIANTS)})")
     parser.add_argument("--validation", choices=("kfold", "leave-source-out"), help="how folds are made")

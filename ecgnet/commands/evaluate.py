@@ -5,7 +5,8 @@
 
 With no file arguments the scores are printed as a table; ``--json`` prints them for machines. The
 scores themselves are computed by :mod:`ecgnet.metric`. ``--report DIR`` also writes an HTML report with
-figures (``DIR/index.html``, see :mod:`ecgnet.report`); ``--model`` adds a model folder's training curves.
+figures (``DIR/index.html``, see :mod:`ecgnet.report`), and says where as the last line on stderr; ``--model``
+adds a model folder's training curves.
 ``--bootstrap N`` adds each score's 95 % interval over N resamples of the records (:mod:`ecgnet.bootstrap`)
 to the table and the JSON; the CSV files stay the official five numbers.
 """
@@ -34,7 +35,8 @@ def build_parser(prog: str = "evaluate_model.py") -> argparse.ArgumentParser:
     parser.add_argument("class_scores_csv", nargs="?", help="write the per-class scores here (3 decimals)")
     parser.add_argument("--weights", metavar="FILE", help="weights table to use instead of the official one")
     parser.add_argument("--json", action="store_true", help="print every score (full precision) as JSON")
-    parser.add_argument("--report", metavar="DIR", help="also write an HTML report with figures: DIR/index.html")
+    parser.add_argument("--report", metavar="DIR", help="also write an HTML report with figures: DIR/index.html "
+                        "(its path is printed on stderr)")
     parser.add_argument(
         "--model", metavar="MODEL_DIR", help="with --report: add this model folder's training curves and summary"
     )
@@ -80,7 +82,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "evaluate_model.py") -> 
         # Imported here: matplotlib and the data module load only when a report is asked for.
         from ..report import build_report
 
-        build_report(args.labels, args.outputs, args.report, model_dir=args.model, weights_file=args.weights)
+        index = build_report(args.labels, args.outputs, args.report, model_dir=args.model, weights_file=args.weights)
     report_skipped(scores.skipped, prog)
     if args.json:
         entries = scores.to_dict()
@@ -98,6 +100,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "evaluate_model.py") -> 
         print(metric.summary_table(scores, bounds, title))
     elif not args.scores_csv:
         print(metric.summary_table(scores))
+    if args.report:  # last, and on stderr: stdout stays the scores (the JSON with --json)
+        sys.stdout.flush()
+        print(f"report written to {index}", file=sys.stderr)
     return 0
 
 

@@ -1,9 +1,9 @@
 """Train the model: ``python train_model.py DATA MODEL [options]``.
 
-Without options this is the Challenge's ``training_code(DATA, MODEL)``: the recipe of
-``configs/default.toml`` (or of ``$ECGNET_CONFIG``). Options override single settings; the methods of the
-papers (beat sampling, features, label masking, augmentation, domain generalisation, loss shaping) are
-switched on in the TOML recipe (see configs/methods.toml), pre-training also by ``--pretrain-epochs``.
+Without options this is the Challenge's ``training_code(DATA, MODEL)``: the ``default`` recipe (the GPU
+recipe for the full data; or the one ``$ECGNET_CONFIG`` names). Options override single settings; the methods
+of the papers (beat sampling, features, label masking, augmentation, domain generalisation, loss shaping) are
+switched on in the TOML recipe (see the ``methods`` recipe), pre-training also by ``--pretrain-epochs``.
 
 On several GPUs (or CPU processes), the same command under torchrun trains with DistributedDataParallel:
 ``torchrun --standalone --nproc_per_node N train_model.py DATA MODEL [options]`` (see ecgnet/distributed.py).
@@ -28,7 +28,9 @@ def build_parser(prog: str = "train_model.py") -> argparse.ArgumentParser:
         "(headers + .mat, searched recursively) and write the model folder.")
     parser.add_argument("data_directory", help="folder of training records")
     parser.add_argument("model_directory", help="folder to write the model to (created if needed)")
-    parser.add_argument("--config", help=f"TOML recipe (default: ${CONFIG_ENV} or configs/default.toml)")
+    parser.add_argument("--config", help="a shipped recipe's name (default: the GPU recipe for the full data; "
+                        "small: a CPU and a few thousand records; demo; methods) or a TOML file "
+                        f"(default: ${CONFIG_ENV} or default)")
     parser.add_argument("--epochs", type=int, help="maximum epochs per fold")
     parser.add_argument("--folds", type=int, help="number of folds, and of networks in the ensemble")
     parser.add_argument("--batch-size", type=int, help="training batch size")
