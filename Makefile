@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # torch is installed first and pinned so that the rest of requirements.txt finds it satisfied.
-# On Linux, PyPI's build of this version is GPU-capable; set TORCH=torch to take the latest instead.
+# On Linux, PyPI's build of this version is GPU-capable (CUDA); set TORCH=torch to take the latest instead, and
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu for PyTorch's CPU-only build (no CUDA libraries).
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
 DEMO ?= demo
 
 .PHONY: install test lint demo clean
@@ -13,7 +15,7 @@ DEMO ?= demo
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet "$(TORCH)" $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)")
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
@@ -30,7 +32,7 @@ demo: install
 	rm -rf $(DEMO)
 	$(BIN)/python -m ecgnet synthetic $(DEMO)/train --records 400 --seed 1 --jobs 2
 	$(BIN)/python -m ecgnet synthetic $(DEMO)/test --records 100 --seed 2 --jobs 2
-	$(BIN)/python train_model.py $(DEMO)/train $(DEMO)/model --config configs/demo.toml --cache-dir $(DEMO)/cache
+	$(BIN)/python train_model.py $(DEMO)/train $(DEMO)/model --config demo --cache-dir $(DEMO)/cache
 	$(BIN)/python run_model.py $(DEMO)/model $(DEMO)/test $(DEMO)/outputs
 	$(BIN)/python evaluate_model.py $(DEMO)/test $(DEMO)/outputs --report $(DEMO)/report --model $(DEMO)/model
 

@@ -63,7 +63,12 @@ def test_the_package_carries_its_recipes_models_and_tables():
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["ecgnet"] == "ecgnet.__main__:main"
-    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["ecgnet*"]  # no top-level `models`
+    # The package alone, with its data (recipes, class table): hatchling ships every file of it, and `pip install .`
+    # leaves no build/ or ecgnet.egg-info/ in the checkout.
+    assert project["build-system"]["build-backend"] == "hatchling.build"
+    assert project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["ecgnet"]  # no top-level `models`
+    assert (REPO / "ecgnet" / "recipes" / "small.toml").is_file()
+    assert list((REPO / "ecgnet" / "resources").glob("*.csv"))
     assert (REPO / "models").resolve() == (REPO / "ecgnet" / "models").resolve()  # the contract's models/ folder
     assert (REPO / "configs").resolve() == (REPO / "ecgnet" / "recipes").resolve()
 
