@@ -161,11 +161,42 @@ def _odd_extend(signal: np.ndarray, pad: int) -> np.ndarray:
     return np.concatenate([head, signal, tail], axis=-1)
 
 
-def _filtfilt(filt: _Filter, signal: np.ndarray, pad: int) -> np.ndarray:
+def _baseline_slope(signal: np.ndarray, span: int) -> np.ndarray:
+    """The baseline's slope per sample at the start of ``signal`` (..., samples), (..., 1): the difference of
+    the medians of its first two spans of ``span`` samples over ``span``. Medians, so that neither the waves
+    nor a short artefact tilt it; 0 when the signal is shorter than two spans."""
+    if span < 1 or signal.shape[-1] < 2 * span:
+        return np.zeros(signal.shape[:-1] + (1,), dtype=signal.dtype)
+    first = np.median(signal[..., :span], axis=-1, keepdims=True)
+    second = np.median(signal[..., span : 2 * span], axis=-1, keepdims=True)
+    return (second - first) / span
+
+
+def _mirror_extend(signal: np.ndarray, pad: int) -> np.ndarray:
+    """``signal`` with ``pad`` samples added at each end by mirror reflection about the end sample, tilted by
+    the baseline's slope near that end (:func:`_baseline_slope` over spans of ``pad`` samples, or a quarter of
+    the signal when it is shorter): the extension joins the signal at its end sample's value and continues its
+    baseline's trend. Unlike point reflection about the end sample (:func:`_odd_extend`), it does not shift
+    the whole extension by twice the end sample's distance from the baseline, which the high-pass turns into a
+    dip or a bump lasting a second when a record starts on a wave or on a recorder's hold."""
+    span = min(pad, signal.shape[-1] // 4)
+    steps = np.arange(pad, 0, -1, dtype=signal.dtype)  # distance from the end sample, outermost first
+    head = signal[..., pad:0:-1] - 2 * _baseline_slope(signal, span) * steps
+    tail = signal[..., -2 : -pad - 2 : -1] + 2 * -_baseline_slope(signal[..., ::-1], span) * steps[::-1]
+    return np.concatenate([head, signal, tail], axis=-1)
+
+
+#: How :func:`bandpass` extends a signal's ends before filtering: point reflection about the end sample
+#: ("odd", scipy's default), or mirror reflection that keeps the baseline's slope ("mirror").
+PADDINGS = ("odd", "mirror")
+
+
+def _filtfilt(filt: _Filter, signal: np.ndarray, pad: int, padding: str = "odd") -> np.ndarray:
     """Forward then backward filtering along the last axis (zero phase), each pass started in the
     steady state for its first sample, as ``scipy.signal.sosfiltfilt`` does, but without redesigning
     the initial conditions on every call."""
-    extended = _odd_extend(signal, pad) if pad else signal
+    extend = _mirror_extend if padding == "mirror" else _odd_extend
+    extended = extend(signal, pad) if pad else signal
     zi = filt.zi.reshape((filt.zi.shape[0],) + (1,) * (signal.ndim - 1) + (2,))
     forward, _ = scipy.signal.sosfilt(filt.sos, extended, axis=-1, zi=zi * extended[..., :1])
     backward = forward[..., ::-1]
@@ -174,20 +205,25 @@ def _filtfilt(filt: _Filter, signal: np.ndarray, pad: int) -> np.ndarray:
     return result[..., pad : result.shape[-1] - pad]
 
 
-def bandpass(signal: np.ndarray, fs: float, low: float, high: float, order: int) -> np.ndarray:
+def bandpass(signal: np.ndarray, fs: float, low: float, high: float, order: int, padding: str = "odd") -> np.ndarray:
     """Zero-phase Butterworth band-pass of ``signal`` (..., samples) along the last axis, float32.
 
     The high cut is clamped to 0.95 x Nyquist (a 100 Hz record keeps a 45 Hz cut; a 50 Hz one gets
-    23.75 Hz). Each end is padded by odd reflection with half a period of the low cut (fewer samples
-    when the signal is shorter); a signal of fewer than 2 samples is returned unfiltered.
+    23.75 Hz). Each end is padded with half a period of the low cut (fewer samples when the signal is
+    shorter), by odd reflection about the end sample or, with ``padding="mirror"``, by mirror reflection
+    that keeps the baseline's slope (:func:`_mirror_extend`: no start-up transient when the end sample is
+    off the baseline; what the network's input and the ECG page use). A signal of fewer than 2 samples is
+    returned unfiltered.
     """
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, not {padding!r}")
     signal = np.asarray(signal, dtype=np.float32)
     filt = _bandpass_filter(float(fs), float(low), float(high), int(order))
     n = signal.shape[-1]
     if filt is None or n < 2:
         return signal.copy()
     pad = min(filt.pad, n - 1)
-    return np.ascontiguousarray(_filtfilt(filt, signal, pad), dtype=np.float32)
+    return np.ascontiguousarray(_filtfilt(filt, signal, pad, padding), dtype=np.float32)
 
 
 def standardise(signal: np.ndarray) -> np.ndarray:
@@ -258,9 +294,12 @@ def leads_at_rate(recording: np.ndarray, header: Header, sample_rate: float, sou
 
 
 def network_input(leads: LeadsAtRate, config: SignalConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The second step of :func:`preprocess`: the leads band-passed and standardised in their standard slots."""
+    """The second step of :func:`preprocess`: the leads band-passed and standardised in their standard slots. The
+    band-pass pads the ends by mirror reflection (:func:`_mirror_extend`), so a record that starts or ends
+    on a wave or a recorder's hold has no start-up transient (with point reflection, HR06003's II and III
+    dipped by over 2 standard deviations for a quarter second)."""
     processed = bandpass(leads.values, config.sample_rate, config.bandpass_low, config.bandpass_high,
-                         config.filter_order)
+                         config.filter_order, padding="mirror")
     processed = standardise(processed)
     processed[leads.flat] = 0.0
     signal = np.zeros((len(STANDARD_LEADS), processed.shape[-1]), dtype=np.float32)

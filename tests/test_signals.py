@@ -139,16 +139,78 @@ def test_bandpass_is_zero_phase():
     assert np.argmax(np.correlate(out[inner], signal[inner], mode="full")) == len(signal[inner]) - 1
 
 
+@pytest.mark.parametrize("padding", ["odd", "mirror"])
 @pytest.mark.parametrize("length", [0, 1, 2, 5, 30])
-def test_bandpass_short_signals(length):
+def test_bandpass_short_signals(length, padding):
     signal = np.linspace(0, 1, length, dtype=np.float32)[None].repeat(3, axis=0)
-    out = bandpass(signal, 250, 0.5, 45, 3)
+    out = bandpass(signal, 250, 0.5, 45, 3, padding=padding)
     assert out.shape == signal.shape and out.dtype == np.float32 and np.isfinite(out).all()
 
 
 def test_bandpass_clamps_high_cut_below_nyquist():
     out = bandpass(_sine(10, 100, 10)[None], 100, 0.5, 80, 3)
     assert np.isfinite(out).all() and _amplitude_at(out[0], 100, 10) == pytest.approx(1.0, abs=0.02)
+
+
+def _beats_with_a_start_hold(fs: float, seconds: float = 10.0) -> np.ndarray:
+    """A flat baseline with a narrow 1 mV beat every 0.8 s from 0.4 s, whose first 30 ms hold +1 mV and fall
+    back over 20 ms: the start of HR06003's limb leads (a recorder's hold, off the baseline)."""
+    t = np.arange(int(round(seconds * fs))) / fs
+    signal = sum(np.exp(-0.5 * ((t - beat) / 0.012) ** 2) for beat in np.arange(0.4, seconds, 0.8))
+    fall = np.clip((0.05 - t) / 0.02, 0.0, 1.0)  # 1 until 30 ms, 0 from 50 ms
+    return (signal + fall).astype(np.float32)
+
+
+@pytest.mark.parametrize("fs", [100, 250, 500])
+def test_mirror_padding_has_no_start_up_transient_where_odd_reflection_has_one(fs):
+    signal = _beats_with_a_start_hold(fs)[None]
+    start = slice(int(0.06 * fs), int(0.35 * fs))  # after the hold, before the first beat: the baseline
+    odd = bandpass(signal, fs, 0.5, 40, 2)[0]
+    mirror = bandpass(signal, fs, 0.5, 40, 2, padding="mirror")[0]
+    baseline = np.median(mirror[int(5.25 * fs) : int(5.55 * fs)])  # between two beats in the middle
+    # Odd reflection pivots on the first sample (+1 mV): the padding sits 2 mV off, and the high-pass makes a
+    # dip of most of a mV lasting a second. The mirror keeps the padding on the baseline; what is left (under
+    # 0.1 mV) is the high-pass's answer to the 50 ms hold itself, which is in the recording.
+    assert np.abs(odd[start] - baseline).max() > 0.8
+    assert np.abs(mirror[start] - baseline).max() < 0.12
+    inner = slice(2 * fs, -2 * fs)  # far from both ends the padding makes no difference
+    np.testing.assert_allclose(mirror[inner], odd[inner], atol=0.02)
+
+
+def test_mirror_padding_starting_on_an_r_wave():
+    fs = 250
+    signal = np.roll(_beats_with_a_start_hold(fs), -int(0.4 * fs))  # the record opens on the top of a beat
+    signal[-int(0.4 * fs):] = 0.0
+    odd = bandpass(signal[None], fs, 0.5, 45, 3)[0]
+    mirror = bandpass(signal[None], fs, 0.5, 45, 3, padding="mirror")[0]
+    baseline = slice(int(0.1 * fs), int(0.7 * fs))  # between the first two beats
+    assert np.abs(odd[baseline]).max() > 0.3 and np.abs(mirror[baseline]).max() < 0.1
+
+
+def test_mirror_padding_follows_a_sloping_baseline():
+    fs, seconds = 250, 20
+    t = np.arange(fs * seconds) / fs
+    for phase in (0.0, 1.0, 2.0):  # 2 mV of wander at 0.1 Hz, met at different slopes
+        drift = (2.0 * np.sin(2 * np.pi * 0.1 * t + phase) + 3.0)[None]
+        out = bandpass(drift, fs, 0.5, 45, 3, padding="mirror")[0]
+        # The slope continues the baseline (a plain mirror would fold it into a kink: 0.29 mV at phase 0); what
+        # is left is its curvature over the two seconds the slope is read from.
+        assert np.abs(out).max() < 0.2 and np.abs(out[fs:-fs]).max() < 0.05
+
+
+def test_bandpass_rejects_an_unknown_padding():
+    with pytest.raises(ValueError, match="padding"):
+        bandpass(np.zeros((1, 100)), 250, 0.5, 45, 3, padding="even")
+
+
+def test_the_network_input_starts_on_the_baseline(shared_data):
+    # HR06003 opens with 30 ms held at +1 mV in II and III: with odd reflection its network input dipped
+    # by 2.2 and 2.9 standard deviations (median of 60-300 ms); with the mirror, 0.3 and 0.2.
+    record = read_record(shared_data / "cinc2021" / "reduced_leads" / "twelve_leads" / "HR06003.hea")
+    signal, _ = preprocess(record.recording, record.header, CONFIG)
+    start = slice(int(0.06 * CONFIG.sample_rate), int(0.3 * CONFIG.sample_rate))
+    for lead in ("II", "III"):
+        assert abs(np.median(signal[STANDARD_LEADS.index(lead), start])) < 0.5
 
 
 # --- standardise ----------------------------------------------------------------------------------------
