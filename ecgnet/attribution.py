@@ -1,15 +1,27 @@
 """Integrated gradients of the ensemble's class logits with respect to a record's input windows, put back on
-the record's time axis, and the per-lead importance that sums them up.
+the record's time axis, and what sums them up per lead.
 
 Method: integrated gradients (Sundararajan et al., 2017) of the class **logit** of every network with
 respect to its input windows, from a zero baseline (a flat ECG: zero is each lead's mean after
 standardisation) along the straight path, by the midpoint rule with ``steps`` points, averaged over the
 networks. The logit rather than the probability: the networks' heads are linear in it, and the sigmoid's
 saturation would squash the attributions of confident predictions towards zero. Window attributions are
-put back on the record's time axis, overlapping windows averaged. With beat sampling the model's input is
-groups of resampled beats, not the record's time: the attribution is then drawn over that input (the
-groups concatenated) and the figure says so. Per-lead importance is the sum of |attribution| over time,
-normalised to sum to 1 over the leads.
+put back on the record's time axis, overlapping windows averaged.
+
+The record's ends carry no weight by construction: the attribution is multiplied by a taper, zero at the
+first and last sample and rising by a raised cosine to one over :data:`EDGE_SECONDS` (:func:`edge_taper`).
+A network's convolutions start on zero padding, so its gradient is largest at the very ends of its input
+whatever the ECG holds there; on real records that alone put the heaviest colour on the first 0.1 s. What
+the taper removes is left out of the per-lead sums too (on the held-out records, a few % of the summed
+|attribution|). With beat sampling the model's input is groups of resampled beats, not the record's time:
+the attribution is then drawn over that input (the groups concatenated), untapered, and the figure says so.
+
+Per lead: :func:`lead_contributions`, the sum of a lead's attribution over time, is by completeness that
+lead's part of the logit's change from the baseline (logit units, signed); :func:`contribution_shares`
+expresses them as signed fractions of their total magnitude, what the bars and the population map show
+(ranked by :func:`ecgnet.ecgplot.lead_ranks`). :func:`lead_importance` (each lead's share of
+|attribution|) measures how much a lead is looked at whatever the sign, and is much the same for every
+class.
 """
 
 
@@ -120,6 +132,21 @@ def uses_beats(ensemble: Ensemble) -> bool:
     return bool(getattr(getattr(ensemble.config, "beats", None), "enabled", False))
 
 
+#: Seconds at each end of a record over which its attribution is tapered from zero (at the end sample) to its
+#: full size, by a raised cosine.
+EDGE_SECONDS = 0.25
+
+
+def edge_taper(num_samples: int, edge_samples: int) -> np.ndarray:
+    """(num_samples,) weights: 0 at the first and last sample, rising by a raised cosine over ``edge_samples``
+    samples at each end to 1 (all ones when ``edge_samples`` < 1; a record shorter than two edges rises and
+    falls without reaching 1)."""
+    if edge_samples < 1 or num_samples < 1:
+        return np.ones(max(num_samples, 0))
+    distance = np.minimum(np.arange(num_samples), np.arange(num_samples)[::-1])  # samples from the nearer end
+    return 0.5 - 0.5 * np.cos(np.pi * np.minimum(distance / edge_samples, 1.0))
+
+
 def window_attributions(ensemble: Ensemble, record: ModelInput, classes: Sequence[int], steps: int,
                         max_rows: int | None = None) -> np.ndarray:
     """Integrated gradients of each class logit per input window, averaged over the networks: (K, W, 12, T).
@@ -161,12 +188,13 @@ def overlap_average(per_window: np.ndarray, num_samples: int, stride: int) -> np
 
 
 def record_attributions_many(ensemble: Ensemble, record: ModelInput, class_indices: Sequence[int], steps: int,
-                             num_samples: int | None = None) -> np.ndarray:
+                             num_samples: int | None = None, edge_seconds: float = EDGE_SECONDS) -> np.ndarray:
     """Attributions (K, 12, n) of several classes at once (one forward pass per batch, a backward per class).
 
     Time windows are mapped back to the record's ``num_samples`` samples at the model rate (by default the
     length that ``W`` windows with no end-aligned last window span: give the true length when it is
-    known). With beat sampling, n is the model's input, the W groups concatenated (W x T)."""
+    known) and tapered over ``edge_seconds`` at each end (:func:`edge_taper`; 0: not tapered). With beat
+    sampling, n is the model's input, the W groups concatenated (W x T), untapered."""
     per_window = window_attributions(ensemble, record, class_indices, steps)
     if uses_beats(ensemble):
         k, w, leads, t = per_window.shape
@@ -175,19 +203,39 @@ def record_attributions_many(ensemble: Ensemble, record: ModelInput, class_indic
     length = per_window.shape[-1]
     if num_samples is None:
         num_samples = length + (per_window.shape[1] - 1) * config.stride_samples
-    return overlap_average(per_window, num_samples, config.stride_samples)
+    mapped = overlap_average(per_window, num_samples, config.stride_samples)
+    return mapped * edge_taper(num_samples, int(round(edge_seconds * config.sample_rate)))
 
 
 def record_attributions(ensemble: Ensemble, record: ModelInput, class_index: int, steps: int,
-                        num_samples: int | None = None) -> np.ndarray:
+                        num_samples: int | None = None, edge_seconds: float = EDGE_SECONDS) -> np.ndarray:
     """Integrated gradients (12, n) of one class's logit for one prepared record, averaged over the
     ensemble's networks and mapped back to the record's time axis (see :func:`record_attributions_many`)."""
-    return record_attributions_many(ensemble, record, [class_index], steps, num_samples)[0]
+    return record_attributions_many(ensemble, record, [class_index], steps, num_samples, edge_seconds)[0]
+
+
+def lead_contributions(attributions: np.ndarray) -> np.ndarray:
+    """Each lead's net contribution to the logit, in logit units: the sum of its attribution over time,
+    (..., 12, n) -> (..., 12). Positive is evidence for the class. By completeness, for a record of one
+    window and untapered attributions they add up to f(record) - f(baseline); the taper leaves the ends out,
+    and with overlapping windows the record's attribution is the windows' mean at each sample."""
+    return np.asarray(attributions, dtype=np.float64).sum(axis=-1)
+
+
+def contribution_shares(contributions: np.ndarray) -> np.ndarray:
+    """Lead contributions (..., 12) as signed fractions of their total magnitude: the magnitudes sum to 1
+    over the leads (all zeros when every contribution is zero). +0.30: the lead carries 30 % of the
+    evidence, for the class; -0.10: 10 %, against it."""
+    contributions = np.asarray(contributions, dtype=np.float64)
+    total = np.abs(contributions).sum(axis=-1, keepdims=True)
+    return np.divide(contributions, total, out=np.zeros_like(contributions), where=total > 0)
 
 
 def lead_importance(attributions: np.ndarray) -> np.ndarray:
     """Sum of |attribution| over time per lead, normalised to sum to 1 over the leads: (..., 12, n) -> (..., 12).
-    All zeros when the attribution is zero everywhere."""
+    All zeros when the attribution is zero everywhere. How much each lead is looked at, whatever the sign:
+    on real records it is much the same for every class (leads I and II lead it);
+    :func:`contribution_shares` of :func:`lead_contributions` is what differs between classes."""
     magnitude = np.abs(np.asarray(attributions, dtype=np.float64)).sum(axis=-1)
     total = magnitude.sum(axis=-1, keepdims=True)
     return np.divide(magnitude, total, out=np.zeros_like(magnitude), where=total > 0)

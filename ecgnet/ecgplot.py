@@ -52,7 +52,9 @@ _MAJOR_GRID = "#e58f8f"
 def display_signal(recording: np.ndarray, header: Header, source: str | os.PathLike = "<recording>"
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The record in mV at its own rate for reading: (12, n) in the standard lead slots (NaN where a lead is
-    missing) and which slots hold a lead. A light 0.5-40 Hz band-pass removes baseline wander and hum."""
+    missing) and which slots hold a lead. A light 0.5-40 Hz band-pass removes baseline wander and hum; its ends
+    are padded by mirror reflection, so a record that starts on a wave or a recorder's hold shows no
+    start-up dip."""
     rows = standard_rows(header.leads)
     recording = np.asarray(recording)
     out = np.full((len(STANDARD_LEADS), recording.shape[-1]), np.nan, dtype=np.float32)
@@ -63,7 +65,7 @@ def display_signal(recording: np.ndarray, header: Header, source: str | os.PathL
     physical = signals.to_physical(recording[picked], header.gains[picked], header.baselines[picked], source,
                                    [header.leads[r] for r in picked])
     absent = signals.fill_non_finite(physical)
-    out[slots] = signals.bandpass(physical, header.frequency, *DISPLAY_BAND, order=2)
+    out[slots] = signals.bandpass(physical, header.frequency, *DISPLAY_BAND, order=2, padding="mirror")
     present[slots] = ~absent
     out[~present] = np.nan
     return out, present
@@ -218,11 +220,25 @@ def _bin_columns(values: np.ndarray, columns: int) -> np.ndarray:
     return np.add.reduceat(values, edges, axis=-1) / np.diff(np.append(edges, n))
 
 
+def heat_scale(attributions: np.ndarray, lead_mask: np.ndarray, sample_rate: float | None) -> tuple[np.ndarray, float]:
+    """The heat strip's values: ``attributions`` (12, n) smoothed over :data:`HEAT_SMOOTHING_SECONDS` (when
+    the axis is time) and divided by their largest magnitude over the leads in ``lead_mask``, so that 1 is
+    the record's strongest evidence for the class and -1 as strong against it; and that divisor (0 when the
+    attribution is zero everywhere, and the values are then left as they are)."""
+    width = int(round(HEAT_SMOOTHING_SECONDS * sample_rate)) if sample_rate else 1
+    heat = _smooth(np.asarray(attributions, dtype=np.float64), width)
+    scale = float(np.abs(heat[lead_mask]).max()) if lead_mask.any() and heat.size else 0.0
+    return (heat / scale if scale > 0 else heat), scale
+
+
 def attribution_figure(signal: np.ndarray, attributions: np.ndarray, importance: np.ndarray, lead_mask: np.ndarray,
-                       title: str, sample_rate: float | None = None, group_length: int | None = None) -> Figure:
+                       title: str, sample_rate: float | None = None, group_length: int | None = None,
+                       contributions: np.ndarray | None = None) -> Figure:
     """One row per lead: ``signal`` (12, n) drawn over a heat strip of ``attributions`` (12, n), diverging
-    colours centred at 0; on the right, level with the rows, the per-lead ``importance`` bars (12,) (see
-    :func:`ecgnet.attribution.lead_importance`).
+    colours centred at 0 and scaled so that the record's largest |attribution| is 1 (:func:`heat_scale`); on
+    the right, level with the rows, the per-lead ``importance`` bars (12,): signed shares of the evidence
+    (:func:`ecgnet.attribution.contribution_shares`), each with its rank, and with ``contributions`` (12,) the
+    lead's net contribution in logit units.
 
     The x axis is in seconds when ``sample_rate`` is given; otherwise in input samples, with a line
     between consecutive input groups of ``group_length`` samples (beat sampling). All rows share one
@@ -233,10 +249,8 @@ def attribution_figure(signal: np.ndarray, attributions: np.ndarray, importance:
     ax = fig.add_axes((0.05, 0.15, 0.75, 0.75))
     n = signal.shape[-1]
     end = n / sample_rate if sample_rate else float(n)
-    width = int(round(HEAT_SMOOTHING_SECONDS * sample_rate)) if sample_rate else 1
-    heat = _smooth(np.asarray(attributions, dtype=np.float64), width)
-    scale = float(np.percentile(np.abs(heat[lead_mask]), 99)) if lead_mask.any() else 0.0
-    norm = Normalize(vmin=-(scale or 1.0), vmax=scale or 1.0)  # symmetric: white is exactly 0
+    heat, _ = heat_scale(attributions, lead_mask, sample_rate)
+    norm = Normalize(vmin=-1.0, vmax=1.0)  # symmetric: white is exactly 0
     cmap = colormaps["RdBu_r"].with_extremes(bad="0.88")  # leads the model did not get are grey
     # Binned to the axes' pixel columns and drawn without resampling filters: a filter would also blur the
     # colours of one lead into its neighbours' rows.
@@ -248,12 +262,13 @@ def attribution_figure(signal: np.ndarray, attributions: np.ndarray, importance:
         ax.vlines(np.arange(group_length, n, group_length), 0, leads, color="0.3", linewidth=0.6, linestyle=":")
     ax.set_xlabel("time (s)" if sample_rate else "model input sample (beat groups, concatenated)", fontsize=9)
     ax.tick_params(labelsize=8)
-    _importance_bars(fig.add_axes((0.83, 0.15, 0.14, 0.75)), importance, lead_mask)
+    _importance_bars(fig.add_axes((0.83, 0.15, 0.14, 0.75)), importance, lead_mask, contributions)
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=fig.add_axes((0.05, 0.05, 0.75, 0.02)),
                        orientation="horizontal")
     bar.ax.tick_params(labelsize=7)
-    bar.set_label("attribution (red: towards the class, blue: against; clipped at the 99th percentile)",
-                  fontsize=8)
+    smoothing = f"{HEAT_SMOOTHING_SECONDS * 1000:g} ms mean, " if sample_rate else ""
+    bar.set_label(f"attribution relative to the record's largest ({smoothing}1 = strongest): red for the class, "
+                  "blue against", fontsize=8)
     fig.suptitle(title, fontsize=11, x=0.05, ha="left")
     return fig
 
@@ -276,39 +291,70 @@ def _draw_lead_rows(ax, signal: np.ndarray, lead_mask: np.ndarray, end: float) -
     ax.set_ylim(leads, 0)
 
 
-def _importance_bars(ax, importance: np.ndarray, lead_mask: np.ndarray) -> None:
-    """Horizontal bars level with the rows of the attribution map (lead I at the top), with their values."""
+def _importance_bars(ax, importance: np.ndarray, lead_mask: np.ndarray, contributions: np.ndarray | None = None
+                     ) -> None:
+    """Horizontal bars level with the rows of the attribution map (lead I at the top): each lead's signed share
+    of the evidence in %, red for the class and blue against, labelled with the share, the lead's rank
+    (1 = most for the class) and, when given, its contribution in logit units."""
+    importance = np.asarray(importance, dtype=np.float64) * 100
     positions = np.arange(len(STANDARD_LEADS)) + 0.5
-    colours = ["#b2182b" if present else "0.75" for present in lead_mask]
+    colours = ["0.75" if not present else "#b2182b" if value >= 0 else "#2166ac"
+               for present, value in zip(lead_mask, importance)]
     ax.barh(positions, importance, color=colours, height=0.7)
+    ax.axvline(0, color="0.3", linewidth=0.6)
     ax.set_yticks(positions, STANDARD_LEADS, fontsize=8)
     ax.set_ylim(len(STANDARD_LEADS), 0)
-    ax.set_xlim(0, max(float(importance.max()) * 1.3, 1e-9))
-    for position, value in zip(positions, importance):
-        ax.text(value, position, f" {value:.2f}", va="center", fontsize=7)
+    reach = max(float(np.abs(importance).max()), 1e-9)
+    ax.set_xlim(-reach * 1.05 if (importance < 0).any() else 0.0, reach * 2.2)  # room for the labels on the right
+    ranks = lead_ranks(importance, lead_mask)
+    for lead, (position, value) in enumerate(zip(positions, importance)):
+        if not lead_mask[lead]:
+            continue
+        label = f" {value:+.0f}% #{ranks[lead]}"
+        if contributions is not None:
+            label += f" ({contributions[lead]:+.2f})"
+        ax.text(max(value, 0.0), position, label, va="center", fontsize=7)
     ax.tick_params(axis="x", labelsize=7)
-    ax.set_title("lead importance\n(share of |attribution|)", fontsize=9)
+    ax.set_xlabel("% of the evidence (signed)", fontsize=7)
+    title = "lead importance: share of the\nnet evidence, #rank"
+    ax.set_title(title + (" (logit)" if contributions is not None else ""), fontsize=9)
+
+
+def lead_ranks(values: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """Ranks (12,) of the leads by ``values`` (12,), largest first (1 = the lead most for the class), ties in
+    lead order; leads not ``present`` get rank 0 and do not count."""
+    values = np.asarray(values, dtype=np.float64)
+    present = np.ones(values.shape, dtype=bool) if present is None else np.asarray(present, dtype=bool)
+    order = [i for i in np.argsort(-values, kind="stable") if present[i]]
+    ranks = np.zeros(values.shape, dtype=np.int64)
+    ranks[order] = np.arange(1, len(order) + 1)
+    return ranks
 
 
 def population_figure(importance: np.ndarray, counts: np.ndarray, abbreviations: Sequence[str]) -> Figure:
-    """Heat map of mean lead importance (classes x 12 leads); classes never predicted are grey."""
+    """Heat map of mean lead importance (classes x 12 leads: signed shares of the evidence, shown in %), red for
+    the class and blue against, on a scale symmetric about 0; classes never predicted are grey."""
     classes = len(abbreviations)
-    fig = Figure(figsize=(9.0, 1.4 + 0.3 * classes), dpi=FIGURE_DPI)
+    fig = Figure(figsize=(9.0, 1.6 + 0.3 * classes), dpi=FIGURE_DPI)
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.2, 0.08, 0.68, 0.84))
-    shown = np.ma.masked_invalid(np.where(counts[:, None] > 0, importance, np.nan))
-    finite = importance[counts > 0]
+    ax = fig.add_axes((0.2, 0.08, 0.68, 0.82))
+    percent = np.asarray(importance, dtype=np.float64) * 100
+    shown = np.ma.masked_invalid(np.where(counts[:, None] > 0, percent, np.nan))
+    finite = np.abs(percent[counts > 0])
+    finite = finite[np.isfinite(finite)]
     top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    image = ax.imshow(shown, aspect="auto", cmap="YlOrRd", vmin=0, vmax=top)
+    image = ax.imshow(shown, aspect="auto", cmap="RdBu_r", vmin=-top, vmax=top)
     ax.set_facecolor("0.88")
     ax.set_xticks(np.arange(len(STANDARD_LEADS)), STANDARD_LEADS, fontsize=8)
     ax.set_yticks(np.arange(classes), [f"{a} (n={c})" for a, c in zip(abbreviations, counts)], fontsize=8)
-    for i, j in zip(*np.nonzero((counts[:, None] > 0) & np.isfinite(importance))):
-        ax.text(j, i, f"{importance[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                color="white" if importance[i, j] > 0.6 * top else "black")
-    ax.set_title("mean lead importance over the records where the class is predicted", fontsize=10)
-    bar = fig.colorbar(image, cax=fig.add_axes((0.9, 0.08, 0.02, 0.84)))
+    for i, j in zip(*np.nonzero((counts[:, None] > 0) & np.isfinite(percent))):
+        ax.text(j, i, f"{percent[i, j]:+.0f}", ha="center", va="center", fontsize=6,
+                color="white" if abs(percent[i, j]) > 0.6 * top else "black")
+    ax.set_title("mean lead importance over the records where the class is predicted:\neach lead's signed share "
+                 "(%) of the net evidence for the class's logit", fontsize=10)
+    bar = fig.colorbar(image, cax=fig.add_axes((0.9, 0.08, 0.02, 0.82)))
     bar.ax.tick_params(labelsize=7)
+    bar.set_label("% of the evidence (red: for, blue: against)", fontsize=8)
     return fig
 
 

@@ -12,21 +12,31 @@ One record writes into DIR:
   their name. The title gives the record, age and sex, and the predicted classes with probabilities.
 - ``attribution_<ABBR>.png`` per explained class (the predicted ones, those of ``--classes``, or the most
   probable when nothing is predicted): one row per lead, the preprocessed signal over a heat strip of
-  its attribution (red: evidence for the class, blue: against), and *in the same figure*, on the right,
-  the per-lead importance bars. ``|`` in an abbreviation becomes ``-`` in the file name.
+  its attribution (red: evidence for the class, blue: against; 1 = the largest in the record), and *in
+  the same figure*, on the right, the per-lead importance bars: each lead's signed share of the evidence
+  with its rank. ``|`` in an abbreviation becomes ``-`` in the file name.
 - ``explanation.json``: record, leads, every class's probability and threshold, the predicted and
-  explained classes, per-lead importance of each explained class, and the method.
+  explained classes, and per explained class each lead's importance (signed share), net contribution
+  (logit units), rank, and share of |attribution|; and the method.
+
+Lead importance is a lead's net contribution to the class logit (the sum of its attribution over time:
+by completeness its part of the logit's change from the baseline), as a signed share of the leads' total
+(:func:`ecgnet.attribution.contribution_shares`: the magnitudes sum to 1). Each lead's share of the summed
+|attribution| is in the JSON too: it tells how much a lead is looked at, not for which class, and on real
+records it is much the same for every class.
 
 ``--population`` goes over the records of DATA_DIR and its subfolders (the first ``--max-records`` by
 path) and writes ``lead_importance.csv`` (a row per class: abbreviation, code, the number of records in
 which the class was *predicted* -- predictions, not labels, so that unlabelled records count too -- and
-the mean normalised importance of each of the 12 leads over those records, empty when none; a lead a
-record lacks counts as 0) and ``lead_importance.png`` (the class x lead heat map). ``--classes`` limits
-the classes explained there too. A record that cannot be read or explained is skipped with a one-line
-message on stderr; the exit status is 1 only when no record could be explained.
+the mean lead importance (signed share) of each of the 12 leads over those records, empty when none; a
+lead a record lacks counts as 0) and ``lead_importance.png`` (the class x lead heat map, red for, blue
+against). ``--classes`` limits the classes explained there too. A record that cannot be read or
+explained is skipped with a one-line message on stderr; the exit status is 1 only when no record could
+be explained.
 
-Method: integrated gradients of each class logit (:mod:`ecgnet.attribution`); the figures are drawn by
-:mod:`ecgnet.ecgplot`. The command is :mod:`ecgnet.commands.explain`.
+Method: integrated gradients of each class logit from a flat baseline, tapered to zero over the record's
+first and last quarter second, so the ends get no weight by construction (:mod:`ecgnet.attribution`); the
+figures are drawn by :mod:`ecgnet.ecgplot`. The command is :mod:`ecgnet.commands.explain`.
 """
 
 from __future__ import annotations
@@ -43,9 +53,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .attribution import lead_importance, record_attributions_many, uses_beats
+from .attribution import (
+    EDGE_SECONDS,
+    contribution_shares,
+    lead_contributions,
+    lead_importance,
+    record_attributions_many,
+    uses_beats,
+)
 from .discovery import find_records
-from .ecgplot import attribution_figure, ecg_figure, population_figure, save_figure
+from .ecgplot import attribution_figure, ecg_figure, lead_ranks, population_figure, save_figure
 from .files import write_text_atomic
 from .inference import Ensemble, ModelInput, model_input, predict_prepared
 from .labels import default_class_table
@@ -121,8 +138,18 @@ class Explanation:
     quality: tuple[str, ...] | None = None  # a verdict per standard lead (ecgnet.quality)
 
     @property
+    def contributions(self) -> np.ndarray:
+        """(K, 12) each lead's net contribution to the explained classes' logits (logit units)."""
+        return lead_contributions(self.attributions)
+
+    @property
     def importance(self) -> np.ndarray:
-        """(K, 12) normalised per-lead importance of the explained classes."""
+        """(K, 12) lead importance of the explained classes: signed shares of the net contributions."""
+        return contribution_shares(self.contributions)
+
+    @property
+    def activity(self) -> np.ndarray:
+        """(K, 12) each lead's share of |attribution| (how much it is looked at, whatever the sign)."""
         return lead_importance(self.attributions)
 
 
@@ -191,15 +218,24 @@ def _attribution_title(explanation: Explanation, k: int, abbreviations: Sequence
     axis = ("over the record's time axis, overlapping windows averaged" if explanation.sample_rate else
             f"over the model's input: {explanation.windows} groups of resampled beats concatenated "
             "(beat sampling), not the record's time axis")
+    baseline = (f"zero baseline (a flat ECG), tapered to 0 over the first and last {EDGE_SECONDS:g} s"
+                if explanation.sample_rate else "zero baseline")
+    total = explanation.contributions[k].sum()
     return (f"{explanation.record_id}: integrated gradients of the {abbreviations[i]} logit "
-            f"(p = {explanation.probabilities[i]:.2f}, threshold {explanation.thresholds[i]:.2f}, {status})\n"
-            f"zero baseline, {explanation.steps} steps, mean over {explanation.networks} networks; {axis}")
+            f"(p = {explanation.probabilities[i]:.2f}, threshold {explanation.thresholds[i]:.2f}, {status}; "
+            f"attributions sum to {total:+.2f})\n"
+            f"{baseline}, {explanation.steps} steps, mean over {explanation.networks} networks; {axis}")
 
 
 def explanation_json(explanation: Explanation, codes: Sequence[str], figures: dict[str, str]) -> dict:
     """What ``explanation.json`` holds."""
     abbreviations = class_abbreviations(codes)
-    importance = explanation.importance
+    importance, contributions, activity = explanation.importance, explanation.contributions, explanation.activity
+
+    def per_lead(values, cast=float) -> dict:
+        return {abbreviations[i]: dict(zip(STANDARD_LEADS, map(cast, values[k])))
+                for k, i in enumerate(explanation.explained)}
+
     return {
         "record_id": explanation.record_id,
         "header": explanation.header_path,
@@ -211,13 +247,24 @@ def explanation_json(explanation: Explanation, codes: Sequence[str], figures: di
         "probabilities": {a: float(p) for a, p in zip(abbreviations, explanation.probabilities)},
         "predicted": [abbreviations[i] for i in explanation.predicted],
         "explained": [abbreviations[i] for i in explanation.explained],
-        "lead_importance": {abbreviations[i]: dict(zip(STANDARD_LEADS, map(float, importance[k])))
-                            for k, i in enumerate(explanation.explained)},
-        "method": {"name": "integrated gradients", "target": "logit", "baseline": "zeros",
+        "lead_importance": per_lead(importance),
+        "lead_contribution": per_lead(contributions),
+        "lead_rank": per_lead(np.stack([lead_ranks(row, explanation.lead_mask) for row in importance])
+                              if len(importance) else importance, int),
+        "lead_share_of_abs_attribution": per_lead(activity),
+        "method": {"name": "integrated gradients", "target": "logit",
+                   "baseline": "zeros",
+                   "edge_taper_seconds": EDGE_SECONDS if explanation.sample_rate else 0.0,
                    "rule": "midpoint", "steps": explanation.steps, "networks": explanation.networks,
                    "axis": "record time" if explanation.sample_rate else "beat groups (model input)",
-                   "sample_rate": explanation.sample_rate, "lead_importance": "sum of |attribution| per lead, "
-                   "normalised to sum to 1 (bars in the attribution figures)"},
+                   "sample_rate": explanation.sample_rate,
+                   "lead_importance": "each lead's net contribution to the logit (sum of its attribution over "
+                   "time) as a signed share: the magnitudes sum to 1 over the leads (bars in the attribution "
+                   "figures; rank 1 = most for the class)",
+                   "lead_contribution": "sum of the lead's attribution over time, logit units",
+                   "lead_share_of_abs_attribution": "sum of |attribution| per lead, normalised to sum to 1",
+                   "colour_scale": "attribution (a 40 ms mean on the time axis) divided by the record's largest "
+                   "|value| over the leads used"},
         "measurements": summary_line(explanation.measurements),
         "lead_quality": dict(zip(STANDARD_LEADS, explanation.quality or ())),
         "figures": figures,
@@ -241,7 +288,7 @@ def write_explanation(ensemble: Ensemble, header_path: str | os.PathLike, out_di
     for k, i in enumerate(explanation.explained):
         fig = attribution_figure(explanation.model_input, explanation.attributions[k], explanation.importance[k],
                                  explanation.lead_mask, _attribution_title(explanation, k, abbreviations),
-                                 explanation.sample_rate, explanation.group_length)
+                                 explanation.sample_rate, explanation.group_length, explanation.contributions[k])
         figures[abbreviations[i]] = save_figure(fig, out_dir / f"attribution_{file_label(abbreviations[i])}.png").name
     document = explanation_json(explanation, ensemble.class_codes, figures)
     write_text_atomic(out_dir / "explanation.json", json.dumps(document, indent=2) + "\n")
@@ -250,7 +297,7 @@ def write_explanation(ensemble: Ensemble, header_path: str | os.PathLike, out_di
 
 @dataclass
 class PopulationImportance:
-    """Mean normalised lead importance per class over the records where the class was predicted."""
+    """Mean lead importance (signed share) per class over the records where the class was predicted."""
 
     abbreviations: list[str]
     codes: list[str]
@@ -264,7 +311,7 @@ def population_importance(ensemble: Ensemble, data_dir: str | os.PathLike, steps
                           max_records: int | None = None, classes: Sequence[int] | None = None,
                           report: Callable[[str], None] | None = None) -> PopulationImportance:
     """Explain the predicted classes of every record of ``data_dir`` (the first ``max_records``, sorted by
-    path) and average the normalised lead importance per class. A record that fails is reported through
+    path) and average the lead importance (signed shares) per class. A record that fails is reported through
     ``report`` (a line ``skipped PATH: REASON``) and skipped."""
     listing = find_records(data_dir)
     paths = listing.header_paths[:max_records]

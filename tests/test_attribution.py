@@ -116,7 +116,7 @@ def test_attributions_map_back_to_the_record_with_overlaps_averaged():
     record = prepared(1234)  # windows start at 0, 250, 500 and 734 (end-aligned)
     assert len(record.windows) == 4
     per_window = attribution.window_attributions(ensemble, record, [2], steps=6)[0]
-    mapped = attribution.record_attributions(ensemble, record, 2, steps=6, num_samples=1234)
+    mapped = attribution.record_attributions(ensemble, record, 2, steps=6, num_samples=1234, edge_seconds=0)
     assert mapped.shape == (12, 1234)
     np.testing.assert_allclose(mapped[:, 100], per_window[0, :, 100])  # window 0 only
     np.testing.assert_allclose(mapped[:, 300], (per_window[0, :, 300] + per_window[1, :, 50]) / 2)
@@ -178,3 +178,90 @@ def test_lead_importance_is_normalised():
     np.testing.assert_allclose(importance[[0, 6]], [0.5, 0.5])
     assert importance.sum() == pytest.approx(1.0)
     assert not attribution.lead_importance(np.zeros((12, 5))).any()
+
+
+def test_edge_taper_is_zero_at_the_ends_and_one_inside():
+    taper = attribution.edge_taper(100, 10)
+    assert taper[0] == 0.0 and taper[-1] == 0.0 and (taper[10:90] == 1.0).all()
+    assert (np.diff(taper[:11]) > 0).all() and np.allclose(taper, taper[::-1])
+    assert (attribution.edge_taper(8, 10) < 1).all() and attribution.edge_taper(5, 0).tolist() == [1.0] * 5
+
+
+def test_the_record_s_ends_get_no_attribution_by_construction():
+    ensemble = tiny_ensemble([tiny_network(seed=1)])
+    record = prepared(1234)
+    untapered = attribution.record_attributions(ensemble, record, 3, steps=4, num_samples=1234, edge_seconds=0)
+    tapered = attribution.record_attributions(ensemble, record, 3, steps=4, num_samples=1234)
+    edge = int(attribution.EDGE_SECONDS * 100)  # the tiny ensemble's input is at 100 Hz
+    assert np.abs(untapered[:, [0, -1]]).min() > 0  # the network does respond at the ends
+    assert not tapered[:, [0, -1]].any()
+    np.testing.assert_allclose(tapered[:, edge:-edge], untapered[:, edge:-edge])
+    assert (np.abs(tapered[:, :edge]) <= np.abs(untapered[:, :edge])).all()
+
+
+class _MiddleEvent(torch.nn.Module):
+    """A hand-built network that responds to one event: a matched filter for a 0.1 s bump in V1 and V2,
+    rectified and summed over time, like a convolutional network's detector (zero padding at the ends, so it
+    also answers there to anything bump-like). Class 1's logit; the other classes are zero."""
+
+    def __init__(self, rate: int):
+        super().__init__()
+        t = torch.arange(-rate // 10, rate // 10 + 1, dtype=torch.float32) / rate
+        bump = torch.exp(-0.5 * (t / 0.02) ** 2)
+        self.kernel = torch.nn.Parameter((bump - bump.mean()).view(1, 1, -1), requires_grad=False)
+        self.weights = torch.zeros(12)
+        self.weights[[6, 7]] = torch.tensor([1.0, 0.6])
+
+    def forward(self, x, mask, demographics):
+        n, leads, samples = x.shape
+        response = torch.nn.functional.conv1d(x.reshape(n * leads, 1, samples), self.kernel,
+                                              padding=self.kernel.shape[-1] // 2).reshape(n, leads, samples)
+        score = (torch.relu(response - 0.5).sum(dim=-1) * self.weights.to(x)).sum(dim=-1)
+        logits = torch.zeros(n, CLASSES, dtype=x.dtype)
+        logits[:, 1] = score
+        return logits
+
+
+def test_an_event_in_the_middle_of_the_record_gets_its_attribution_there():
+    rate = 100
+    ensemble = tiny_ensemble([_MiddleEvent(rate)])
+    t = np.arange(500) / rate
+    signal = 0.05 * np.random.default_rng(3).standard_normal((12, 500))
+    bump = np.exp(-0.5 * ((t - 2.5) / 0.02) ** 2)  # the class-defining event, 2.5 s into a 5 s record
+    signal[6] += 3 * bump
+    signal[7] += 2 * bump
+    signal[:, :3] += 2.0  # and a step at the start, as a filter's start-up would leave it
+    windows = signals.sliding_windows(signal.astype(np.float32), 500, 250)
+    record = inference.ModelInput("R", windows, np.ones(12, dtype=bool), signals.demographics(60, "Female"))
+    mapped = attribution.record_attributions(ensemble, record, 1, steps=32, num_samples=500)
+    magnitude = np.abs(mapped).sum(axis=0)
+    event = np.abs(t - 2.5) <= 0.1
+    assert magnitude[event].sum() / magnitude.sum() > 0.9
+    # Untapered, the detector's answer to the step (through its zero padding) outweighs the middle.
+    untapered = np.abs(attribution.record_attributions(ensemble, record, 1, steps=32, num_samples=500,
+                                                       edge_seconds=0)).sum(axis=0)
+    assert untapered[:50].mean() > 2 * untapered[50:-50].mean()
+    assert magnitude[:50].mean() < magnitude[50:-50].mean() and magnitude[-50:].mean() < magnitude[50:-50].mean()
+    shares = attribution.contribution_shares(attribution.lead_contributions(mapped))
+    assert np.argmax(shares) == 6 and np.argsort(-shares)[1] == 7 and shares[[6, 7]].sum() > 0.9
+
+
+def test_lead_contributions_add_up_to_the_logit_change():
+    network = tiny_network(seed=2, double=True)
+    ensemble = tiny_ensemble([network])
+    record = prepared(500)  # one window
+    record.windows = record.windows.astype(np.float64)
+    mapped = attribution.record_attributions(ensemble, record, 2, steps=64, num_samples=500, edge_seconds=0)
+    contributions = attribution.lead_contributions(mapped)
+    forward = logit_of(network, 2)
+    with torch.no_grad():
+        x = torch.from_numpy(record.windows)
+        change = float(forward(x)[0] - forward(torch.zeros_like(x))[0])
+    assert abs(change) > 1e-3
+    assert contributions.sum() == pytest.approx(change, rel=0.02, abs=1e-4)
+
+
+def test_contribution_shares_are_signed_and_their_magnitudes_sum_to_one():
+    shares = attribution.contribution_shares(np.array([[2.0, -1.0, 1.0] + [0.0] * 9, [0.0] * 12]))
+    np.testing.assert_allclose(shares[0, :3], [0.5, -0.25, 0.25])
+    assert np.abs(shares[0]).sum() == pytest.approx(1.0) and not shares[1].any()
