@@ -4,25 +4,38 @@
 # Challenge 2021 records it never saw (12-lead copies, with details.csv), scored with a report (its
 # calibration and selective-prediction figures too), and one record explained.
 # Usage: bash docs/make_pictures.sh [RECORD_ID]   (from the repository root, with the venv active)
+# With MODEL=DIR (a trained model folder), only the explanation pictures are made, with that model and
+# without training: MODEL=../runs/base_s0/runs/base bash docs/make_pictures.sh
 set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 WORK=${WORK:-/tmp/ecgnet-pictures}
 RECORD=${1:-HR06003}
+TEST="$SHARED/cinc2021/reduced_leads/twelve_leads"
+
+explain_pictures() {  # $1: the model folder
+    rm -rf "$WORK/explain"
+    python -m ecgnet explain "$1" "$TEST/$RECORD.hea" --out "$WORK/explain"
+    rm -f docs/explain_attribution_*.png  # a class no longer predicted leaves no stale picture
+    cp "$WORK/explain/ecg.png" docs/explain_ecg.png
+    for figure in "$WORK"/explain/attribution_*.png; do
+        cp "$figure" "docs/explain_$(basename "$figure")"
+    done
+}
+
+if [ -n "${MODEL:-}" ]; then
+    explain_pictures "$MODEL"
+    exit 0
+fi
 mkdir -p "$WORK/train"
 for folder in ptbxl cpsc2018; do
     ln -sf "$(realpath "$SHARED/$folder")"/* "$WORK/train/"
 done
-TEST="$SHARED/cinc2021/reduced_leads/twelve_leads"
 python train_model.py "$WORK/train" "$WORK/model" --config configs/demo.toml --epochs 8 --quiet
 python run_model.py "$WORK/model" "$TEST" "$WORK/outputs" --details --quiet
 python evaluate_model.py "$TEST" "$WORK/outputs" --report "$WORK/report" --model "$WORK/model"
-python -m ecgnet explain "$WORK/model" "$TEST/$RECORD.hea" --out "$WORK/explain"
 cp "$WORK/report/class_scores.png" docs/report_class_scores.png
 cp "$WORK/report/confusion.png" docs/report_confusion.png
 cp "$WORK/report/reliability.png" docs/report_reliability.png
 cp "$WORK/report/selective.png" docs/report_selective.png
 cp "$WORK/report/training_curves.png" docs/training_curves.png
-cp "$WORK/explain/ecg.png" docs/explain_ecg.png
-for figure in "$WORK"/explain/attribution_*.png; do
-    cp "$figure" "docs/explain_$(basename "$figure")"
-done
+explain_pictures "$WORK/model"
