@@ -11,10 +11,11 @@ put back on the record's time axis, overlapping windows averaged.
 The record's ends carry no weight by construction: the attribution is multiplied by a taper, zero at the
 first and last sample and rising by a raised cosine to one over :data:`EDGE_SECONDS` (:func:`edge_taper`).
 A network's convolutions start on zero padding, so its gradient is largest at the very ends of its input
-whatever the ECG holds there; on real records that alone put the heaviest colour on the first 0.1 s. What
-the taper removes is left out of the per-lead sums too (on the held-out records, a few % of the summed
-|attribution|). With beat sampling the model's input is groups of resampled beats, not the record's time:
-the attribution is then drawn over that input (the groups concatenated), untapered, and the figure says so.
+whatever the ECG holds there (HR06003, untapered: 2.5 times the record's mean |attribution| in its first
+0.1 s). What the taper removes is left out of the per-lead sums too (on 38 held-out records, a median 2.5 %
+of the summed |attribution|, at most 7.4 %; BENCHMARKS.md, "Explanations"). With beat sampling the model's
+input is groups of resampled beats, not the record's time: the attribution is then drawn over that input
+(the groups concatenated), untapered, and the figure says so.
 
 Per lead: :func:`lead_contributions`, the sum of a lead's attribution over time, is by completeness that
 lead's part of the logit's change from the baseline (logit units, signed); :func:`contribution_shares`
