@@ -10,6 +10,10 @@ and importing this package imports them all (as :mod:`ecgnet.models` does with a
     def read_csv(header_path: Path, header: Header, paths: Sequence[Path]) -> Signals:
         ...  # float64 digital units, leads x samples in header order, NaN where no sample is
 
+Standalone exports (a whole record in one file: DICOM, EDF, vendor XML, declared CSV/NumPy) register with
+``@register_export`` instead (``_exports``): :func:`ecgnet.records.read_record` and discovery read them as
+records of their own, without a header.
+
 The formats sit below :mod:`ecgnet.records` and never import it: what they share with it (the header's types,
 :class:`RecordError`, :class:`Signals`, invalid-sample marking, checksums, skew) is in ``_base``, which
 :mod:`ecgnet.records` re-exports.
@@ -36,6 +40,20 @@ from ._base import (
     is_integral,
     mark_invalid,
 )
+from ._exports import (
+    Export,
+    ExportFormat,
+    check_export,
+    export_for,
+    export_suffixes,
+    lead_name,
+    list_exports,
+    parse_sex,
+    read_export,
+    register_export,
+    to_millivolts,
+    unregister_export,
+)
 from ._registry import (
     FileFormat,
     Reader,
@@ -48,6 +66,18 @@ from ._registry import (
 )
 
 __all__ = [
+    "Export",
+    "ExportFormat",
+    "check_export",
+    "export_for",
+    "export_suffixes",
+    "lead_name",
+    "list_exports",
+    "parse_sex",
+    "read_export",
+    "register_export",
+    "to_millivolts",
+    "unregister_export",
     "INVALID_SAMPLE",
     "MAX_DURATION_SECONDS",
     "NULL_FORMAT",
