@@ -4,6 +4,7 @@
     ecgnet run MODEL DATA OUTPUTS [options]    as run_model.py
     ecgnet evaluate LABELS OUTPUTS [options]   as evaluate_model.py
     ecgnet compare LABELS OUTPUTS_A OUTPUTS_B  is B better than A, with a bootstrap interval
+    ecgnet convert IN OUT                      ECG files (DICOM, EDF, XML, CSV) as Challenge records
     ecgnet report | explain | ablate | synthetic | export | distill ...
 
 ``ecgnet SUBCOMMAND --help`` tells each one's options.
@@ -30,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synthetic": ("ecgnet.commands.synthetic", "write synthetic records (volume and speed tests)"),
     "export": ("ecgnet.commands.export", "write a model's networks as one ONNX graph, for ONNX Runtime"),
     "distill": ("ecgnet.commands.distill", "one student network trained on the ensemble's out-of-fold outputs"),
+    "convert": ("ecgnet.commands.convert", "write ECG files (DICOM, EDF, vendor XML, CSV) as Challenge WFDB records"),
 }
 
 

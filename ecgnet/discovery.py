@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .formats import signal_suffixes
+from .formats import GENERIC_SUFFIXES, export_for, export_suffixes, signal_suffixes
 from .labels import ClassTable
-from .records import Header, RecordError, read_header, signal_files, source_of, standard_leads
+from .records import Header, RecordError, is_export, read_header, signal_files, source_of, standard_leads
 
 HEADER_EXTENSION = ".hea"
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -70,7 +70,7 @@ def find_records(directory: str | os.PathLike, lead_set: Sequence[str] | None = 
     several (the Challenge's reduced-lead test data), the others counted in ``other_lead_sets``.
     """
     failures: list[tuple[str, str]] = []
-    headers, signals = _usable_files(directory, failures)
+    headers, signals = _usable_files(directory, failures, exports=True)
     # The signal files of a header refused by its name or kind (a link to nowhere) are reported with it.
     named = {path[: -len(HEADER_EXTENSION)] + extension for path, _ in failures if path.endswith(HEADER_EXTENSION)
              for extension in signal_suffixes()}
@@ -99,22 +99,35 @@ def find_headers(directory: str | os.PathLike) -> tuple[list[str], list[tuple[st
     return list(first.values()), failures
 
 
-def _usable_files(directory: str | os.PathLike, failures: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+def _usable_files(directory: str | os.PathLike, failures: list[tuple[str, str]],
+                  exports: bool = False) -> tuple[list[str], list[str]]:
     """(headers, signal files) below ``directory`` that may be read, in path order; the others go to
-    ``failures``."""
+    ``failures``. With ``exports``, the exports (:func:`ecgnet.records.is_export`) count among the headers: each
+    is a record by itself."""
     if not os.path.isdir(directory):
         raise RecordError(directory, "is not a directory")
     headers: list[str] = []
     signals: list[str] = []
     extensions = (HEADER_EXTENSION, *signal_suffixes())  # the registry's now: a format may have been added
+    searched = extensions + (export_suffixes() if exports else ())
     # Normalised as pathlib spells paths, so that the signal files a header names compare equal as strings.
-    for path, name, is_link, is_file in _record_like_files(os.path.normpath(directory), extensions, failures):
-        problem = _name_problem(path, name, is_link, is_file, extensions)
+    for path, name, is_link, is_file in _record_like_files(os.path.normpath(directory), searched, failures):
+        if is_export(name) and is_file and _other_file(path, name):
+            continue
+        problem = _name_problem(path, name, is_link, is_file, searched)
         if problem:
             failures.append((_printable(path), problem))
         else:
-            (headers if name.endswith(HEADER_EXTENSION) else signals).append(path)
+            (headers if is_export(name) or name.endswith(HEADER_EXTENSION) else signals).append(path)
     return headers, signals
+
+
+def _other_file(path: str, name: str) -> bool:
+    """Whether the regular file ``path``, of an export's suffix, is a file of some other kind: a suffix other
+    files share (``.xml``, ``.csv``) and content no export format recognises. Such files are not records, and
+    not reported; an unrecognised file of an ECG suffix (``.dcm``, ``.edf``) is read, and refused with its
+    reason. (Only regular files are opened: a named pipe would block.)"""
+    return os.path.splitext(name)[1].lower() in GENERIC_SUFFIXES and export_for(path) is None
 
 
 def _record_like_files(directory: str, extensions: tuple[str, ...],
@@ -159,7 +172,7 @@ def _name_problem(path: str, name: str, is_link: bool, is_file: bool, extensions
     if name.startswith("."):
         return "hidden file (its name starts with a dot); not read"
     extension = os.path.splitext(name)[1]
-    if extension not in extensions:
+    if extension not in extensions and extension.lower() not in export_suffixes():
         return f"upper-case extension {extension!r}: rename it to {extension.lower()!r} to have it read"
     if is_link and not os.path.exists(path):
         return "broken symbolic link"

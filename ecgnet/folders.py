@@ -7,8 +7,9 @@ record" after a progress bar) and leave folders behind (an output folder, ``chec
 folder). Each check here raises one ValueError naming the folder, what it holds and the fix, with the
 command's usage; :func:`ecgnet.cli.run_command` prints it as one line and exits with status 1.
 
-The look is quick and shallow: a folder holds records when a ``.hea`` file (in any case, hidden or not) lies
-in it or below, found at the first one; :func:`ecgnet.discovery.find_records` then decides, file by file,
+The look is quick and shallow: a folder holds records when a ``.hea`` file (in any case, hidden or not) or an
+ECG export (a DICOM, EDF, vendor XML, declared CSV or NumPy file) lies in it or below, found at the first one;
+:func:`ecgnet.discovery.find_records` then decides, file by file,
 which are records, and names the others with their reasons.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 
 from .discovery import HEADER_EXTENSION
+from .formats import GENERIC_SUFFIXES, export_for, export_suffixes
 
 #: The files ``train_model.py`` writes into a model folder (:mod:`ecgnet.artifacts`): either marks one, so that
 #: a folder whose training stopped counts as a model folder too.
@@ -32,10 +34,11 @@ def holds_model(path: str | os.PathLike) -> bool:
 
 
 def holds_records(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a header file or a folder with a header file in it or below (symbolic links to
-    folders followed once, so that a loop ends); the walk stops at the first one."""
+    """Whether ``path`` is a record file (a header, or an ECG export: :func:`is_record_file`) or a folder with
+    one in it or below (symbolic links to folders followed once, so that a loop ends); the walk stops at the
+    first one."""
     if os.path.isfile(path):
-        return os.fspath(path).lower().endswith(HEADER_EXTENSION)
+        return is_record_file(os.fspath(path))
     pending, seen = [os.fspath(path)], set()
     while pending:
         folder = pending.pop()
@@ -46,13 +49,24 @@ def holds_records(path: str | os.PathLike) -> bool:
         try:
             with os.scandir(folder) as entries:
                 for entry in entries:
-                    if entry.name.lower().endswith(HEADER_EXTENSION):
-                        return True
                     if entry.is_dir():
                         pending.append(entry.path)
+                    elif is_record_file(entry.path):
+                        return True
         except OSError:  # an unreadable folder: find_records names it, with its reason
             continue
     return False
+
+
+def is_record_file(path: str) -> bool:
+    """Whether the file ``path`` is a header (``.hea``, any case) or an ECG export: a file of an export format's
+    suffix, which for suffixes other files share (``.xml``, ``.csv``) must also be recognised by its content."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == HEADER_EXTENSION:
+        return True
+    if suffix not in export_suffixes():
+        return False
+    return suffix not in GENERIC_SUFFIXES or (os.path.isfile(path) and export_for(path) is not None)
 
 
 def holds_outputs(path: str | os.PathLike) -> bool:
@@ -67,7 +81,8 @@ def holds_outputs(path: str | os.PathLike) -> bool:
 def no_record_found(path: str | os.PathLike, name: str, give: str = RECORDS) -> str:
     """The message for a folder without any header file: where was looked, and what to ``give`` instead."""
     hint = " (it holds a model: model.json)" if holds_model(path) else ""
-    return f"no record found in {name} '{path}'{hint} (looked for .hea files, recursively): give {give}"
+    return (f"no record found in {name} '{path}'{hint} (looked for .hea files and ECG exports, recursively): "
+            f"give {give}")
 
 
 def check_model_folder(model_dir: str | os.PathLike, data: str | os.PathLike, usage: str,

@@ -30,13 +30,16 @@ from .files import FileRefused, read_text
 from .formats import (
     INVALID_SAMPLE,
     NULL_FORMAT,
+    Export,
     Header,
     RecordError,
     Signals,
     SignalSpec,
     check_duration,
+    export_suffixes,
     format_for,
     mark_invalid,
+    read_export,
     signal_suffixes,
 )
 from .formats import MAX_DURATION_SECONDS as MAX_DURATION_SECONDS  # re-exported, with read_recording
@@ -54,6 +57,8 @@ LEAD_SETS: dict[int, tuple[str, ...]] = {
 EVALUATED_LEAD_SETS: tuple[tuple[str, ...], ...] = tuple(LEAD_SETS[n] for n in (12, 6, 4, 3, 2))
 _CANONICAL_LEAD = {lead.upper(): lead for lead in STANDARD_LEADS}
 _HEADER_EXTENSION = ".hea"
+#: Digital units per mV of an export's record: a microvolt each, as the Challenge's records store them.
+EXPORT_GAIN = 1000.0
 # A Dx comment line, as _parse_comment reads one: any leading '#'s and blanks, the key "dx" in any case, ':'.
 _DX_LINE = re.compile(r"^[^\S\n]*#+[^\S\n]*dx[^\S\n]*:(.*)$", re.IGNORECASE | re.MULTILINE)
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -437,7 +442,11 @@ def parse_header(text: str, source: str | os.PathLike = _DEFAULT_SOURCE) -> Head
 
 
 def read_header(path: str | os.PathLike) -> tuple[str, Header]:
-    """The text and the parsed header of ``path`` (read as :func:`_read_header_text` reads it)."""
+    """The text and the parsed header of ``path`` (read as :func:`_read_header_text` reads it); for an export,
+    the header made from the file (:func:`export_header`), which reads the whole file."""
+    if is_export(path):
+        record = _read_export_record(Path(path))
+        return record.header_text, record.header
     text = _read_header_text(path)
     return text, parse_header(text, path)
 
@@ -550,9 +559,37 @@ class Record:
         return self.header_path.stem
 
 
+def is_export(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is read as a standalone export (its suffix, in any case, is one an export format of
+    :mod:`ecgnet.formats` claims) rather than as a WFDB header."""
+    suffix = Path(path).suffix.lower()
+    return suffix != _HEADER_EXTENSION and suffix in export_suffixes()
+
+
+def export_header(path: str | os.PathLike, export: Export) -> tuple[str, Header]:
+    """The header text and parsed header of an export's record, as :func:`write_record` would write them for
+    its signal (gain :data:`EXPORT_GAIN` per mV, baseline 0), naming the export file itself as signal file."""
+    path = Path(path)
+    text = challenge_header_text(path.stem, path.name, export.leads, export.frequency, export.signal.shape[1],
+                                 EXPORT_GAIN, export.age, export.sex)
+    return text, parse_header(text, path)
+
+
+def _read_export_record(path: Path) -> Record:
+    """The record of the export ``path``: its signal in digital units of :data:`EXPORT_GAIN` per mV, unrounded."""
+    export = read_export(path)
+    text, header = export_header(path, export)
+    check_plausible(header, path)
+    return Record(path, text, header, check_recording(export.signal * EXPORT_GAIN, header, path))
+
+
 def read_record(header_path: str | os.PathLike) -> Record:
-    """Read a header and its recording, and check both (:func:`check_plausible`, :func:`check_recording`)."""
+    """Read a header and its recording, and check both (:func:`check_plausible`, :func:`check_recording`).
+    An export (:func:`is_export`: a DICOM, EDF, XML, CSV or NumPy ECG) is a record by itself: its header is
+    made from what it holds (:func:`export_header`)."""
     header_path = Path(header_path)
+    if is_export(header_path):
+        return _read_export_record(header_path)
     text, header = read_header(header_path)
     check_plausible(header, header_path)
     signals = read_signals(header_path, header)
@@ -621,16 +658,27 @@ def write_record(
     if digital.ndim != 2 or digital.shape[0] != len(leads):
         raise ValueError(f"{record_id}: signal shape {digital.shape} does not match {len(leads)} leads")
     scipy.io.savemat(directory / f"{record_id}.mat", {"val": digital}, format="4")
-    frequency_text = f"{frequency:g}"
-    lines = [f"{record_id} {len(leads)} {frequency_text} {digital.shape[1]}"]
-    for lead, row in zip(leads, digital):
-        checksum = int(np.sum(row, dtype=np.int64)) % 65536
-        checksum = checksum - 65536 if checksum >= 32768 else checksum
-        first = int(row[0]) if row.size else 0
-        lines.append(f"{record_id}.mat 16+24 {gain:g}/mV 16 0 {first} {checksum} 0 {lead}")
+    header_path = directory / f"{record_id}.hea"
+    text = challenge_header_text(record_id, f"{record_id}.mat", leads, frequency, digital.shape[1], gain, age, sex,
+                                 labels, digital)
+    header_path.write_text(text)
+    return header_path
+
+
+def challenge_header_text(record_id: str, file_name: str, leads: Sequence[str], frequency: float, num_samples: int,
+                gain: float, age: float | None = None, sex: str | None = None, labels: Sequence[str] = (),
+                digital: np.ndarray | None = None) -> str:
+    """The text of a Challenge header: format 16 at ``gain`` per mV, baseline 0, in ``file_name``; with the
+    stored samples ``digital`` (int16, leads x samples), each line's first sample and checksum too."""
+    lines = [f"{record_id} {len(leads)} {frequency:g} {num_samples}"]
+    for row, lead in enumerate(leads):
+        columns = f"{file_name} 16+24 {gain:g}/mV 16 0"
+        if digital is not None:
+            checksum = int(np.sum(digital[row], dtype=np.int64)) % 65536
+            checksum = checksum - 65536 if checksum >= 32768 else checksum
+            columns += f" {int(digital[row][0]) if digital[row].size else 0} {checksum} 0"
+        lines.append(f"{columns} {lead}")
     age_text = "NaN" if age is None or not math.isfinite(age) else f"{age:g}"
     lines += [f"#Age: {age_text}", f"#Sex: {sex or 'Unknown'}", f"#Dx: {','.join(labels)}"]
     lines += ["#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
-    header_path = directory / f"{record_id}.hea"
-    header_path.write_text("\n".join(lines) + "\n")
-    return header_path
+    return "\n".join(lines) + "\n"

@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
     "evaluate": (evaluate.main, "evaluate_model.py"),
 }
 
+#: Where a refused command says it looked for records.
+LOOKED = "(looked for .hea files and ECG exports, recursively)"
+
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory) -> Path:
@@ -91,10 +94,10 @@ def test_run_with_the_folders_swapped_names_the_swap_and_creates_nothing(capsys,
                                "train_model.py wrote (run_model.py MODEL DATA OUTPUTS)"),
     (["nowhere", "data", "out"], "MODEL_DIR 'nowhere' does not exist: give the folder train_model.py wrote "
                                  "(run_model.py MODEL DATA OUTPUTS)"),
-    (["model", "empty", "out"], f"no record found in DATA_DIR 'empty' (looked for .hea files, recursively): give "
+    (["model", "empty", "out"], f"no record found in DATA_DIR 'empty' {LOOKED}: give "
                                 f"{folders.RECORDS}"),
-    (["model", "model", "out"], "no record found in DATA_DIR 'model' (it holds a model: model.json) (looked for "
-                                f".hea files, recursively): give {folders.RECORDS}"),
+    (["model", "model", "out"], f"no record found in DATA_DIR 'model' (it holds a model: model.json) {LOOKED}: "
+                                f"give {folders.RECORDS}"),
     (["model", "nowhere", "out"], f"DATA_DIR 'nowhere' does not exist: give {folders.RECORDS}"),
     (["model", "outs/A.csv", "out"], f"DATA_DIR 'outs/A.csv' is a file, not a folder: give {folders.RECORDS}"),
 ])
@@ -106,7 +109,7 @@ def test_run_refuses_a_wrong_folder_before_creating_the_outputs(capsys, workspac
 
 def test_run_on_an_empty_folder_says_that_no_record_was_found(capsys, workspace):
     message = refused(capsys, "run", ["model", "empty", "out", "--quiet"])
-    assert message.startswith("no record found in DATA_DIR 'empty' (looked for .hea files, recursively)")
+    assert message.startswith(f"no record found in DATA_DIR 'empty' {LOOKED}")
     assert not (workspace / "out").exists()
 
 
@@ -123,7 +126,7 @@ def test_train_with_the_folders_swapped_names_the_swap_and_creates_nothing(capsy
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["empty", "new"], f"no record found in DATA_DIR 'empty' (looked for .hea files, recursively): give "
+    (["empty", "new"], f"no record found in DATA_DIR 'empty' {LOOKED}: give "
                        f"{folders.RECORDS}"),
     (["nowhere", "new"], f"DATA_DIR 'nowhere' does not exist: give {folders.RECORDS}"),
     (["data", "outs/A.csv"], "MODEL_DIR 'outs/A.csv' is a file: give a folder to write the model to "
@@ -167,7 +170,7 @@ def test_explain_names_swapped_arguments_and_an_empty_population(capsys, workspa
         f"MODEL_DIR '{header}' is an ECG record, and RECORD 'model' holds a model: are the two arguments swapped? "
         "(ecgnet explain MODEL RECORD --out DIR)")
     assert refused(capsys, "explain", ["model", "empty", "--population", "--out", "figures"]) == (
-        f"no record found in DATA_DIR 'empty' (looked for .hea files, recursively): give {folders.RECORDS}")
+        f"no record found in DATA_DIR 'empty' {LOOKED}: give {folders.RECORDS}")
     assert folders_now(workspace) == before
 
 
@@ -177,7 +180,7 @@ def test_evaluate_names_swapped_folders_and_empty_labels(capsys, workspace):
         "LABELS 'outs' holds output files (.csv) and no .hea file, and OUTPUTS 'data' holds .hea files: are the two "
         "arguments swapped? (evaluate_model.py LABELS OUTPUTS)")
     assert refused(capsys, "evaluate", ["empty", "outs"]) == (
-        f"no record found in LABELS 'empty' (looked for .hea files, recursively): give {folders.LABELS}")
+        f"no record found in LABELS 'empty' {LOOKED}: give {folders.LABELS}")
 
 
 def test_the_model_files_are_those_training_writes(tmp_path):
