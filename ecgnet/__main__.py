@@ -1,10 +1,11 @@
 """The ``ecgnet`` command (also ``python -m ecgnet``): one subcommand per task, each the same as its script.
 
     ecgnet train DATA MODEL [options]          as train_model.py
-    ecgnet run MODEL DATA OUTPUTS [options]    as run_model.py
+    ecgnet run [MODEL] DATA OUTPUTS [options]  as run_model.py; without MODEL, the built-in model
     ecgnet evaluate LABELS OUTPUTS [options]   as evaluate_model.py
     ecgnet compare LABELS OUTPUTS_A OUTPUTS_B  is B better than A, with a bootstrap interval
     ecgnet convert IN OUT                      ECG files (DICOM, EDF, XML, CSV) as Challenge records
+    ecgnet info [MODEL]                        a model's card (the built-in model's by default)
     ecgnet report | explain | ablate | synthetic | export | distill ...
 
 ``ecgnet SUBCOMMAND --help`` tells each one's options.
@@ -31,6 +32,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synthetic": ("ecgnet.commands.synthetic", "write synthetic records (volume and speed tests)"),
     "export": ("ecgnet.commands.export", "write a model's networks as one ONNX graph, for ONNX Runtime"),
     "distill": ("ecgnet.commands.distill", "one student network trained on the ensemble's out-of-fold outputs"),
+    "info": ("ecgnet.commands.info", "show a model's card (the built-in model's without MODEL)"),
     "convert": ("ecgnet.commands.convert", "write ECG files (DICOM, EDF, vendor XML, CSV) as Challenge WFDB records"),
 }
 

@@ -172,7 +172,7 @@ def _name_problem(path: str, name: str, is_link: bool, is_file: bool, extensions
     if name.startswith("."):
         return "hidden file (its name starts with a dot); not read"
     extension = os.path.splitext(name)[1]
-    if extension not in extensions and extension.lower() not in export_suffixes():
+    if extension not in extensions and not is_export(name):
         return f"upper-case extension {extension!r}: rename it to {extension.lower()!r} to have it read"
     if is_link and not os.path.exists(path):
         return "broken symbolic link"

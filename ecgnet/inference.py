@@ -95,6 +95,55 @@ class Ensemble:
 
 
 RUNTIMES = ("torch", "onnxruntime")
+#: Most processes that read and prepare records beside the networks.
+MAX_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class RunPath:
+    """How a model folder's networks run and its records are prepared: the runtime, the worker processes."""
+
+    runtime: str
+    workers: int
+
+    def describe(self, model_dir: str | os.PathLike) -> str:
+        """One line saying which path was taken."""
+        networks = (f"ONNX Runtime ({Path(model_dir) / ONNX_FILE})" if self.runtime == "onnxruntime"
+                    else "torch")
+        workers = (f"{self.workers} worker processes" if self.workers else "this process")
+        return f"networks in {networks}; records read and prepared in {workers}"
+
+
+def choose_path(model_dir: str | os.PathLike, device: str = "auto", runtime: str = "auto",
+                workers: int | None = None) -> RunPath:
+    """The fastest measured path for this machine, for what is not given (BENCHMARKS.md, "Inference"): on a CPU,
+    ONNX Runtime when the folder holds its graph and onnxruntime is installed (1.3-1.4 times torch), with a
+    worker per core (1.4-1.7 times none with ONNX Runtime; with torch on a CPU, workers slow it down); on a GPU,
+    torch, with up to :data:`MAX_WORKERS` workers (it runs a record in 0.2 ms, preparing one takes 3.5 ms)."""
+    gpu = device == "cuda" or (device == "auto" and _gpu_usable())
+    if runtime == "auto":
+        runtime = "onnxruntime" if not gpu and _onnx_usable(model_dir) else "torch"
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be auto or one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if workers is None:
+        workers = min(MAX_WORKERS, os.cpu_count() or 1) if gpu or runtime == "onnxruntime" else 0
+    return RunPath(runtime, workers)
+
+
+def _onnx_usable(model_dir: str | os.PathLike) -> bool:
+    import importlib.util
+
+    return (Path(model_dir) / ONNX_FILE).is_file() and importlib.util.find_spec("onnxruntime") is not None
+
+
+def _gpu_usable() -> bool:
+    """Whether torch sees a GPU; torch is imported only where an NVIDIA driver is present (the ONNX path on a
+    CPU machine never imports it)."""
+    if not os.path.exists("/dev/nvidiactl"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def load_ensemble(model_dir: str | os.PathLike, device: str = "auto", runtime: str = "torch") -> Ensemble:

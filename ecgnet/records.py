@@ -561,9 +561,10 @@ class Record:
 
 def is_export(path: str | os.PathLike) -> bool:
     """Whether ``path`` is read as a standalone export (its suffix, in any case, is one an export format of
-    :mod:`ecgnet.formats` claims) rather than as a WFDB header."""
+    :mod:`ecgnet.formats` claims and no signal-file format does: a registered signal-file format comes first)
+    rather than as a WFDB header or signal file."""
     suffix = Path(path).suffix.lower()
-    return suffix != _HEADER_EXTENSION and suffix in export_suffixes()
+    return suffix != _HEADER_EXTENSION and suffix in export_suffixes() and suffix not in signal_suffixes()
 
 
 def export_header(path: str | os.PathLike, export: Export) -> tuple[str, Header]:

@@ -1,6 +1,6 @@
 """Explain the ensemble's predictions with pictures: ``ecgnet explain MODEL RECORD.hea --out DIR`` (one record)
 or ``ecgnet explain MODEL DATA_DIR --population --out DIR`` (lead importance over a folder); what each writes
-is told in :mod:`ecgnet.explain`."""
+is told in :mod:`ecgnet.explain`. Without MODEL, the built-in model (:mod:`ecgnet.builtin`) explains."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..builtin import announce, builtin_model_dir
 from ..explain import select_classes, write_explanation, write_population
 from ..folders import check_model_folder, check_records_folder
 from ..inference import load_ensemble
@@ -17,8 +18,9 @@ from ..inference import load_ensemble
 def build_parser(prog: str = "ecgnet explain") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Explain the ensemble's predictions with pictures: the "
                                      "clinical ECG plot, integrated-gradients attribution maps and lead importance.")
-    parser.add_argument("model", metavar="MODEL", help="model folder written by train_model.py")
-    parser.add_argument("target", metavar="RECORD", help="a record's .hea file, or with --population a folder")
+    parser.add_argument("paths", nargs="+", metavar="[MODEL] RECORD",
+                        help="MODEL: model folder written by train_model.py (left out: the built-in model); RECORD: "
+                        "a record's .hea file or ECG export, or with --population a folder")
     parser.add_argument("--out", required=True, help="folder for the figures and tables (created if needed)")
     parser.add_argument("--steps", type=int, default=32, help="integration steps (default 32)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
@@ -34,15 +36,23 @@ def main(argv: Sequence[str] | None = None, prog: str = "ecgnet explain") -> int
         raise ValueError(f"--steps must be at least 1, not {args.steps}")
     if args.max_records is not None and args.max_records < 1:
         raise ValueError(f"--max-records must be at least 1, not {args.max_records}")
-    target = Path(args.target)
+    if len(args.paths) > 2:
+        raise ValueError(f"give [MODEL] RECORD, not {len(args.paths)} paths ({prog} [MODEL] RECORD --out DIR)")
+    *model, target = args.paths
+    target = Path(target)
     # The folders are checked before the model loads and before --out is created.
-    check_model_folder(args.model, target, f"{prog} MODEL RECORD --out DIR", data_name="RECORD")
+    if model:
+        check_model_folder(model[0], target, f"{prog} MODEL RECORD --out DIR", data_name="RECORD")
+        model_dir = model[0]
+    else:
+        model_dir = builtin_model_dir()
+        print(announce(model_dir))
     if args.population != target.is_dir():
         raise ValueError(f"{target}: --population needs a folder of records" if args.population
                          else f"{target}: is a folder; give a record's .hea file, or add --population")
     if args.population:
         check_records_folder(target)
-    ensemble = load_ensemble(args.model, args.device)
+    ensemble = load_ensemble(model_dir, args.device)
     classes = select_classes(args.classes, ensemble.class_codes) if args.classes else None
     if args.population:
         result = write_population(ensemble, target, args.out, args.steps, args.max_records, classes,

@@ -1,4 +1,5 @@
-"""Run a trained model: ``python run_model.py MODEL DATA OUTPUTS``.
+"""Run a trained model: ``python run_model.py MODEL DATA OUTPUTS``; ``ecgnet run DATA OUTPUTS`` runs the built-in
+model (:mod:`ecgnet.builtin`) and says so on its first line.
 
 Writes ``OUTPUTS/<record>.csv`` for every record of DATA it can read (records are grouped by lead set
 and run in batches), and reports each record it cannot read on stderr and in ``OUTPUTS/failures.csv``.
@@ -12,31 +13,35 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..builtin import announce, builtin_model_dir
 from ..discovery import SECOND_COPY
-from ..folders import check_run_folders
-from ..inference import run_folder
+from ..folders import check_records_folder, check_run_folders, holds_model
+from ..inference import choose_path, run_folder
 from ..outputs import WARNING
 from ..records import LEAD_SET_WORDS, LeadSet, parse_lead_set
 
 
 def build_parser(prog: str = "run_model.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.strip().splitlines()[0])
-    parser.add_argument("model_directory", help="model folder written by train_model.py")
-    parser.add_argument("data_directory", help="folder of records (headers + .mat)")
-    parser.add_argument("output_directory", help="folder for the output files (created if needed)")
+    parser.add_argument("folders", nargs="+", metavar="[MODEL] DATA OUTPUTS",
+                        help="MODEL: model folder written by train_model.py (left out: the built-in model); "
+                        "DATA: folder of records (headers + .mat, or ECG exports: DICOM, EDF, XML, CSV); "
+                        "OUTPUTS: folder for the output files (created if needed)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
     parser.add_argument("--workers", type=int,
-                        help="processes reading records (0: in this one; default 0 on a CPU, up to 8 on a GPU)")
+                        help="processes reading records (0: in this one; default: one per core, up to 8, with ONNX "
+                        "Runtime or a GPU, else 0)")
     parser.add_argument("--batch-records", type=int, help="records per batch (default: 32 on a CPU, 512 on a GPU)")
-    parser.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch",
-                        help="run the networks with torch, or as the ONNX graph `ecgnet export` wrote (CPU)")
+    parser.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto",
+                        help="run the networks with torch, or as the ONNX graph `ecgnet export` wrote (CPU); "
+                        "default auto: ONNX Runtime on a CPU when the model folder holds the graph")
     parser.add_argument("--details", action="store_true",
                         help="also write OUTPUTS/details.csv: uncertainty, a review flag, lead quality, measurements")
     parser.add_argument("--lead-set", type=lead_set_argument, metavar="NAME",
                         help=f"run only the records of this lead set ({', '.join(LEAD_SET_WORDS)}: the Challenge's "
                         "reduced-lead folders; or leads separated by commas), in a tree that holds each record at "
                         "several lead sets")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, and no line saying which path runs")
     return parser
 
 
@@ -49,15 +54,31 @@ def lead_set_argument(text: str) -> LeadSet:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "run_model.py") -> int:
-    args = build_parser(prog).parse_args(argv)
-    check_run_folders(args.model_directory, args.data_directory, f"{prog} MODEL DATA OUTPUTS")
-    written, rows = run_folder(args.model_directory, args.data_directory, args.output_directory,
-                               device=args.device, workers=args.workers,
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if len(args.folders) not in (2, 3):
+        parser.error(f"give MODEL DATA OUTPUTS, or DATA OUTPUTS for the built-in model (got {len(args.folders)} "
+                     "folders)")
+    *model, data, outputs = args.folders
+    if model:
+        check_run_folders(model[0], data, f"{prog} MODEL DATA OUTPUTS")
+        model_dir = model[0]
+    else:
+        if holds_model(data):
+            raise ValueError(f"'{data}' is a model folder and '{outputs}' the last argument: give the OUTPUTS "
+                             f"folder too ({prog} MODEL DATA OUTPUTS), or DATA OUTPUTS for the built-in model")
+        check_records_folder(data)
+        model_dir = builtin_model_dir()
+        print(announce(model_dir))
+    path = choose_path(model_dir, args.device, args.runtime, args.workers)
+    if not args.quiet:
+        print(path.describe(model_dir))
+    written, rows = run_folder(model_dir, data, outputs, device=args.device, workers=path.workers,
                                records_per_batch=args.batch_records, progress=not args.quiet,
-                               runtime=args.runtime, details=args.details, lead_set=args.lead_set)
+                               runtime=path.runtime, details=args.details, lead_set=args.lead_set)
     failed, copies = report_rows(rows, prog)
     skipped = f"; {copies} further copies of records skipped" if copies else ""
-    print(f"wrote {written} output files to {args.output_directory}; {failed} records failed{skipped}")
+    print(f"wrote {written} output files to {outputs}; {failed} records failed{skipped}")
     if written == 0:
         print(f"{prog}: error: no record could be run", file=sys.stderr)
         return 1

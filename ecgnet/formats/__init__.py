@@ -41,6 +41,7 @@ from ._base import (
     mark_invalid,
 )
 from ._exports import (
+    GENERIC_SUFFIXES,
     Export,
     ExportFormat,
     check_export,
@@ -66,6 +67,7 @@ from ._registry import (
 )
 
 __all__ = [
+    "GENERIC_SUFFIXES",
     "Export",
     "ExportFormat",
     "check_export",

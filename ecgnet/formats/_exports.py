@@ -29,6 +29,9 @@ from ._base import RecordError
 
 #: Bytes of a file's start that ``sniff`` functions see.
 SNIFF_BYTES = 4096
+#: Suffixes that other files share (a folder's tables, metadata, arrays): a file of one of these that no export
+#: format recognises is no record, and is left alone; any other file of an export suffix is reported.
+GENERIC_SUFFIXES = frozenset({".csv", ".npz", ".xml"})
 #: The optional extra that installs every export format's library.
 EXTRA = "formats"
 #: The twelve standard leads, in their standard order and spelling.
@@ -113,7 +116,7 @@ def export_for(path: str | Path) -> ExportFormat | None:
     """The export format of the file ``path``: among those claiming its suffix, the first (by name) whose sniff
     accepts its first bytes; None when none does (or the file cannot be read)."""
     path = Path(path)
-    candidates = [entry for entry in list_exports() if path.suffix in entry.suffixes]
+    candidates = [entry for entry in list_exports() if path.suffix.lower() in entry.suffixes]
     if not candidates:
         return None
     try:
@@ -154,7 +157,7 @@ def read_export(path: str | Path) -> Export:
 
 
 def _names(suffix: str) -> str:
-    names = [entry.description for entry in list_exports() if suffix in entry.suffixes]
+    names = [entry.description for entry in list_exports() if suffix.lower() in entry.suffixes]
     return "looked for: " + "; ".join(names) if names else f"no export format reads {suffix} files"
 
 
