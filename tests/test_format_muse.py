@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgnet.formats import RecordError, export_for, muse, read_export
+from ecgnet.formats import RecordError, _xml, export_for, read_export
 from ecgnet.formats._exports import TWELVE_LEADS
 
 DATA = Path(__file__).parent / "data" / "formats"
@@ -180,7 +180,7 @@ def test_a_damaged_export_is_refused_in_one_line_naming_the_file(tmp_path, damag
 
 
 def test_without_defusedxml_entity_declarations_are_refused_and_real_files_still_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(muse, "_defused_fromstring", None)
+    monkeypatch.setattr(_xml, "_defused_fromstring", None)
     assert read_export(MUSE_FILE).signal.shape == (12, 5000)  # its DOCTYPE names a DTD: harmless, read
     with pytest.raises(RecordError, match="declares entities"):
         read_export(_write(tmp_path, _entities(_text())))

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._base import RecordError
 from ._exports import TWELVE_LEADS, Export, lead_name, parse_sex, register_export, to_millivolts
-from .muse import parse_xml, xml_root
+from ._xml import parse_xml, xml_root
 
 # The calibration pulse: 1 mV on every lead at once, for 0.2 s (taken as found when it lasts 0.1 s).
 _CALIBRATION_MV = 1.0
