@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgnet.formats import RecordError, _xml, export_for, read_export
+from ecgnet.formats import RecordError, _xml, export_for, muse, read_export
 from ecgnet.formats._exports import TWELVE_LEADS
 
 DATA = Path(__file__).parent / "data" / "formats"
