@@ -1,11 +1,14 @@
 #!/usr/bin/env python
-"""Inference throughput of a recipe's ensemble: run_model.py end to end, and one record at a time.
+"""Inference throughput: run_model.py end to end, and one record at a time.
 
-    python -m bench.inference [--config configs/small.toml] [--networks N] [--records 300] [--device cpu]
-                              [--workers 0,2] [--runtimes torch,onnxruntime]
+    python -m bench.inference [--model DIR | --config configs/small.toml [--networks N]] [--records 10000]
+                              [--device cpu] [--workers auto,0,2] [--runtimes auto,torch,onnxruntime]
 
-Writes N synthetic 12-lead records (500 Hz, 10 s), builds a model folder of the recipe (untrained
-networks: speed does not depend on the weights), then measures
+With no flag at all it measures the built-in model (ecgnet/builtin_model) on 10,000 records, run as a user
+runs it: run_model.py with its defaults, which choose the runtime and the workers for the machine
+(``ecgnet.inference.choose_path``). Writes N synthetic 12-lead records (500 Hz, 10 s); with ``--config``,
+builds a model folder of that recipe instead (untrained networks: speed does not depend on the weights); then
+measures
 - many at a time: `run_model.py MODEL DATA OUTPUTS` as a subprocess, file loading and writing included,
   records/s over its whole wall time (Python start and model loading included) and its peak RSS, once per
   runtime (torch, and ONNX Runtime on the graph `ecgnet export` writes, checked against torch when written)
@@ -17,6 +20,7 @@ networks: speed does not depend on the weights), then measures
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -24,22 +28,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 import helper_code
 import team_code
 from bench.common import REPO, synthetic_records, untrained_model_folder
+from ecgnet.builtin import builtin_model_dir
 from ecgnet.config import RunConfig
 from ecgnet.export import export_onnx
+from ecgnet.inference import choose_path
 
 
-def many_at_a_time(model: Path, data: Path, outputs: Path, device: str, workers: int,
-                   runtime: str = "torch") -> tuple[float, float]:
-    """(seconds, peak resident memory in MB of run_model.py's own process, not its workers')."""
+def many_at_a_time(model: Path, data: Path, outputs: Path, device: str, workers: int | str = "auto",
+                   runtime: str = "auto") -> tuple[float, float]:
+    """(seconds, peak resident memory in MB of run_model.py's own process, not its workers'); ``auto`` leaves
+    the choice to run_model.py's defaults."""
+    options = [] if workers == "auto" else ["--workers", str(workers)]
+    options += [] if runtime == "auto" else ["--runtime", runtime]
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, str(REPO / "run_model.py"), str(model), str(data), str(outputs),
-                              "--quiet", "--device", device, "--workers", str(workers), "--runtime", runtime],
-                             stdout=subprocess.DEVNULL)
+                              "--quiet", "--device", device, *options], stdout=subprocess.DEVNULL)
     # The kernel's peak of this process (VmHWM), read while it runs: its rusage would not do, since Linux
     # carries the larger peak of this benchmark (torch, the model) into a child across fork and exec.
     peak = 0.0
@@ -74,42 +80,56 @@ def one_at_a_time(model: Path, data: Path, device: str, limit: int) -> tuple[flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--config", default=str(REPO / "configs" / "small.toml"))
-    parser.add_argument("--records", type=int, default=300)
+    parser.add_argument("--model", type=Path, help="a model folder (default: the built-in model, unless --config)")
+    parser.add_argument("--config", help="measure an untrained model folder of this recipe instead")
+    parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--single-records", type=int, default=100, help="records for the one-at-a-time path")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--workers", default="0", help="comma-separated worker counts for run_model.py")
-    parser.add_argument("--networks", type=int, help="networks in the ensemble (default: the recipe's folds; "
-                        "a distilled student is 1)")
-    parser.add_argument("--runtimes", default="torch", help="comma-separated: torch, onnxruntime")
+    parser.add_argument("--workers", default="auto", help="comma-separated worker counts for run_model.py (auto: "
+                        "its default)")
+    parser.add_argument("--networks", type=int, help="with --config: networks in the ensemble (default: the "
+                        "recipe's folds; a distilled student is 1)")
+    parser.add_argument("--runtimes", default="auto", help="comma-separated: auto (run_model.py's default), "
+                        "torch, onnxruntime")
     args = parser.parse_args()
 
-    config = RunConfig.from_toml(args.config)
-    networks = args.networks or config.training.folds
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         synthetic_records(root / "data", args.records)
         (root / "one").mkdir()
         for path in sorted((root / "data").iterdir())[:2]:  # one record: its header and its signal file
             (root / "one" / path.name).symlink_to(path)
-        parameters = untrained_model_folder(root / "model", config, networks=networks)
-        print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-              f"device {args.device}; recipe {Path(args.config).name}: {networks} networks x "
-              f"{parameters:,} parameters")
+        model = _model(args, root)
         for runtime in args.runtimes.split(","):
-            if runtime == "onnxruntime":
-                export_onnx(root / "model")
-            for workers in map(int, args.workers.split(",")):
-                start, _ = many_at_a_time(root / "model", root / "one", root / "out-one", args.device, workers,
-                                          runtime)
-                seconds, peak = many_at_a_time(root / "model", root / "data", root / f"out-{runtime}-{workers}",
+            if runtime == "onnxruntime" and not (model / "ensemble.onnx").exists():
+                export_onnx(model)
+            for workers in args.workers.split(","):
+                chosen = choose_path(model, args.device, runtime, None if workers == "auto" else int(workers))
+                start, _ = many_at_a_time(model, root / "one", root / "out-one", args.device, workers, runtime)
+                seconds, peak = many_at_a_time(model, root / "data", root / f"out-{runtime}-{workers}",
                                                args.device, workers, runtime)
-                print(f"run_model.py end to end ({runtime}, {workers} workers): {args.records} records in "
-                      f"{seconds:.1f} s = {args.records / seconds:.1f} records/s, peak RSS {peak:.0f} MB; "
-                      f"start-up {start:.1f} s, then {args.records / max(seconds - start, 1e-9):.1f} records/s")
-        seconds, count = one_at_a_time(root / "model", root / "data", args.device, args.single_records)
+                print(f"run_model.py end to end (runtime {runtime}, workers {workers}: {chosen.runtime}, "
+                      f"{chosen.workers} workers): {args.records} records in {seconds:.1f} s = "
+                      f"{args.records / seconds:.1f} records/s, peak RSS {peak:.0f} MB; start-up {start:.1f} s, "
+                      f"then {args.records / max(seconds - start, 1e-9):.1f} records/s")
+        seconds, count = one_at_a_time(model, root / "data", args.device, args.single_records)
         print(f"one record at a time (team_code.run_model): {count} records in {seconds:.1f} s = "
               f"{count / seconds:.1f} records/s")
+
+
+def _model(args: argparse.Namespace, root: Path) -> Path:
+    """The model folder measured: ``--model``, an untrained one of ``--config``'s recipe, or the built-in one."""
+    machine = f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, device {args.device}"
+    if args.config:
+        config = RunConfig.from_toml(args.config)
+        networks = args.networks or config.training.folds
+        parameters = untrained_model_folder(root / "model", config, networks=networks)
+        print(f"{machine}; recipe {Path(args.config).name}: {networks} networks x {parameters:,} parameters "
+              "(untrained)")
+        return root / "model"
+    model = args.model or builtin_model_dir()
+    print(f"{machine}; model {model}")
+    return model
 
 
 if __name__ == "__main__":

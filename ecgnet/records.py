@@ -569,10 +569,11 @@ def is_export(path: str | os.PathLike) -> bool:
 
 def export_header(path: str | os.PathLike, export: Export) -> tuple[str, Header]:
     """The header text and parsed header of an export's record, as :func:`write_record` would write them for
-    its signal (gain :data:`EXPORT_GAIN` per mV, baseline 0), naming the export file itself as signal file."""
+    its signal (gain :data:`EXPORT_GAIN` per mV, baseline 0, checksums of the samples rounded so), naming the
+    export file itself as its signal file."""
     path = Path(path)
-    text = challenge_header_text(path.stem, path.name, export.leads, export.frequency, export.signal.shape[1],
-                                 EXPORT_GAIN, export.age, export.sex)
+    text = challenge_header_text(path.stem, path.name, export.leads, export.frequency, EXPORT_GAIN,
+                                 challenge_digital(export.signal, EXPORT_GAIN), export.age, export.sex)
     return text, parse_header(text, path)
 
 
@@ -652,33 +653,37 @@ def write_record(
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    scaled = np.asarray(signal, dtype=np.float64) * gain
-    missing = np.isnan(scaled)
-    digital = np.clip(np.round(np.where(missing, 0.0, scaled)), -32767, 32767).astype(np.int16)
-    digital[missing] = INVALID_SAMPLE["16"]
+    digital = challenge_digital(signal, gain)
     if digital.ndim != 2 or digital.shape[0] != len(leads):
         raise ValueError(f"{record_id}: signal shape {digital.shape} does not match {len(leads)} leads")
     scipy.io.savemat(directory / f"{record_id}.mat", {"val": digital}, format="4")
     header_path = directory / f"{record_id}.hea"
-    text = challenge_header_text(record_id, f"{record_id}.mat", leads, frequency, digital.shape[1], gain, age, sex,
-                                 labels, digital)
+    text = challenge_header_text(record_id, f"{record_id}.mat", leads, frequency, gain, digital, age, sex, labels)
     header_path.write_text(text)
     return header_path
 
 
-def challenge_header_text(record_id: str, file_name: str, leads: Sequence[str], frequency: float, num_samples: int,
-                gain: float, age: float | None = None, sex: str | None = None, labels: Sequence[str] = (),
-                digital: np.ndarray | None = None) -> str:
-    """The text of a Challenge header: format 16 at ``gain`` per mV, baseline 0, in ``file_name``; with the
-    stored samples ``digital`` (int16, leads x samples), each line's first sample and checksum too."""
-    lines = [f"{record_id} {len(leads)} {frequency:g} {num_samples}"]
+def challenge_digital(signal: np.ndarray, gain: float = 1000.0) -> np.ndarray:
+    """``signal`` (mV, leads x samples) as a Challenge record stores it: int16 ``round(signal * gain)``, clipped
+    to -32767..32767, NaN as -32768 (format 16's "no sample" value, which no voltage is ever stored as)."""
+    scaled = np.asarray(signal, dtype=np.float64) * gain
+    missing = np.isnan(scaled)
+    digital = np.clip(np.round(np.where(missing, 0.0, scaled)), -32767, 32767).astype(np.int16)
+    digital[missing] = INVALID_SAMPLE["16"]
+    return digital
+
+
+def challenge_header_text(record_id: str, file_name: str, leads: Sequence[str], frequency: float, gain: float,
+                          digital: np.ndarray, age: float | None = None, sex: str | None = None,
+                          labels: Sequence[str] = ()) -> str:
+    """The text of a Challenge header for the stored samples ``digital`` (int16, leads x samples): format 16 at
+    ``gain`` per mV, baseline 0, in ``file_name``, each line with its first sample and checksum."""
+    lines = [f"{record_id} {len(leads)} {frequency:g} {digital.shape[1]}"]
     for row, lead in enumerate(leads):
-        columns = f"{file_name} 16+24 {gain:g}/mV 16 0"
-        if digital is not None:
-            checksum = int(np.sum(digital[row], dtype=np.int64)) % 65536
-            checksum = checksum - 65536 if checksum >= 32768 else checksum
-            columns += f" {int(digital[row][0]) if digital[row].size else 0} {checksum} 0"
-        lines.append(f"{columns} {lead}")
+        checksum = int(np.sum(digital[row], dtype=np.int64)) % 65536
+        checksum = checksum - 65536 if checksum >= 32768 else checksum
+        first = int(digital[row][0]) if digital[row].size else 0
+        lines.append(f"{file_name} 16+24 {gain:g}/mV 16 0 {first} {checksum} 0 {lead}")
     age_text = "NaN" if age is None or not math.isfinite(age) else f"{age:g}"
     lines += [f"#Age: {age_text}", f"#Sex: {sex or 'Unknown'}", f"#Dx: {','.join(labels)}"]
     lines += ["#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]

@@ -1405,3 +1405,119 @@ def window_seconds_1e6(model_dir: Path, name: str) -> str:
 
     _edit_json(model_dir / "config.json", edit)
     return "config.json"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Hospital exports (ecgnet.formats: DICOM, EDF, GE MUSE and Philips XML, declared CSV and NumPy)
+# ----------------------------------------------------------------------------------------------------------
+
+_EXPORTS = Path(__file__).parent / "data" / "formats"
+
+
+def _real_export(folder: Path, name: str, source: str, edit: Callable[[bytes], bytes]) -> list[str]:
+    """A real export of tests/data/formats (``source``), damaged by ``edit``, as ``name`` with its suffix."""
+    path = _EXPORTS / source
+    (folder / f"{name}{path.suffix}").write_bytes(edit(path.read_bytes()))
+    return [name]
+
+
+def _microvolts(name: str) -> np.ndarray:
+    """The synthetic ECG of ``name`` as whole microvolts, as a Challenge record stores it (float64)."""
+    return np.round(ecg(seed_of(name)) * 1000.0)
+
+
+def _csv_text(microvolts: np.ndarray, declaration: str = f"# sampling_rate: {FREQUENCY:g}\n") -> str:
+    rows = "\n".join(",".join(f"{value:g}" for value in column) for column in microvolts.T)
+    return f"{declaration}# units: uV\n# age: {AGE:g}\n# sex: Male\n{','.join(STANDARD_LEADS)}\n{rows}\n"
+
+
+@odd_but_good
+def export_csv(folder: Path, name: str) -> tuple[str, str]:
+    """A declared CSV export (rate, units, age, sex, lead names) of its reference's microvolts: read as it."""
+    reference = f"{name}_reference"
+    (folder / f"{name}.csv").write_text(_csv_text(_microvolts(name)))
+    write_good(folder, reference, seed_of(name))
+    return name, reference
+
+
+@odd_but_good
+def export_npz(folder: Path, name: str) -> tuple[str, str]:
+    """A NumPy export (microvolts, lead names, rate, age and sex as arrays): read as its reference."""
+    reference = f"{name}_reference"
+    np.savez(folder / f"{name}.npz", signal=_microvolts(name), leads=np.array(STANDARD_LEADS),
+             sampling_rate=FREQUENCY, units="uV", age=AGE, sex="Male")
+    write_good(folder, reference, seed_of(name))
+    return name, reference
+
+
+@category
+def export_csv_no_rate(folder: Path, name: str) -> list[str]:
+    """A CSV export whose first line names the leads but whose rate is declared nowhere."""
+    (folder / f"{name}.csv").write_text(_csv_text(_microvolts(name), declaration=""))
+    return [name]
+
+
+@category
+def export_csv_bad_cell(folder: Path, name: str) -> list[str]:
+    """A declared CSV export with a word where a sample should be."""
+    lines = _csv_text(_microvolts(name)).splitlines()
+    lines[100] = "n/a" + lines[100][lines[100].index(","):]
+    (folder / f"{name}.csv").write_text("\n".join(lines) + "\n")
+    return [name]
+
+
+@category
+def export_csv_no_standard_lead(folder: Path, name: str) -> list[str]:
+    """A declared CSV export whose columns are no standard lead (Pleth, Resp)."""
+    (folder / f"{name}.csv").write_text("# sampling_rate: 500\nPleth,Resp\n" + "1,2\n" * 5000)
+    return [name]
+
+
+@category
+def export_npz_no_leads(folder: Path, name: str) -> list[str]:
+    """A NumPy export without its array of lead names."""
+    np.savez(folder / f"{name}.npz", signal=_microvolts(name), sampling_rate=FREQUENCY)
+    return [name]
+
+
+@category
+def export_dicom_truncated(folder: Path, name: str) -> list[str]:
+    """pydicom's real 12-lead DICOM ECG cut in half."""
+    return _real_export(folder, name, "dicom/waveform_ecg.dcm", lambda data: data[: len(data) // 2])
+
+
+@category
+def export_dicom_garbage(folder: Path, name: str) -> list[str]:
+    """A .dcm file of random bytes (no DICM marker)."""
+    return _real_export(folder, name, "dicom/waveform_ecg.dcm", lambda data: _garbage(name, 4096))
+
+
+@category
+def export_edf_garbage(folder: Path, name: str) -> list[str]:
+    """An .edf file whose version field is right and whose header is random bytes."""
+    (folder / f"{name}.edf").write_bytes(b"0       " + _garbage(name, 2000))
+    return [name]
+
+
+@category
+def export_muse_truncated(folder: Path, name: str) -> list[str]:
+    """A real GE MUSE XML export cut in half (the XML does not parse)."""
+    return _real_export(folder, name, "muse/muse_ecg1.xml", lambda data: data[: len(data) // 2])
+
+
+@category
+def export_muse_bad_base64(folder: Path, name: str) -> list[str]:
+    """A real GE MUSE XML export whose rhythm strip's first lead is not base64."""
+
+    def edit(data: bytes) -> bytes:
+        rhythm = data.index(b"<WaveformType>Rhythm")
+        start = data.index(b"<WaveFormData>", rhythm) + len(b"<WaveFormData>")
+        return data[:start] + b"%%%%not*base64%%%%" + data[start + 18:]
+
+    return _real_export(folder, name, "muse/muse_ecg1.xml", edit)
+
+
+@category
+def export_philips_truncated(folder: Path, name: str) -> list[str]:
+    """A real Philips PageWriter XML export cut at two thirds."""
+    return _real_export(folder, name, "philips/129DYPRG.xml", lambda data: data[: 2 * len(data) // 3])
