@@ -17,10 +17,11 @@ from pathlib import Path
 FOLDER = "builtin_model"
 #: The model card's file name, in the built-in model folder (and in any model folder that has one).
 MODEL_CARD = "MODEL_CARD.md"
-#: What inference reads of a model folder (:mod:`ecgnet.artifacts`), and the training summary the card cites;
-#: the out-of-fold outputs, the training log and the checkpoints stay behind.
-SHIPPED_FILES = ("config.json", "model.json", "fold_0.safetensors", "trees.safetensors", "ensemble.onnx",
-                 "summary.json")
+#: What inference reads of a one-network model folder (:mod:`ecgnet.artifacts`) and its ONNX graph; the
+#: out-of-fold outputs, the training log and the checkpoints stay behind.
+SHIPPED_FILES = ("config.json", "model.json", "fold_0.safetensors", "ensemble.onnx")
+#: Shipped when the folder has them: the feature model's trees, and the training summary the card cites.
+OPTIONAL_FILES = ("trees.safetensors", "summary.json")
 #: The most the shipped files may weigh together, bytes: the wheel stays small.
 MAX_BYTES = 15 * 2**20
 
@@ -49,11 +50,14 @@ def ship(model_dir: str | Path, folder: str | Path | None = None) -> Path:
     if missing or (model_dir / "fold_1.safetensors").exists():
         raise ValueError(f"{model_dir}: not a one-network model folder with its ONNX graph (missing: "
                          f"{', '.join(missing) or 'none'}; a student of `ecgnet distill`, then `ecgnet export`)")
-    size = sum((model_dir / name).stat().st_size for name in SHIPPED_FILES)
+    names = [*SHIPPED_FILES, *(name for name in OPTIONAL_FILES if (model_dir / name).is_file())]
+    size = sum((model_dir / name).stat().st_size for name in names)
     if size > MAX_BYTES:
         raise ValueError(f"{model_dir}: {size / 2**20:.1f} MB, over the built-in model's {MAX_BYTES / 2**20:.0f} MB")
     target.mkdir(parents=True, exist_ok=True)
-    for name in SHIPPED_FILES:
+    for name in (*SHIPPED_FILES, *OPTIONAL_FILES):
+        (target / name).unlink(missing_ok=True)
+    for name in names:
         shutil.copyfile(model_dir / name, target / name)
     print(f"shipped {model_dir} as the built-in model in {target} ({size / 2**20:.1f} MB)")
     return target

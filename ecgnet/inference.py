@@ -10,6 +10,7 @@ and the batched folder path (:func:`run_folder`) share these steps, so they give
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -131,8 +132,6 @@ def choose_path(model_dir: str | os.PathLike, device: str = "auto", runtime: str
 
 
 def _onnx_usable(model_dir: str | os.PathLike) -> bool:
-    import importlib.util
-
     return (Path(model_dir) / ONNX_FILE).is_file() and importlib.util.find_spec("onnxruntime") is not None
 
 
