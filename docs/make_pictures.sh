@@ -4,6 +4,8 @@
 # Challenge 2021 records it never saw (12-lead copies, with details.csv), scored with a report (its
 # calibration and selective-prediction figures too), and one record explained.
 # Usage: bash docs/make_pictures.sh [RECORD_ID]   (from the repository root, with the venv active)
+# With BUILTIN=1, only the quick start's pictures: the built-in model explaining the real DICOM ECG of
+# tests/data/formats/dicom (pydicom's test file), without a model folder: BUILTIN=1 bash docs/make_pictures.sh
 # With MODEL=DIR (a trained model folder), only the explanation pictures are made, with that model and
 # without training: MODEL=../runs/base_s0/runs/base bash docs/make_pictures.sh
 set -euo pipefail
@@ -22,6 +24,16 @@ explain_pictures() {  # $1: the model folder
     done
 }
 
+if [ -n "${BUILTIN:-}" ]; then
+    rm -rf "$WORK/builtin"
+    python -m ecgnet explain tests/data/formats/dicom/waveform_ecg.dcm --out "$WORK/builtin"
+    rm -f docs/builtin_*.png
+    cp "$WORK/builtin/ecg.png" docs/builtin_ecg.png
+    for figure in "$WORK"/builtin/attribution_*.png; do
+        cp "$figure" "docs/builtin_$(basename "$figure")"
+    done
+    exit 0
+fi
 if [ -n "${MODEL:-}" ]; then
     explain_pictures "$MODEL"
     exit 0
