@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pydicom = pytest.importorskip("pydicom", reason="the DICOM reader needs pydicom: pip install 'ecgnet[formats]'")
+pydicom = pytest.importorskip("pydicom", reason="the DICOM reader needs pydicom, a dependency: pip install pydicom")
 
 from ecgnet.formats import RecordError, export_for, read_export  # noqa: E402
 from ecgnet.formats._exports import TWELVE_LEADS  # noqa: E402
@@ -182,4 +182,4 @@ def test_a_missing_pydicom_is_named_with_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "pydicom"
                         else find_spec(name, *args))
     assert export_for(REAL).missing() == ["pydicom"]
-    _refused(REAL, "reading DICOM ECG waveform needs pydicom: pip install 'ecgnet[formats]'")
+    _refused(REAL, "reading DICOM ECG waveform needs pydicom: pip install pydicom", "pip install 'ecgnet[formats]'")

@@ -144,8 +144,8 @@ def read_export(path: str | Path) -> Export:
         raise RecordError(path, f"not an ECG file any export format recognises ({_names(path.suffix)})")
     missing = entry.missing()
     if missing:
-        raise RecordError(path, f"reading {entry.description} needs {', '.join(missing)}: "
-                                f"pip install 'ecgnet[{EXTRA}]'")
+        raise RecordError(path, f"reading {entry.description} needs {', '.join(missing)}: pip install "
+                                f"{' '.join(missing)} (every reader's library: pip install 'ecgnet[{EXTRA}]')")
     try:
         export = entry.read(path)
     except RecordError:
