@@ -12,22 +12,15 @@ import pytest
 
 pydicom = pytest.importorskip("pydicom", reason="the DICOM reader needs pydicom, a dependency: pip install pydicom")
 
-from ecgnet.formats import RecordError, export_for, read_export  # noqa: E402
+from exports import refused  # noqa: E402
+
+from ecgnet.formats import export_for, read_export  # noqa: E402
 from ecgnet.formats._exports import TWELVE_LEADS  # noqa: E402
 from ecgnet.formats.dicom import dicom_lead  # noqa: E402
 
 REAL = Path(__file__).parent / "data" / "formats" / "dicom" / "waveform_ecg.dcm"
 
 
-def _refused(path: Path, *fragments: str) -> str:
-    """The one-line reason read_export gives for ``path``, checked to name the file and ``fragments``."""
-    with pytest.raises(RecordError) as caught:
-        read_export(path)
-    message = str(caught.value)
-    assert message.startswith(f"{path}: ") and "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 def _edited(tmp_path: Path, edit) -> Path:
@@ -77,7 +70,7 @@ def test_a_median_beat_is_never_read_and_a_group_without_label_is_chosen_by_size
     def only_median(dataset):
         del dataset.WaveformSequence[0]
 
-    _refused(_edited(tmp_path, only_median), "only averaged beats", "MEDIAN BEAT")
+    refused(_edited(tmp_path, only_median), "only averaged beats", "MEDIAN BEAT")
 
     def unlabelled(dataset):
         for group in dataset.WaveformSequence:
@@ -129,52 +122,52 @@ def test_age_in_months_and_from_dates(tmp_path):
     assert math.isnan(export.age) and export.sex == "Unknown"
 
 
-def test_a_truncated_file_is_refused(tmp_path):
+def test_a_truncated_file_isrefused(tmp_path):
     data = REAL.read_bytes()
     half = tmp_path / "half.dcm"
     half.write_bytes(data[: len(data) // 2])
-    _refused(half, "truncated")
+    refused(half, "truncated")
 
 
-def test_garbage_after_the_preamble_is_refused(tmp_path):
+def test_garbage_after_the_preamble_isrefused(tmp_path):
     garbage = tmp_path / "garbage.dcm"
     garbage.write_bytes(b"\0" * 128 + b"DICM" + bytes(range(256)) * 8)
-    _refused(garbage)
+    refused(garbage)
     wrong_magic = tmp_path / "magic.dcm"
     wrong_magic.write_bytes(REAL.read_bytes()[:128] + b"DICX" + REAL.read_bytes()[132:])
-    _refused(wrong_magic, "not an ECG file any export format recognises")
+    refused(wrong_magic, "not an ECG file any export format recognises")
 
 
-def test_a_file_without_waveform_is_refused(tmp_path):
+def test_a_file_without_waveform_isrefused(tmp_path):
     def no_waveform(dataset):
         del dataset.WaveformSequence
 
-    _refused(_edited(tmp_path, no_waveform), "no waveform")
+    refused(_edited(tmp_path, no_waveform), "no waveform")
 
 
-def test_missing_channels_and_short_waveform_data_are_refused(tmp_path):
+def test_missing_channels_and_short_waveform_data_arerefused(tmp_path):
     def fewer_channels(dataset):
         del dataset.WaveformSequence[0].ChannelDefinitionSequence[11]
 
-    _refused(_edited(tmp_path, fewer_channels), "holds 12 channels but defines 11")
+    refused(_edited(tmp_path, fewer_channels), "holds 12 channels but defines 11")
 
     def short_data(dataset):
         group = dataset.WaveformSequence[0]
         group.WaveformData = bytes(group.WaveformData)[:1000]
 
-    _refused(_edited(tmp_path, short_data), "waveform data truncated", "1000 of the 240000 bytes")
+    refused(_edited(tmp_path, short_data), "waveform data truncated", "1000 of the 240000 bytes")
 
 
-def test_a_unit_that_is_no_voltage_is_refused(tmp_path):
+def test_a_unit_that_is_no_voltage_isrefused(tmp_path):
     def degrees(dataset):
         dataset.WaveformSequence[0].ChannelDefinitionSequence[3].ChannelSensitivityUnitsSequence[0].CodeValue = "Cel"
 
-    _refused(_edited(tmp_path, degrees), "signal unit 'Cel' is not a voltage")
+    refused(_edited(tmp_path, degrees), "signal unit 'Cel' is not a voltage")
 
     def no_unit(dataset):
         del dataset.WaveformSequence[0].ChannelDefinitionSequence[0].ChannelSensitivityUnitsSequence
 
-    _refused(_edited(tmp_path, no_unit), "lead I has no ChannelSensitivityUnitsSequence")
+    refused(_edited(tmp_path, no_unit), "lead I has no ChannelSensitivityUnitsSequence")
 
 
 def test_a_missing_pydicom_is_named_with_the_install_command(monkeypatch):
@@ -182,4 +175,4 @@ def test_a_missing_pydicom_is_named_with_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "pydicom"
                         else find_spec(name, *args))
     assert export_for(REAL).missing() == ["pydicom"]
-    _refused(REAL, "reading DICOM ECG waveform needs pydicom: pip install pydicom", "pip install 'ecgnet[formats]'")
+    refused(REAL, "reading DICOM ECG waveform needs pydicom: pip install pydicom", "pip install 'ecgnet[formats]'")

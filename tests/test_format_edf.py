@@ -13,21 +13,12 @@ import pytest
 
 edfio = pytest.importorskip("edfio", reason="the EDF reader needs edfio: pip install 'ecgnet[formats]'")
 
-from ecgnet.formats import RecordError, export_for, read_export  # noqa: E402
+from exports import refused  # noqa: E402
+
+from ecgnet.formats import export_for, read_export  # noqa: E402
 from ecgnet.formats._exports import TWELVE_LEADS  # noqa: E402
 from ecgnet.formats.edf import edf_lead  # noqa: E402
 from ecgnet.synthetic import simulate_record  # noqa: E402
-
-
-def _refused(path: Path, *fragments: str) -> str:
-    """The one-line reason read_export gives for ``path``, checked to name the file and ``fragments``."""
-    with pytest.raises(RecordError) as caught:
-        read_export(path)
-    message = str(caught.value)
-    assert message.startswith(f"{path}: ") and "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 def _write(path: Path, signals: list, **header) -> Path:
@@ -96,47 +87,47 @@ def test_the_format_is_chosen_by_suffix_and_version_field(twelve_lead, tmp_path)
     assert export_for(text) is None
 
 
-def test_a_truncated_file_is_refused(twelve_lead, tmp_path):
+def test_a_truncated_file_isrefused(twelve_lead, tmp_path):
     data = twelve_lead.read_bytes()
     half = tmp_path / "half.edf"
     half.write_bytes(data[: len(data) // 2])
-    _refused(half, "truncated", "bytes its header announces")
+    refused(half, "truncated", "bytes its header announces")
     header = tmp_path / "header.edf"
     header.write_bytes(data[:1000])
-    _refused(header, "truncated", "header")
+    refused(header, "truncated", "header")
 
 
-def test_garbage_after_the_version_field_is_refused(tmp_path):
+def test_garbage_after_the_version_field_isrefused(tmp_path):
     garbage = tmp_path / "garbage.edf"
     garbage.write_bytes(b"0       " + bytes(range(256)) * 4)
-    _refused(garbage, "not an EDF header")
+    refused(garbage, "not an EDF header")
     wrong_magic = tmp_path / "magic.edf"
     wrong_magic.write_bytes(b"1       " + bytes(300))
-    _refused(wrong_magic, "not an ECG file any export format recognises")
+    refused(wrong_magic, "not an ECG file any export format recognises")
 
 
-def test_a_file_without_ecg_leads_is_refused(tmp_path):
+def test_a_file_without_ecg_leads_isrefused(tmp_path):
     signals = [edfio.EdfSignal(np.zeros(1000), 100, label=label, physical_dimension="uV")
                for label in ("EEG Fpz-Cz", "EOG horizontal", "ECG")]
-    _refused(_write(tmp_path / "psg.edf", signals),
+    refused(_write(tmp_path / "psg.edf", signals),
              "no ECG lead among its signals (labels: EEG Fpz-Cz, EOG horizontal, ECG)")
 
 
-def test_ecg_leads_at_different_rates_are_refused(tmp_path):
+def test_ecg_leads_at_different_rates_arerefused(tmp_path):
     signals = [edfio.EdfSignal(np.zeros(5000), 500, label="ECG I", physical_dimension="uV"),
                edfio.EdfSignal(np.zeros(2500), 250, label="ECG II", physical_dimension="uV")]
-    _refused(_write(tmp_path / "rates.edf", signals), "different rates (I 500 Hz, II 250 Hz)")
+    refused(_write(tmp_path / "rates.edf", signals), "different rates (I 500 Hz, II 250 Hz)")
 
 
-def test_a_unit_that_is_no_voltage_is_refused(tmp_path):
+def test_a_unit_that_is_no_voltage_isrefused(tmp_path):
     signals = [edfio.EdfSignal(np.zeros(1000), 100, label="II", physical_dimension="degC")]
-    _refused(_write(tmp_path / "unit.edf", signals), "signal unit 'degC' is not a voltage")
+    refused(_write(tmp_path / "unit.edf", signals), "signal unit 'degC' is not a voltage")
     signals = [edfio.EdfSignal(np.zeros(1000), 100, label="II")]
-    _refused(_write(tmp_path / "none.edf", signals), "signal unit '' is not a voltage")
+    refused(_write(tmp_path / "none.edf", signals), "signal unit '' is not a voltage")
 
 
 def test_a_missing_edfio_is_named_with_the_install_command(twelve_lead, monkeypatch):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "edfio"
                         else find_spec(name, *args))
-    _refused(twelve_lead, "needs edfio: pip install 'ecgnet[formats]'")
+    refused(twelve_lead, "needs edfio: pip install edfio", "pip install 'ecgnet[formats]'")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from exports import refused
 
 from ecgnet.formats import RecordError, _xml, export_for, muse, read_export
 from ecgnet.formats._exports import TWELVE_LEADS
@@ -172,11 +173,7 @@ DAMAGES = [
 
 @pytest.mark.parametrize(("damage", "problem"), DAMAGES, ids=[damage.__name__ for damage, _ in DAMAGES])
 def test_a_damaged_export_is_refused_in_one_line_naming_the_file(tmp_path, damage, problem):
-    path = _write(tmp_path, damage(_text()))
-    with pytest.raises(RecordError) as caught:
-        read_export(path)
-    message = str(caught.value)
-    assert message.startswith(str(path)) and problem in message and "\n" not in message
+    refused(_write(tmp_path, damage(_text())), problem)
 
 
 def test_without_defusedxml_entity_declarations_are_refused_and_real_files_still_read(tmp_path, monkeypatch):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from exports import refused  # noqa: E402
 
-from ecgnet.formats import RecordError, export_for, read_export
+from ecgnet.formats import export_for, read_export
 from ecgnet.formats._exports import TWELVE_LEADS
 
 DATA = Path(__file__).parent / "data" / "formats"
@@ -19,15 +20,6 @@ NPZ = DATA / "table" / "waveform_ecg_2s.npz"
 DICOM = DATA / "dicom" / "waveform_ecg.dcm"
 
 
-def _refused(path: Path, *fragments: str) -> str:
-    """The one-line reason read_export gives for ``path``, checked to name the file and ``fragments``."""
-    with pytest.raises(RecordError) as caught:
-        read_export(path)
-    message = str(caught.value)
-    assert message.startswith(f"{path}: ") and "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 def _csv(tmp_path: Path, text: str, name: str = "ecg.csv") -> Path:
@@ -81,10 +73,10 @@ def test_csv_declarations_missing_samples_and_lead_spellings(tmp_path):
     assert math.isnan(export.age) and export.sex == "Male"
 
 
-def test_a_csv_without_sampling_rate_is_refused(tmp_path):
+def test_a_csv_without_sampling_rate_isrefused(tmp_path):
     path = _csv(tmp_path, "I,II,V1\n1,2,3\n")
     assert export_for(path).name == "csv"
-    _refused(path, "no sampling rate declared: add a first line '# sampling_rate: 500'")
+    refused(path, "no sampling rate declared: add a first line '# sampling_rate: 500'")
 
 
 def test_a_truncated_csv_is_refused_naming_its_line(tmp_path):
@@ -92,37 +84,37 @@ def test_a_truncated_csv_is_refused_naming_its_line(tmp_path):
     half = tmp_path / "half.csv"
     half.write_bytes(data[: len(data) // 2])  # cut just after a comma, where a sample would be missing
     line = data[: len(data) // 2].count(b"\n") + 1
-    _refused(half, f"line {line} ends in a separator without a newline", "truncated")
+    refused(half, f"line {line} ends in a separator without a newline", "truncated")
     cut = data.index(b"\n", len(data) // 3) + 10  # ten bytes into a row: a few of its twelve fields
     shorter = tmp_path / "shorter.csv"
     shorter.write_bytes(data[:cut])
     fields = data[:cut].rsplit(b"\n", 1)[1].count(b",") + 1
     line = data[:cut].count(b"\n") + 1
-    _refused(shorter, f"line {line} has {fields} fields where the header names 12 leads")
+    refused(shorter, f"line {line} has {fields} fields where the header names 12 leads")
 
 
 def test_a_bad_cell_and_a_numeric_header_are_refused_naming_their_line(tmp_path):
-    _refused(_csv(tmp_path, "# sampling_rate: 500\nI,II\n1,2\n3,x4\n"), "line 4, lead II: 'x4' is not a number")
-    _refused(_csv(tmp_path, "# sampling_rate: 500\n1,2\n3,4\n"), "line 2 holds numbers, not lead names")
-    _refused(_csv(tmp_path, "# sampling_rate: 500\nI,,II\n1,2,3\n"), "empty column name")
-    _refused(_csv(tmp_path, "# sampling_rate: 500\nI,Lead I\n1,2\n"), "lead I is named more than once")
-    _refused(_csv(tmp_path, "# sampling_rate: fast\nI,II\n1,2\n"), "sampling rate 'fast' is not a number of Hz")
-    _refused(_csv(tmp_path, "# sampling_rate: 500\nI,II\n"), "holds no sample")
+    refused(_csv(tmp_path, "# sampling_rate: 500\nI,II\n1,2\n3,x4\n"), "line 4, lead II: 'x4' is not a number")
+    refused(_csv(tmp_path, "# sampling_rate: 500\n1,2\n3,4\n"), "line 2 holds numbers, not lead names")
+    refused(_csv(tmp_path, "# sampling_rate: 500\nI,,II\n1,2,3\n"), "empty column name")
+    refused(_csv(tmp_path, "# sampling_rate: 500\nI,Lead I\n1,2\n"), "lead I is named more than once")
+    refused(_csv(tmp_path, "# sampling_rate: fast\nI,II\n1,2\n"), "sampling rate (Hz) 'fast' is not a number")
+    refused(_csv(tmp_path, "# sampling_rate: 500\nI,II\n"), "holds no sample")
 
 
-def test_garbage_bytes_are_refused(tmp_path):
+def test_garbage_bytes_arerefused(tmp_path):
     garbage = tmp_path / "garbage.csv"
     garbage.write_bytes(b"# sampling_rate: 500\nI,II\n\xff\xfe\x00\x01,\x80\n")
-    _refused(garbage, "not UTF-8 text")
+    refused(garbage, "not UTF-8 text")
     npz = tmp_path / "garbage.npz"
     npz.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
-    _refused(npz, "not a readable .npz archive")
+    refused(npz, "not a readable .npz archive")
 
 
-def test_a_unit_that_is_no_voltage_is_refused(tmp_path):
-    _refused(_csv(tmp_path, "# sampling_rate: 500\n# units: mmHg\nI,II\n1,2\n"), "signal unit 'mmHg' is not a voltage")
+def test_a_unit_that_is_no_voltage_isrefused(tmp_path):
+    refused(_csv(tmp_path, "# sampling_rate: 500\n# units: mmHg\nI,II\n1,2\n"), "signal unit 'mmHg' is not a voltage")
     signal = np.zeros((2, 100))
-    _refused(_npz(tmp_path, signal=signal, leads=["I", "II"], fs=500, units="counts"), "signal unit 'counts'")
+    refused(_npz(tmp_path, signal=signal, leads=["I", "II"], fs=500, units="counts"), "signal unit 'counts'")
 
 
 def test_an_npz_in_either_orientation_with_fs(tmp_path):
@@ -133,29 +125,29 @@ def test_an_npz_in_either_orientation_with_fs(tmp_path):
     assert math.isnan(export.age) and export.sex == "Unknown"
 
 
-def test_an_npz_without_leads_or_rate_is_refused(tmp_path):
-    _refused(_npz(tmp_path, signal=np.zeros((2, 10)), sampling_rate=500),
+def test_an_npz_without_leads_or_rate_isrefused(tmp_path):
+    refused(_npz(tmp_path, signal=np.zeros((2, 10)), sampling_rate=500),
              "missing array leads (it holds: sampling_rate, signal)")
-    _refused(_npz(tmp_path, signal=np.zeros((2, 10)), leads=["I", "II"]), "missing array sampling_rate")
-    _refused(_npz(tmp_path, signal=np.zeros((3, 10)), leads=["I", "II"], fs=500),
+    refused(_npz(tmp_path, signal=np.zeros((2, 10)), leads=["I", "II"]), "missing array sampling_rate")
+    refused(_npz(tmp_path, signal=np.zeros((3, 10)), leads=["I", "II"], fs=500),
              "has no dimension of 2 leads")
 
 
 def test_an_npz_object_array_is_refused_without_unpickling(tmp_path):
     path = tmp_path / "pickled.npz"
     np.savez(path, signal=np.zeros((1, 10)), leads=np.array(["I"], dtype=object), fs=500)
-    _refused(path, "array 'leads' is an object array")
+    refused(path, "array 'leads' is an object array")
 
 
-def test_a_truncated_npz_is_refused(tmp_path):
+def test_a_truncated_npz_isrefused(tmp_path):
     data = NPZ.read_bytes()
     half = tmp_path / "half.npz"
     half.write_bytes(data[: len(data) // 2])
-    _refused(half, "not a readable .npz archive (truncated or damaged")
+    refused(half, "not a readable .npz archive (truncated or damaged")
     # An archive whose directory is intact but one member is damaged.
     damaged = tmp_path / "damaged.npz"
     with zipfile.ZipFile(NPZ) as source, zipfile.ZipFile(damaged, "w") as target:
         for item in source.infolist():
             content = source.read(item)
             target.writestr(item, content[: len(content) // 2] if item.filename == "signal.npy" else content)
-    _refused(damaged, "array 'signal'")
+    refused(damaged, "array 'signal'")

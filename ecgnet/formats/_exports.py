@@ -197,6 +197,18 @@ _MILLIVOLTS_PER_UNIT = {"nv": 1e-6, "uv": 1e-3, "microvolt": 1e-3, "microvolts":
                         "millivolt": 1.0, "millivolts": 1.0, "v": 1e3, "volt": 1e3, "volts": 1e3}
 
 
+def positive_number(text: object, what: str, source: str | Path) -> float:
+    """``text`` (a number, or its text) as a finite positive float; RecordError naming ``source`` and ``what``
+    it is (``"sampling rate"``) otherwise."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise RecordError(source, f"{what} {text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise RecordError(source, f"{what} {text!r} is not a positive number")
+    return value
+
+
 def parse_sex(text: object) -> str:
     """``Male``, ``Female`` or ``Unknown`` from the way a file writes sex (``M``, ``female``, ``1``...)."""
     word = str(text).strip().lower()

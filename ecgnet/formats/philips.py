@@ -22,7 +22,15 @@ from xml.etree import ElementTree
 import numpy as np
 
 from ._base import RecordError
-from ._exports import TWELVE_LEADS, Export, lead_name, parse_sex, register_export, to_millivolts
+from ._exports import (
+    TWELVE_LEADS,
+    Export,
+    lead_name,
+    parse_sex,
+    positive_number,
+    register_export,
+    to_millivolts,
+)
 from ._xml import parse_xml, xml_root
 
 # The calibration pulse: 1 mV on every lead at once, for 0.2 s (taken as found when it lasts 0.1 s).
@@ -109,13 +117,7 @@ def _resolution(root: ElementTree.Element, waveforms: ElementTree.Element, path:
     if text is None or not text.strip():
         raise RecordError(path, "no amplitude resolution (microvolts per bit) in parsedwaveforms or "
                                 "signalcharacteristics")
-    try:
-        resolution = float(text)
-    except ValueError:
-        raise RecordError(path, f"amplitude resolution {text!r} is not a number") from None
-    if not (math.isfinite(resolution) and resolution > 0):
-        raise RecordError(path, f"amplitude resolution {text!r} is not a positive number")
-    return resolution
+    return positive_number(text, "amplitude resolution", path)
 
 
 def _decoded_leads(path: Path) -> tuple[tuple[str, ...], np.ndarray, float]:

@@ -50,7 +50,15 @@ from typing import Any
 import numpy as np
 
 from ._base import RecordError
-from ._exports import TWELVE_LEADS, Export, lead_name, parse_sex, register_export, to_millivolts
+from ._exports import (
+    TWELVE_LEADS,
+    Export,
+    lead_name,
+    parse_sex,
+    positive_number,
+    register_export,
+    to_millivolts,
+)
 
 # Names of the declarations, in the order they are looked up (a file declaring two keeps the first listed).
 _RATE_KEYS = ("sampling_rate", "sample_rate", "sampling_frequency", "fs", "frequency", "hz")
@@ -266,14 +274,8 @@ def _unique_leads(leads: list[str], path: Path) -> tuple[str, ...]:
 
 def _rate(value: object, path: Path) -> float:
     """A sampling rate in Hz from a number or text such as ``"500 Hz"``."""
-    text = re.sub(r"\s*hz\s*$", "", str(value).strip(), flags=re.IGNORECASE)
-    try:
-        rate = float(text)
-    except ValueError:
-        raise RecordError(path, f"sampling rate {value!r} is not a number of Hz") from None
-    if not (math.isfinite(rate) and rate > 0):
-        raise RecordError(path, f"sampling rate {value!r} is not a positive number of Hz")
-    return rate
+    return positive_number(re.sub(r"\s*hz\s*$", "", str(value).strip(), flags=re.IGNORECASE), "sampling rate (Hz)",
+                           path)
 
 
 def _age(value: object, path: Path) -> float:
