@@ -204,3 +204,17 @@ def test_one_lead_set_of_a_reduced_lead_tree_is_found_without_its_other_copies(t
                                                                           tmp_path / "two_leads" / "R2.hea"]
     assert find_records(tmp_path, lead_set=("V1",)).header_paths == []
     assert find_records(tmp_path).other_lead_sets == {}
+
+
+def test_hospital_exports_are_records_and_other_tables_are_left_alone(tmp_path):
+    dicom = Path(__file__).parent / "data" / "formats" / "dicom" / "waveform_ecg.dcm"
+    _record(tmp_path, "A1")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "ECG.DCM").write_bytes(dicom.read_bytes())  # an upper-case suffix, as exports often are
+    (tmp_path / "metadata.csv").write_text("ecg_id,age\n1,60\n")  # a folder's own table: no ECG
+    (tmp_path / "catalog.xml").write_text("<catalog/>")
+    (tmp_path / "cut.dcm").write_bytes(dicom.read_bytes()[:1000])
+    listing = find_records(tmp_path)
+    assert [record.record_id for record in listing.records] == ["A1", "ECG"]
+    assert listing.records[1].header.num_leads == 12 and listing.records[1].header.frequency == 1000  # the file says
+    assert [(Path(path).name, "DICOM" in reason) for path, reason in listing.failures] == [("cut.dcm", True)]
