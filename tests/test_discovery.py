@@ -217,4 +217,4 @@ def test_hospital_exports_are_records_and_other_tables_are_left_alone(tmp_path):
     listing = find_records(tmp_path)
     assert [record.record_id for record in listing.records] == ["A1", "ECG"]
     assert listing.records[1].header.num_leads == 12 and listing.records[1].header.frequency == 1000  # the file says
-    assert [(Path(path).name, "DICOM" in reason) for path, reason in listing.failures] == [("cut.dcm", True)]
+    assert [(Path(path).name, "no waveform" in reason) for path, reason in listing.failures] == [("cut.dcm", True)]
