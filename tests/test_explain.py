@@ -151,9 +151,14 @@ def test_the_ends_of_real_records_carry_no_more_attribution_than_their_middle(tr
         for attributions in explanation.attributions:
             magnitude = np.abs(attributions[explanation.lead_mask]).sum(axis=0)
             assert magnitude[0] == 0 and magnitude[-1] == 0
-            count = len(magnitude) // span
-            spans = magnitude[: count * span].reshape(count, span).mean(axis=1)
-            first, last, middle = spans[0], magnitude[-span:].mean(), spans[1:-1]
-            assert max(first, last) < middle.max(), path.name
+            # The middle's spans lie strictly between the first and last 0.5 s: none shares a sample with either
+            # end (a span that overlapped the last one would compare the end with itself).
+            inner = magnitude[span:-span]
+            count = len(inner) // span
+            middle = inner[: count * span].reshape(count, span).mean(axis=1)
+            first, last = magnitude[:span].mean(), magnitude[-span:].mean()
+            # "No larger than the middle" (issue 24), to float noise: HR06003's last 0.5 s and its heaviest middle span
+            # weigh the same to 3e-5 relative.
+            assert max(first, last) <= middle.max() * (1 + 1e-3), path.name
             ratios += [first / np.median(middle), last / np.median(middle)]
     assert np.median(ratios) <= 1.0
